@@ -1,0 +1,410 @@
+#include "config/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <fstream>
+#include <sstream>
+
+#include "core/error.h"
+#include "core/rng.h"
+
+namespace metacat {
+
+namespace {
+
+enum class Type { kInt, kFloat, kBool, kString, kInts, kFloats, kStrings };
+
+struct Key {
+  const char* path;
+  Type type;
+  const char* def;  // YAML text
+  double min = -INFINITY, max = INFINITY;
+  std::vector<std::string> choices = {};
+  const char* help = "";
+};
+
+constexpr double kInf = INFINITY;
+
+// The schema. Keep in sync with docs: `metacat train --help-config` prints it.
+const std::vector<Key>& schema() {
+  static const std::vector<Key> keys = {
+      {"seed", Type::kInt, "0", 0, 9.0e18, {}, "seed of tasks, items and initial parameters"},
+      {"threads", Type::kInt, "0", 0, 1024, {}, "intra-op threads (LibTorch and OpenBLAS); 0 = cores / ranks"},
+      {"data.source", Type::kString, "fashion-mnist", -kInf, kInf, {"fashion-mnist", "sinusoid", "synthetic"},
+       "task family: fashion-mnist (N-way classification), sinusoid (regression), synthetic (per-category preference)"},
+      {"data.path", Type::kString, "/usr/share/datasets/fashion-mnist", -kInf, kInf, {}, "fashion-mnist: folder of the idx files"},
+      {"data.train_classes", Type::kInts, "[0, 1, 2, 3, 4, 5]", 0, 9, {}, "fashion-mnist: meta-training classes"},
+      {"data.val_classes", Type::kInts, "[]", 0, 9, {}, "fashion-mnist: validation classes"},
+      {"data.test_classes", Type::kInts, "[6, 7, 8, 9]", 0, 9, {}, "fashion-mnist: cold-start test classes"},
+      {"data.sinusoid_tasks", Type::kInt, "1000000", 1, 1e12, {}, "sinusoid: distinct tasks per split"},
+      {"data.synthetic.categories", Type::kInt, "300", 3, 1e7, {}, "synthetic: number of categories"},
+      {"data.synthetic.departments", Type::kInt, "8", 1, 1e5, {}, "synthetic: number of department prototypes"},
+      {"data.synthetic.feature_dim", Type::kInt, "16", 1, 4096, {}, "synthetic: item feature dimension"},
+      {"data.synthetic.descriptor_dim", Type::kInt, "8", 0, 4096, {}, "synthetic: category descriptor dimension"},
+      {"data.synthetic.min_items", Type::kInt, "60", 2, 1e7, {}, "synthetic: smallest category"},
+      {"data.synthetic.max_items", Type::kInt, "600", 2, 1e7, {}, "synthetic: largest category (power-law sizes)"},
+      {"data.synthetic.spread", Type::kFloat, "0.5", 0, 100, {}, "synthetic: category spread around its department"},
+      {"data.synthetic.val_fraction", Type::kFloat, "0.1", 0, 0.9, {}, "synthetic: share of validation categories"},
+      {"data.synthetic.test_fraction", Type::kFloat, "0.2", 0, 0.9, {}, "synthetic: share of test (cold-start) categories"},
+      {"task.ways", Type::kInt, "3", 2, 1000, {}, "classification: classes per episode"},
+      {"task.shots", Type::kInt, "1", 1, 1e6, {}, "labelled support items per class (per task for regression/preference)"},
+      {"task.queries", Type::kInt, "15", 1, 1e6, {}, "query items per class (per task for regression/preference)"},
+      {"model.name", Type::kString, "conv4", -kInf, kInf, {"conv4", "mlp", "preference"}, "functional model"},
+      {"model.width", Type::kInt, "64", 1, 4096, {}, "conv4: channels per block"},
+      {"model.hidden", Type::kInts, "[40, 40]", 1, 1e6, {}, "mlp/preference: hidden layer sizes"},
+      {"model.dtype", Type::kString, "float32", -kInf, kInf, {"float32", "float64"}, "parameter dtype"},
+      {"learner.name", Type::kString, "maml", -kInf, kInf,
+       {"maml", "fomaml", "reptile", "anil", "metasgd", "protonet", "finetune"},
+       "meta-learner (finetune = joint pre-training baseline)"},
+      {"learner.inner_lr", Type::kFloat, "0.4", 0, 1e3, {}, "inner-loop SGD step size (Meta-SGD: initial rates)"},
+      {"learner.inner_steps", Type::kInt, "1", 0, 1000, {}, "inner-loop steps during meta-training"},
+      {"learner.eval_inner_steps", Type::kInt, "0", 0, 1000, {}, "inner-loop steps at evaluation; 0 = inner_steps"},
+      {"learner.first_order", Type::kBool, "false", -kInf, kInf, {}, "anil/metasgd: do not differentiate through the inner loop"},
+      {"train.steps", Type::kInt, "1000", 0, 1e12, {}, "meta-steps"},
+      {"train.meta_batch", Type::kInt, "4", 1, 1e6, {}, "tasks per meta-step (all ranks together)"},
+      {"train.partitions", Type::kInt, "0", 0, 1e9, {}, "fixed partitions of the task sources; 0 = min(sources, 240)"},
+      {"train.optimizer", Type::kString, "adam", -kInf, kInf, {"adam", "sgd"}, "outer optimiser"},
+      {"train.outer_lr", Type::kFloat, "0.001", 0, 1e3, {}, "outer learning rate (Reptile: epsilon)"},
+      {"train.beta1", Type::kFloat, "0.9", 0, 0.999999, {}, "Adam beta1"},
+      {"train.beta2", Type::kFloat, "0.999", 0, 0.999999999, {}, "Adam beta2"},
+      {"train.grad_clip", Type::kFloat, "0", 0, 1e12, {}, "clip the meta-gradient's global L2 norm; 0 = off"},
+      {"train.log_every", Type::kInt, "50", 1, 1e9, {}, "steps between log lines and metrics.jsonl records"},
+      {"train.checkpoint_every", Type::kInt, "0", 0, 1e12, {}, "steps between checkpoints; 0 = only at the end"},
+      {"eval.at_end", Type::kBool, "true", -kInf, kInf, {}, "evaluate on the test split when training ends"},
+      {"eval.split", Type::kString, "test", -kInf, kInf, {"train", "val", "test"}, "split evaluated"},
+      {"eval.episodes", Type::kInt, "600", 1, 1e9, {}, "fixed evaluation episodes per shot setting"},
+      {"eval.shots", Type::kInts, "[1, 5]", 1, 1e6, {}, "shot settings evaluated"},
+      {"eval.queries", Type::kInt, "15", 1, 1e6, {}, "query items per class (per task) at evaluation"},
+      {"eval.seed", Type::kInt, "20260101", 0, 9.0e18, {}, "seed of the evaluation episodes (same seed, same episodes)"},
+      {"eval.baselines", Type::kStrings, "[]", -kInf, kInf, {"finetune", "scratch"}, "baselines evaluated next to the learner"},
+      {"baselines.finetune.pretrain_steps", Type::kInt, "500", 0, 1e12, {}, "joint pre-training steps"},
+      {"baselines.finetune.lr", Type::kFloat, "0.01", 0, 1e3, {}, "fine-tuning Adam step size on the support set"},
+      {"baselines.finetune.steps", Type::kInt, "50", 0, 1e6, {}, "fine-tuning steps on the support set"},
+      {"baselines.finetune.head_only", Type::kBool, "true", -kInf, kInf, {}, "fine-tune the new head only (body frozen)"},
+      {"baselines.scratch.lr", Type::kFloat, "0.01", 0, 1e3, {}, "from-scratch Adam step size on the support set"},
+      {"baselines.scratch.steps", Type::kInt, "50", 0, 1e6, {}, "from-scratch training steps on the support set"},
+  };
+  return keys;
+}
+
+const Key* find_key(const std::string& path) {
+  for (const auto& k : schema())
+    if (path == k.path) return &k;
+  return nullptr;
+}
+
+bool is_section(const std::string& path) {
+  for (const auto& k : schema())
+    if (std::string(k.path).rfind(path + ".", 0) == 0) return true;
+  return false;
+}
+
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> d(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) d[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t prev = d[0];
+    d[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t cur = d[j];
+      d[j] = std::min({d[j] + 1, d[j - 1] + 1, prev + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      prev = cur;
+    }
+  }
+  return d[b.size()];
+}
+
+std::string suggestion(const std::string& path) {
+  const Key* best = nullptr;
+  size_t best_d = 4;
+  for (const auto& k : schema()) {
+    size_t d = edit_distance(path, k.path);
+    if (d < best_d) best_d = d, best = &k;
+  }
+  return best ? std::string(" (did you mean '") + best->path + "'?)" : std::string();
+}
+
+bool parse_int(const std::string& s, int64_t& out) {
+  try {
+    size_t pos;
+    out = std::stoll(s, &pos);
+    return pos == s.size();
+  } catch (...) {
+    return false;
+  }
+}
+
+bool parse_float(const std::string& s, double& out) {
+  try {
+    size_t pos;
+    out = std::stod(s, &pos);
+    return pos == s.size() && std::isfinite(out);
+  } catch (...) {
+    return false;
+  }
+}
+
+bool parse_bool(const std::string& s, bool& out) {
+  if (s == "true" || s == "yes" || s == "on") return out = true, true;
+  if (s == "false" || s == "no" || s == "off") return out = false, true;
+  return false;
+}
+
+const char* type_name(Type t) {
+  switch (t) {
+    case Type::kInt: return "an integer";
+    case Type::kFloat: return "a number";
+    case Type::kBool: return "true or false";
+    case Type::kString: return "a string";
+    case Type::kInts: return "a list of integers";
+    case Type::kFloats: return "a list of numbers";
+    case Type::kStrings: return "a list of strings";
+  }
+  return "?";
+}
+
+bool is_list(Type t) { return t == Type::kInts || t == Type::kFloats || t == Type::kStrings; }
+
+std::string join(const std::vector<std::string>& v, const char* sep) {
+  std::string s;
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? sep : "") + v[i];
+  return s;
+}
+
+// Checks one item against the key's type, range and choices.
+void check_item(const Key& k, const std::string& item, const std::string& where) {
+  auto fail = [&](const std::string& why) {
+    throw UserError("config: " + std::string(k.path) + " (" + where + "): " + why);
+  };
+  double num = 0;
+  switch (k.type) {
+    case Type::kInt:
+    case Type::kInts: {
+      int64_t v;
+      if (!parse_int(item, v)) fail("'" + item + "' is not " + type_name(k.type));
+      num = static_cast<double>(v);
+      break;
+    }
+    case Type::kFloat:
+    case Type::kFloats:
+      if (!parse_float(item, num)) fail("'" + item + "' is not " + type_name(k.type));
+      break;
+    case Type::kBool: {
+      bool b;
+      if (!parse_bool(item, b)) fail("'" + item + "' is not true or false");
+      return;
+    }
+    case Type::kString:
+    case Type::kStrings:
+      if (!k.choices.empty() &&
+          std::find(k.choices.begin(), k.choices.end(), item) == k.choices.end())
+        fail("'" + item + "' is not one of: " + join(k.choices, ", "));
+      return;
+  }
+  if (num < k.min || num > k.max) {
+    std::ostringstream os;
+    os << item << " is out of range [" << k.min << ", " << k.max << "]";
+    fail(os.str());
+  }
+}
+
+Config::Value value_from_node(const Key& k, const YAML::Node& node, const std::string& where) {
+  Config::Value v;
+  v.origin = where;
+  if (is_list(k.type)) {
+    if (!node.IsSequence())
+      throw UserError("config: " + std::string(k.path) + " (" + where + "): expected " +
+                      type_name(k.type) + ", e.g. [1, 2]");
+    for (const auto& item : node) {
+      if (!item.IsScalar())
+        throw UserError("config: " + std::string(k.path) + " (" + where +
+                        "): list items must be scalars");
+      v.items.push_back(item.Scalar());
+    }
+  } else {
+    if (!node.IsScalar())
+      throw UserError("config: " + std::string(k.path) + " (" + where + "): expected " +
+                      type_name(k.type));
+    v.items.push_back(node.Scalar());
+  }
+  for (const auto& item : v.items) check_item(k, item, where);
+  return v;
+}
+
+void walk(const YAML::Node& node, const std::string& prefix, const std::string& origin,
+          const std::function<void(const Key&, const YAML::Node&, const std::string&)>& leaf) {
+  for (const auto& kv : node) {
+    const std::string name = kv.first.Scalar();
+    const std::string path = prefix.empty() ? name : prefix + "." + name;
+    const std::string where = origin + ":" + std::to_string(kv.first.Mark().line + 1);
+    if (const Key* k = find_key(path)) {
+      leaf(*k, kv.second, where);
+    } else if (is_section(path)) {
+      if (!kv.second.IsMap())
+        throw UserError("config: " + path + " (" + where + "): is a section, expected a mapping");
+      walk(kv.second, path, origin, leaf);
+    } else {
+      throw UserError("config: unknown key '" + path + "' (" + where + ")" + suggestion(path));
+    }
+  }
+}
+
+}  // namespace
+
+Config::Config() {
+  for (const auto& k : schema()) {
+    YAML::Node n = YAML::Load(k.def);
+    values_[k.path] = value_from_node(k, n, "default");
+  }
+}
+
+Config Config::load_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw UserError("config: cannot read '" + path + "'");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return from_yaml(ss.str(), path);
+}
+
+Config Config::from_yaml(const std::string& text, const std::string& origin) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    throw UserError("config: " + origin + ":" + std::to_string(e.mark.line + 1) +
+                    ": malformed YAML: " + e.msg);
+  }
+  Config c;
+  if (root.IsNull()) return c;
+  if (!root.IsMap()) throw UserError("config: " + origin + ": the top level must be a mapping");
+  walk(root, "", origin, [&](const Key& k, const YAML::Node& n, const std::string& where) {
+    c.assign(k.path, value_from_node(k, n, where));
+  });
+  return c;
+}
+
+void Config::set(const std::string& assignment) {
+  const size_t eq = assignment.find('=');
+  if (eq == std::string::npos || eq == 0)
+    throw UserError("--set: expected key=value, got '" + assignment + "'");
+  set(assignment.substr(0, eq), assignment.substr(eq + 1), "--set");
+}
+
+void Config::set(const std::string& key, const std::string& yaml_value, const std::string& origin) {
+  const Key* k = find_key(key);
+  if (!k) throw UserError("config: unknown key '" + key + "' (" + origin + ")" + suggestion(key));
+  YAML::Node n;
+  try {
+    n = YAML::Load(yaml_value);
+  } catch (const YAML::Exception& e) {
+    throw UserError("config: " + key + " (" + origin + "): malformed value '" + yaml_value + "'");
+  }
+  if (n.IsNull() && !is_list(k->type)) n = YAML::Node(yaml_value);
+  assign(key, value_from_node(*k, n, origin));
+}
+
+void Config::assign(const std::string& key, Value v) { values_[key] = std::move(v); }
+
+const Config::Value& Config::value(const std::string& key) const {
+  auto it = values_.find(key);
+  if (it == values_.end()) throw std::logic_error("config key not in schema: " + key);
+  return it->second;
+}
+
+int64_t Config::get_int(const std::string& key) const {
+  int64_t v = 0;
+  parse_int(value(key).items.at(0), v);
+  return v;
+}
+double Config::get_float(const std::string& key) const {
+  double v = 0;
+  parse_float(value(key).items.at(0), v);
+  return v;
+}
+bool Config::get_bool(const std::string& key) const {
+  bool v = false;
+  parse_bool(value(key).items.at(0), v);
+  return v;
+}
+std::string Config::get_string(const std::string& key) const { return value(key).items.at(0); }
+std::vector<int64_t> Config::get_ints(const std::string& key) const {
+  std::vector<int64_t> out;
+  for (const auto& s : value(key).items) {
+    int64_t v = 0;
+    parse_int(s, v);
+    out.push_back(v);
+  }
+  return out;
+}
+std::vector<double> Config::get_floats(const std::string& key) const {
+  std::vector<double> out;
+  for (const auto& s : value(key).items) {
+    double v = 0;
+    parse_float(s, v);
+    out.push_back(v);
+  }
+  return out;
+}
+std::vector<std::string> Config::get_strings(const std::string& key) const {
+  return value(key).items;
+}
+std::string Config::origin(const std::string& key) const { return value(key).origin; }
+
+std::string Config::to_yaml() const {
+  // Nested mappings in schema order.
+  YAML::Node root;
+  for (const auto& k : schema()) {
+    const Value& v = value(k.path);
+    std::vector<std::string> parts;
+    std::stringstream ss(k.path);
+    for (std::string p; std::getline(ss, p, '.');) parts.push_back(p);
+    std::vector<YAML::Node> chain{root};
+    for (size_t i = 0; i + 1 < parts.size(); ++i) chain.push_back(chain.back()[parts[i]]);
+    YAML::Node leaf;
+    if (is_list(k.type)) {
+      leaf = YAML::Node(YAML::NodeType::Sequence);
+      leaf.SetStyle(YAML::EmitterStyle::Flow);
+      for (const auto& item : v.items) leaf.push_back(item);
+    } else {
+      leaf = v.items[0];
+    }
+    chain.back()[parts.back()] = leaf;
+  }
+  YAML::Emitter out;
+  out << root;
+  return std::string(out.c_str()) + "\n";
+}
+
+uint64_t Config::hash() const {
+  uint64_t h = 0xC0FFEEULL;
+  for (const auto& [k, v] : values_) {
+    for (char c : k) h = mix64(h ^ static_cast<unsigned char>(c));
+    for (const auto& item : v.items) {
+      h = mix64(h ^ 0x1F);
+      for (char c : item) h = mix64(h ^ static_cast<unsigned char>(c));
+    }
+  }
+  return h;
+}
+
+std::vector<std::string> Config::diff(const Config& a, const Config& b) {
+  std::vector<std::string> out;
+  for (const auto& k : schema())
+    if (a.value(k.path).items != b.value(k.path).items) out.push_back(k.path);
+  return out;
+}
+
+std::string Config::schema_help() {
+  std::ostringstream os;
+  for (const auto& k : schema()) {
+    os << "  " << k.path << " (" << type_name(k.type) << ", default " << k.def;
+    if (!k.choices.empty()) os << ", one of " << join(k.choices, "|");
+    os << ")\n      " << k.help << "\n";
+  }
+  return os.str();
+}
+
+}  // namespace metacat

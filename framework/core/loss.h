@@ -1,0 +1,36 @@
+#pragma once
+// Losses and metrics of the three task kinds.
+//   classification: outputs [n, ways] logits, targets int64 class in [0, ways)
+//                   loss cross-entropy; metric accuracy (higher is better)
+//   regression:     outputs [n, 1], targets float; loss and metric MSE (lower)
+//   preference:     outputs [n, 1] logits, targets float 0/1; loss binary
+//                   cross-entropy; metrics accuracy, AUC (primary), log-loss
+#include <torch/types.h>
+
+#include <map>
+#include <string>
+
+namespace metacat {
+
+enum class TaskKind { kClassification, kRegression, kPreference };
+
+const char* to_string(TaskKind k);
+torch::Tensor task_loss(TaskKind kind, const torch::Tensor& outputs, const torch::Tensor& targets);
+
+// The metric summaries report first, and whether larger is better.
+const char* primary_metric(TaskKind kind);
+bool higher_is_better(TaskKind kind);
+
+// All metrics of one query set (no autograd). AUC is NaN when the query set
+// holds a single class (undefined), and is then left out of averages.
+std::map<std::string, double> task_metrics(TaskKind kind, const torch::Tensor& outputs,
+                                           const torch::Tensor& targets);
+// Per-item correctness (classification/preference) or squared error
+// (regression), for per-category breakdowns.
+torch::Tensor per_item_score(TaskKind kind, const torch::Tensor& outputs,
+                             const torch::Tensor& targets);
+
+// Area under the ROC curve by the rank statistic, ties counted half.
+double auc(const std::vector<double>& scores, const std::vector<double>& labels);
+
+}  // namespace metacat

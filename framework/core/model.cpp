@@ -1,0 +1,140 @@
+#include "core/model.h"
+
+#include <cmath>
+
+#include "core/error.h"
+#include "core/rng.h"
+
+namespace metacat {
+
+torch::Tensor Model::uniform_init(uint64_t seed, uint64_t which, std::vector<int64_t> shape,
+                                  int64_t fan_in) const {
+  int64_t n = 1;
+  for (int64_t s : shape) n *= s;
+  Rng rng(seed, which, 0, Stream::kInit);
+  const double bound = 1.0 / std::sqrt(static_cast<double>(fan_in));
+  std::vector<double> v(n);
+  for (auto& x : v) x = rng.uniform(-bound, bound);
+  return torch::tensor(v, torch::kFloat64).reshape(shape).to(spec_.dtype);
+}
+
+Params Model::init(uint64_t seed) const {
+  Params p;
+  init_body(p, seed);
+  Params h = init_head(seed, spec_.outputs);
+  for (size_t i = 0; i < h.size(); ++i) p.add(h.names[i], h.tensors[i]);
+  return p;
+}
+
+Params Model::init_head(uint64_t seed, int64_t outputs) const {
+  const int64_t in = feature_dim();
+  Params p;
+  p.add("head.weight", uniform_init(seed, 1000, {outputs, in}, in));
+  p.add("head.bias", uniform_init(seed, 1001, {outputs}, in));
+  return p;
+}
+
+torch::Tensor Model::head(const Params& p, const torch::Tensor& f) const {
+  return torch::linear(f, p.at("head.weight"), p.at("head.bias"));
+}
+
+namespace {
+
+int64_t product(const std::vector<int64_t>& v) {
+  int64_t n = 1;
+  for (int64_t x : v) n *= x;
+  return n;
+}
+
+// Fully connected ReLU body: input -> hidden... (mlp, preference).
+class Mlp : public Model {
+ public:
+  explicit Mlp(ModelSpec s) : Model(std::move(s)) {
+    if (spec_.hidden.empty()) throw UserError("model.hidden: needs at least one layer size");
+  }
+  torch::Tensor features(const Params& p, const torch::Tensor& x, Mode) const override {
+    torch::Tensor h = x.reshape({x.size(0), -1});
+    for (size_t i = 0; i < spec_.hidden.size(); ++i) {
+      const std::string k = "body." + std::to_string(i);
+      h = torch::relu(torch::linear(h, p.at(k + ".weight"), p.at(k + ".bias")));
+    }
+    return h;
+  }
+  int64_t feature_dim() const override { return spec_.hidden.back(); }
+
+ protected:
+  void init_body(Params& p, uint64_t seed) const override {
+    int64_t in = product(spec_.input_shape);
+    for (size_t i = 0; i < spec_.hidden.size(); ++i) {
+      const std::string k = "body." + std::to_string(i);
+      p.add(k + ".weight", uniform_init(seed, 2 * i, {spec_.hidden[i], in}, in));
+      p.add(k + ".bias", uniform_init(seed, 2 * i + 1, {spec_.hidden[i]}, in));
+      in = spec_.hidden[i];
+    }
+  }
+};
+
+// The 4-block convolutional network of Finn et al. (2017):
+// [conv3x3(pad 1) -> batch-norm -> ReLU -> max-pool 2x2] x 4 -> flatten.
+class Conv4 : public Model {
+ public:
+  explicit Conv4(ModelSpec s) : Model(std::move(s)) {
+    if (spec_.input_shape.size() != 3)
+      throw UserError("model.name: conv4 needs image input (channels x height x width)");
+    int64_t h = spec_.input_shape[1], w = spec_.input_shape[2];
+    for (int i = 0; i < 4; ++i) {
+      h /= 2;
+      w /= 2;
+    }
+    if (h < 1 || w < 1) throw UserError("model.name: conv4 needs images of at least 16x16");
+    spatial_ = h * w;
+  }
+  torch::Tensor features(const Params& p, const torch::Tensor& x, Mode) const override {
+    torch::Tensor h = x;
+    for (int i = 0; i < 4; ++i) {
+      const std::string c = "conv" + std::to_string(i), b = "bn" + std::to_string(i);
+      h = torch::conv2d(h, p.at(c + ".weight"), p.at(c + ".bias"), 1, 1);
+      h = torch::batch_norm(h, p.at(b + ".weight"), p.at(b + ".bias"), {}, {}, /*training=*/true,
+                            0.1, 1e-5, /*cudnn_enabled=*/false);
+      h = torch::max_pool2d(torch::relu(h), 2);
+    }
+    return h.reshape({h.size(0), -1});
+  }
+  int64_t feature_dim() const override { return spec_.width * spatial_; }
+
+ protected:
+  void init_body(Params& p, uint64_t seed) const override {
+    int64_t in = spec_.input_shape[0];
+    const int64_t w = spec_.width;
+    for (int i = 0; i < 4; ++i) {
+      const std::string c = "conv" + std::to_string(i), b = "bn" + std::to_string(i);
+      const int64_t fan_in = in * 9;
+      p.add(c + ".weight", uniform_init(seed, 2 * i, {w, in, 3, 3}, fan_in));
+      p.add(c + ".bias", uniform_init(seed, 2 * i + 1, {w}, fan_in));
+      p.add(b + ".weight", torch::ones({w}, spec_.dtype));
+      p.add(b + ".bias", torch::zeros({w}, spec_.dtype));
+      in = w;
+    }
+  }
+
+ private:
+  int64_t spatial_ = 1;
+};
+
+}  // namespace
+
+std::unique_ptr<Model> make_model(const ModelSpec& spec) {
+  if (spec.input_shape.empty()) throw std::logic_error("model input shape unknown");
+  if (spec.name == "mlp") return std::make_unique<Mlp>(spec);
+  if (spec.name == "preference") {
+    // Item (+ user) features -> MLP -> one logit: the category's preference
+    // score. Category conditioning comes from adaptation (and descriptors).
+    ModelSpec s = spec;
+    s.outputs = 1;
+    return std::make_unique<Mlp>(s);
+  }
+  if (spec.name == "conv4") return std::make_unique<Conv4>(spec);
+  throw UserError("model.name: unknown model '" + spec.name + "' (expected mlp, conv4, preference)");
+}
+
+}  // namespace metacat

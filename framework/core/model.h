@@ -1,0 +1,65 @@
+#pragma once
+// Functional models: forward(params, x, mode) with no state of their own.
+//
+// Every model is a body (features) followed by a linear head named "head.*".
+// ANIL adapts only the head, ProtoNet uses only the body, the fine-tuning
+// baseline swaps the head for one with a different number of outputs.
+// Initialisation follows PyTorch's defaults for nn.Linear / nn.Conv2d
+// (weights and biases U(-1/sqrt(fan_in), 1/sqrt(fan_in))) and nn.BatchNorm2d
+// (weight 1, bias 0), so results compare with published PyTorch ones.
+// Batch norm always normalises with the statistics of the batch it is given
+// (no running averages), as in the MAML reference implementation.
+#include <torch/types.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/params.h"
+
+namespace metacat {
+
+enum class Mode { kTrain, kEval };
+
+struct ModelSpec {
+  std::string name;                 // mlp | conv4 | preference
+  std::vector<int64_t> input_shape;  // per item, e.g. {1, 28, 28} or {16}
+  int64_t outputs = 1;
+  std::vector<int64_t> hidden = {40, 40};  // mlp / preference
+  int64_t width = 64;                      // conv4 channels
+  torch::Dtype dtype = torch::kFloat32;
+};
+
+class Model {
+ public:
+  explicit Model(ModelSpec spec) : spec_(std::move(spec)) {}
+  virtual ~Model() = default;
+  const ModelSpec& spec() const { return spec_; }
+  int64_t outputs() const { return spec_.outputs; }
+
+  // All parameters, body then head, initialised from a counter-based stream.
+  Params init(uint64_t seed) const;
+  // A fresh head with `outputs` outputs (for fine-tuning on a new task).
+  Params init_head(uint64_t seed, int64_t outputs) const;
+
+  virtual torch::Tensor features(const Params& p, const torch::Tensor& x, Mode mode) const = 0;
+  torch::Tensor head(const Params& p, const torch::Tensor& features) const;
+  torch::Tensor forward(const Params& p, const torch::Tensor& x, Mode mode) const {
+    return head(p, features(p, x, mode));
+  }
+  static bool is_head(const std::string& name) { return name.rfind("head.", 0) == 0; }
+  virtual int64_t feature_dim() const = 0;
+
+ protected:
+  virtual void init_body(Params& p, uint64_t seed) const = 0;
+  // PyTorch-default uniform init of a weight of shape `shape` with fan_in.
+  torch::Tensor uniform_init(uint64_t seed, uint64_t which, std::vector<int64_t> shape,
+                             int64_t fan_in) const;
+  ModelSpec spec_;
+};
+
+// Builds the model the spec names; throws UserError on an unknown name or a
+// spec that does not fit the input (e.g. conv4 on feature vectors).
+std::unique_ptr<Model> make_model(const ModelSpec& spec);
+
+}  // namespace metacat

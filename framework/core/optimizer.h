@@ -1,0 +1,41 @@
+#pragma once
+// First-order optimisers over a list of tensors, updated in place.
+// Adam follows torch.optim.Adam (no weight decay, no AMSGrad) step for step,
+// so a run can be checked against a PyTorch peer. State is plain tensors so
+// that checkpoints can save and restore it exactly.
+#include <torch/types.h>
+
+#include <string>
+#include <vector>
+
+namespace metacat {
+
+struct OptimizerSpec {
+  std::string name = "adam";  // adam | sgd
+  double lr = 1e-3;
+  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+};
+
+class Optimizer {
+ public:
+  Optimizer(OptimizerSpec spec, const std::vector<torch::Tensor>& like);
+  // params[i] -= update(grads[i]); grads are read only.
+  void step(std::vector<torch::Tensor>& params, const std::vector<torch::Tensor>& grads);
+  int64_t steps() const { return steps_; }
+  const OptimizerSpec& spec() const { return spec_; }
+  // Adam moments (empty for SGD), for checkpoints.
+  std::vector<torch::Tensor>& exp_avg() { return m_; }
+  std::vector<torch::Tensor>& exp_avg_sq() { return v_; }
+  void set_steps(int64_t s) { steps_ = s; }
+
+ private:
+  OptimizerSpec spec_;
+  int64_t steps_ = 0;
+  std::vector<torch::Tensor> m_, v_;
+};
+
+// Clips the global L2 norm of grads to max_norm (in place); returns the norm
+// before clipping.
+double clip_global_norm(std::vector<torch::Tensor>& grads, double max_norm);
+
+}  // namespace metacat

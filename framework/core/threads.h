@@ -1,0 +1,17 @@
+#pragma once
+// Thread settings for the math libraries. LibTorch's intra-op pool and
+// OpenBLAS's own pool are separate: torch::set_num_threads does not reach
+// OpenBLAS, so both are set here.
+#include <string>
+
+namespace metacat {
+
+// n <= 0 means "cores on this node / ranks on this node".
+int resolve_threads(int requested, int ranks_on_node = 1);
+// Sets LibTorch intra-op threads and, when the loaded BLAS is OpenBLAS, its
+// threads. Returns a one-line description, e.g. "2 threads (OpenBLAS)".
+std::string apply_threads(int n);
+// Name of the BLAS the process resolved ("OpenBLAS", or "reference/unknown").
+std::string blas_name();
+
+}  // namespace metacat

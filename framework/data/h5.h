@@ -1,0 +1,71 @@
+#pragma once
+// Small RAII owners and checked helpers over the HDF5 C API.
+//
+// Every HDF5 call that can fail goes through METACAT_H5_CHECK, which turns a
+// negative status into an exception naming the call, the file and (when
+// given) the object; HDF5's own error-stack printing is switched off so that
+// users see one message instead of a trace. Errors on files the user gave
+// (missing, truncated, wrong shape) are UserErrors.
+#include <hdf5.h>
+#include <torch/types.h>
+
+#include <string>
+#include <vector>
+
+namespace metacat::h5 {
+
+// Owns one hid_t and closes it with the matching H5*close.
+class Handle {
+ public:
+  using Closer = herr_t (*)(hid_t);
+  Handle() = default;
+  Handle(hid_t id, Closer c) : id_(id), close_(c) {}
+  Handle(Handle&& o) noexcept : id_(o.id_), close_(o.close_) { o.id_ = -1; }
+  Handle& operator=(Handle&& o) noexcept;
+  Handle(const Handle&) = delete;
+  Handle& operator=(const Handle&) = delete;
+  ~Handle() { reset(); }
+  void reset();
+  hid_t get() const { return id_; }
+  operator hid_t() const { return id_; }
+
+ private:
+  hid_t id_ = -1;
+  Closer close_ = nullptr;
+};
+
+void silence_errors();
+[[noreturn]] void fail(const std::string& call, const std::string& file, const std::string& what);
+
+#define METACAT_H5_CHECK(expr, file, what)                                          \
+  ([&]() {                                                                        \
+    auto _r = (expr);                                                             \
+    if (_r < 0) ::metacat::h5::fail(#expr, (file), (what));                       \
+    return _r;                                                                    \
+  }())
+
+Handle create_file(const std::string& path);  // truncates
+Handle open_file(const std::string& path, bool write = false);
+Handle create_group(hid_t loc, const std::string& name, const std::string& file);
+Handle open_group(hid_t loc, const std::string& name, const std::string& file);
+bool exists(hid_t loc, const std::string& name);
+
+// Tensors of float32/float64/int64/uint8 (contiguous copy written).
+void write_tensor(hid_t loc, const std::string& name, const torch::Tensor& t,
+                  const std::string& file);
+torch::Tensor read_tensor(hid_t loc, const std::string& name, const std::string& file);
+
+void write_string_attr(hid_t obj, const std::string& name, const std::string& value,
+                       const std::string& file);
+std::string read_string_attr(hid_t obj, const std::string& name, const std::string& file);
+void write_int_attr(hid_t obj, const std::string& name, int64_t value, const std::string& file);
+int64_t read_int_attr(hid_t obj, const std::string& name, const std::string& file);
+
+// Names of the links in a group, in creation (or name) order.
+std::vector<std::string> list(hid_t group, const std::string& file);
+
+// fsync a closed file and its directory, so a rename after it is durable.
+void fsync_path(const std::string& path);
+void fsync_dir_of(const std::string& path);
+
+}  // namespace metacat::h5

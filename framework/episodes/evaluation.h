@@ -1,0 +1,48 @@
+#pragma once
+// The evaluation protocol: a fixed, seeded set of episodes (episode i is drawn
+// from Rng(seed, i, shots)), the same for every method and every run with the
+// same seed; mean and 95% confidence interval (1.96 sigma / sqrt(n)) of the
+// primary metric over episodes; all metrics' means; a per-category breakdown
+// of per-item scores.
+#include <nlohmann/json.hpp>
+
+#include <functional>
+#include <map>
+#include <string>
+
+#include "episodes/task_source.h"
+
+namespace metacat {
+
+struct EvalSummary {
+  std::string method;
+  int64_t shots = 0;
+  std::string metric;  // primary metric
+  double mean = 0, ci95 = 0;
+  int64_t episodes = 0;                       // episodes where the metric is defined
+  std::map<std::string, double> metrics;      // mean of every metric
+  struct Category {
+    double score_sum = 0;
+    int64_t items = 0;
+  };
+  std::map<std::string, Category> per_category;  // per-item accuracy (or squared error)
+};
+
+// Returns the method's outputs on the episode's query items.
+using Predictor = std::function<torch::Tensor(const Episode&, int64_t index)>;
+
+Episode eval_episode(const TaskSource& source, Split split, const EpisodeSpec& spec,
+                     uint64_t seed, int64_t index);
+
+EvalSummary evaluate(const std::string& method, const TaskSource& source, Split split,
+                     const EpisodeSpec& spec, int64_t episodes, uint64_t seed,
+                     const Predictor& predict);
+
+// mean and 1.96 * sample std / sqrt(n) of the finite values.
+std::pair<double, double> mean_ci95(const std::vector<double>& values);
+
+nlohmann::json to_json(const EvalSummary& s);
+// "maml      1-shot  accuracy 0.6123 ± 0.0150 (600 episodes)"
+std::string format_summary(const EvalSummary& s);
+
+}  // namespace metacat

@@ -1,0 +1,67 @@
+#pragma once
+// Task sources: where episodes come from.
+//
+// A *task source* is the unit the ranks divide among themselves (DESIGN.md
+// invariant 2): a category when a task lives inside one category, or a fixed
+// combination of classes when an N-way task spans classes and classes are
+// few. Sources of a split are numbered 0..num_sources(split)-1, and
+// draw(split, source, spec, rng) is a pure function of its arguments and the
+// rng's stream, so the same (seed, step, slot) gives the same episode
+// whichever rank draws it.
+#include <torch/types.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/loss.h"
+#include "core/rng.h"
+
+namespace metacat {
+
+enum class Split { kTrain = 0, kVal = 1, kTest = 2 };
+const char* to_string(Split s);
+Split parse_split(const std::string& s);
+
+struct EpisodeSpec {
+  int64_t ways = 2;     // classification only
+  int64_t shots = 1;    // per class (classification) or per task
+  int64_t queries = 1;  // per class (classification) or per task
+};
+
+struct Episode {
+  torch::Tensor support_x, support_y, query_x, query_y;
+  // Classification: class index in the training split's class list, for
+  // joint (non-episodic) pre-training. Undefined for other kinds.
+  torch::Tensor support_joint, query_joint;
+  // Per query item: id of its category (category_name() names it), for
+  // per-category breakdowns. Undefined when categories do not apply.
+  torch::Tensor query_category;
+  int64_t source = -1;
+};
+
+class TaskSource {
+ public:
+  virtual ~TaskSource() = default;
+  virtual TaskKind kind() const = 0;
+  virtual std::vector<int64_t> input_shape() const = 0;
+  virtual int64_t num_sources(Split split) const = 0;
+  virtual Episode draw(Split split, int64_t source, const EpisodeSpec& spec, Rng& rng) const = 0;
+  // Throws UserError when this split cannot serve episodes of this spec.
+  virtual void check(Split split, const EpisodeSpec& spec) const = 0;
+  virtual std::string category_name(int64_t id) const { return std::to_string(id); }
+  virtual std::string source_name(Split split, int64_t source) const;
+  // Model outputs for an episode of this spec (ways, or 1).
+  virtual int64_t outputs(const EpisodeSpec& spec) const;
+  // Outputs of one model trained jointly on the whole training split.
+  virtual int64_t joint_outputs() const { return 1; }
+  virtual std::string describe() const = 0;
+
+  torch::Dtype dtype() const { return dtype_; }
+  void set_dtype(torch::Dtype d) { dtype_ = d; }
+
+ protected:
+  torch::Dtype dtype_ = torch::kFloat32;
+};
+
+}  // namespace metacat

@@ -1,0 +1,74 @@
+#pragma once
+// The learner interface: every meta-learner and baseline, one contract.
+//
+// Meta-parameters are the model's parameters plus any the learner adds (Meta-
+// SGD's per-parameter rates, named "lr.<param>"). A learner never mutates
+// theta: accumulate_meta_gradient *adds* this task's meta-gradient into
+// `grad` (one tensor per meta-parameter, same order and shapes as theta), so
+// that a rank sums its tasks into one buffer that is then all-reduced. The
+// trainer divides by the meta-batch size B and steps the outer optimiser.
+// theta's tensors must be leaves with requires_grad set.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/model.h"
+#include "core/params.h"
+#include "episodes/task_source.h"
+
+namespace metacat {
+
+struct LearnerOptions {
+  std::string name = "maml";
+  double inner_lr = 0.4;
+  int64_t inner_steps = 1;
+  int64_t eval_inner_steps = 1;
+  bool first_order = false;
+  // finetune / scratch baselines: Adam on the support set.
+  double finetune_lr = 0.01;
+  int64_t finetune_steps = 50;
+  bool finetune_head_only = true;
+  double scratch_lr = 0.01;
+  int64_t scratch_steps = 50;
+};
+
+struct TaskStats {
+  double loss = 0;    // query loss (at the adapted parameters)
+  double metric = 0;  // primary metric of the query set
+};
+
+class Learner {
+ public:
+  Learner(const Model& model, TaskKind kind, LearnerOptions opt)
+      : model_(model), kind_(kind), opt_(std::move(opt)) {}
+  virtual ~Learner() = default;
+  const std::string& name() const { return opt_.name; }
+  const LearnerOptions& options() const { return opt_; }
+  const Model& model() const { return model_; }
+
+  virtual Params init(uint64_t seed) const { return model_.init(seed); }
+  virtual TaskStats accumulate_meta_gradient(const Params& theta, const Episode& ep,
+                                             std::vector<torch::Tensor>& grad) const = 0;
+  // Adapts to ep's support set and returns outputs on its query items.
+  // `seed` seeds anything random the adaptation needs (e.g. a fresh head).
+  virtual torch::Tensor predict(const Params& theta, const Episode& ep, uint64_t seed) const = 0;
+
+ protected:
+  TaskStats stats(const torch::Tensor& out, const torch::Tensor& y) const;
+  // Adds g (may be undefined: no gradient) into acc.
+  static void add_into(std::vector<torch::Tensor>& acc, const std::vector<torch::Tensor>& g);
+  const Model& model_;
+  TaskKind kind_;
+  LearnerOptions opt_;
+};
+
+std::unique_ptr<Learner> make_learner(const Model& model, TaskKind kind, const LearnerOptions& opt);
+
+// Supervised training of `trainable` (a subset of params, by name) on (x, y)
+// with Adam for `steps` steps; returns params with those tensors replaced.
+// Used by the fine-tuning and from-scratch baselines.
+Params fit_supervised(const Model& model, TaskKind kind, const Params& params,
+                      const std::vector<std::string>& trainable, const torch::Tensor& x,
+                      const torch::Tensor& y, int64_t steps, double lr);
+
+}  // namespace metacat

@@ -1,0 +1,155 @@
+#include "train/experiment.h"
+
+#include <cstdio>
+#include <iostream>
+#include <map>
+#include <mutex>
+
+#include "core/error.h"
+#include "datasets/fashion_mnist.h"
+#include "datasets/synthetic_catalogue.h"
+#include "episodes/classification_source.h"
+#include "episodes/preference_source.h"
+#include "episodes/sinusoid_source.h"
+#include "learners/baselines.h"
+
+namespace metacat {
+
+namespace {
+
+torch::Dtype dtype_of(const Config& c) {
+  return c.get_string("model.dtype") == "float64" ? torch::kFloat64 : torch::kFloat32;
+}
+
+std::shared_ptr<TaskSource> build_source(const Config& c) {
+  const std::string src = c.get_string("data.source");
+  if (src == "fashion-mnist") {
+    LabeledItems items = load_fashion_mnist(c.get_string("data.path"));
+    std::vector<std::vector<int64_t>> classes = {c.get_ints("data.train_classes"),
+                                                 c.get_ints("data.val_classes"),
+                                                 c.get_ints("data.test_classes")};
+    return std::make_shared<ClassificationSource>(std::move(items), classes, c.get_int("task.ways"));
+  }
+  if (src == "sinusoid")
+    return std::make_shared<SinusoidSource>(c.get_int("seed"), c.get_int("data.sinusoid_tasks"));
+  if (src == "synthetic") {
+    SyntheticSpec s;
+    s.categories = c.get_int("data.synthetic.categories");
+    s.departments = c.get_int("data.synthetic.departments");
+    s.feature_dim = c.get_int("data.synthetic.feature_dim");
+    s.descriptor_dim = c.get_int("data.synthetic.descriptor_dim");
+    s.min_items = c.get_int("data.synthetic.min_items");
+    s.max_items = c.get_int("data.synthetic.max_items");
+    s.spread = c.get_float("data.synthetic.spread");
+    s.val_fraction = c.get_float("data.synthetic.val_fraction");
+    s.test_fraction = c.get_float("data.synthetic.test_fraction");
+    auto cat = std::make_shared<Catalogue>(generate_catalogue(s, c.get_int("seed")));
+    return std::make_shared<PreferenceSource>(cat);
+  }
+  throw UserError("data.source: unknown source '" + src + "'");
+}
+
+// The keys a source depends on; a source is reused when they are equal.
+std::string source_key(const Config& c) {
+  std::string k = c.get_string("data.source") + "|" + std::to_string(c.get_int("seed")) + "|" +
+                  c.get_string("model.dtype") + "|" + std::to_string(c.get_int("task.ways"));
+  for (const char* key : {"data.path"}) k += "|" + c.get_string(key);
+  for (const char* key : {"data.train_classes", "data.val_classes", "data.test_classes"})
+    for (int64_t v : c.get_ints(key)) k += "," + std::to_string(v);
+  for (const char* key : {"data.sinusoid_tasks", "data.synthetic.categories",
+                          "data.synthetic.departments", "data.synthetic.feature_dim",
+                          "data.synthetic.descriptor_dim", "data.synthetic.min_items",
+                          "data.synthetic.max_items"})
+    k += "|" + std::to_string(c.get_int(key));
+  for (const char* key : {"data.synthetic.spread", "data.synthetic.val_fraction",
+                          "data.synthetic.test_fraction"})
+    k += "|" + std::to_string(c.get_float(key));
+  return k;
+}
+
+}  // namespace
+
+std::shared_ptr<TaskSource> make_source(const Config& c) {
+  static std::mutex mu;
+  static std::map<std::string, std::weak_ptr<TaskSource>> cache;
+  std::lock_guard<std::mutex> lock(mu);
+  const std::string key = source_key(c);
+  if (auto s = cache[key].lock()) return s;
+  auto s = build_source(c);
+  s->set_dtype(dtype_of(c));
+  cache[key] = s;
+  return s;
+}
+
+std::unique_ptr<Experiment> build_experiment(const Config& c) {
+  auto ex = std::make_unique<Experiment>();
+  ex->config = c;
+  ex->source = make_source(c);
+  ex->spec.ways = c.get_int("task.ways");
+  ex->spec.shots = c.get_int("task.shots");
+  ex->spec.queries = c.get_int("task.queries");
+
+  LearnerOptions& o = ex->options;
+  o.name = c.get_string("learner.name");
+  o.inner_lr = c.get_float("learner.inner_lr");
+  o.inner_steps = c.get_int("learner.inner_steps");
+  o.eval_inner_steps = c.get_int("learner.eval_inner_steps");
+  if (o.eval_inner_steps == 0) o.eval_inner_steps = o.inner_steps;
+  o.first_order = c.get_bool("learner.first_order");
+  o.finetune_lr = c.get_float("baselines.finetune.lr");
+  o.finetune_steps = c.get_int("baselines.finetune.steps");
+  o.finetune_head_only = c.get_bool("baselines.finetune.head_only");
+  o.scratch_lr = c.get_float("baselines.scratch.lr");
+  o.scratch_steps = c.get_int("baselines.scratch.steps");
+
+  const TaskKind kind = ex->source->kind();
+  if (o.name == "reptile" && c.get_string("train.optimizer") != "sgd")
+    std::cerr << "note: reptile with train.optimizer=" << c.get_string("train.optimizer")
+              << " uses the Reptile direction as the gradient of that optimiser; set "
+                 "train.optimizer: sgd for the original update\n";
+  if ((o.name == "maml" || o.name == "fomaml" || o.name == "anil" || o.name == "metasgd" ||
+       o.name == "reptile") && o.inner_steps == 0)
+    throw UserError("learner.inner_steps: " + o.name + " needs at least one inner step");
+
+  ModelSpec ms;
+  ms.name = c.get_string("model.name");
+  ms.input_shape = ex->source->input_shape();
+  ms.hidden = c.get_ints("model.hidden");
+  ms.width = c.get_int("model.width");
+  ms.dtype = dtype_of(c);
+  if (ms.name == "preference" && kind != TaskKind::kPreference)
+    throw UserError("model.name: preference scores items of preference tasks, but data.source '" +
+                    c.get_string("data.source") + "' gives " + to_string(kind) + " tasks");
+  ms.outputs = ex->source->outputs(ex->spec);
+  ex->task_model = make_model(ms);
+  if (o.name == "finetune") ms.outputs = ex->source->joint_outputs();
+  ex->model = make_model(ms);
+  ex->learner = make_learner(*ex->model, kind, o);
+  return ex;
+}
+
+std::vector<EvalSummary> evaluate_methods(const Experiment& ex,
+                                          const std::vector<EvalMethod>& methods, bool print) {
+  const Config& c = ex.config;
+  const Split split = parse_split(c.get_string("eval.split"));
+  const uint64_t seed = c.get_int("eval.seed");
+  const int64_t n = c.get_int("eval.episodes");
+  std::vector<EvalSummary> out;
+  for (int64_t shots : c.get_ints("eval.shots")) {
+    EpisodeSpec spec = ex.spec;
+    spec.shots = shots;
+    spec.queries = c.get_int("eval.queries");
+    for (const auto& m : methods) {
+      Predictor predict = [&](const Episode& e, int64_t i) {
+        const uint64_t s = mix64(seed ^ mix64(static_cast<uint64_t>(i) + 77));
+        if (m.learner) return m.learner->predict(m.theta, e, s);
+        return predict_from_scratch(*ex.task_model, ex.source->kind(), ex.options, e, s);
+      };
+      out.push_back(evaluate(m.name, *ex.source, split, spec, n, seed, predict));
+      if (print) std::cout << format_summary(out.back()) << std::endl;
+    }
+  }
+  return out;
+}
+
+}  // namespace metacat

@@ -1,0 +1,267 @@
+#include "train/trainer.h"
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "checkpoint/checkpoint.h"
+#include "core/error.h"
+#include "core/optimizer.h"
+#include "core/threads.h"
+#include "episodes/sampler.h"
+
+namespace metacat {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+std::string format_duration(double s) {
+  char buf[32];
+  if (s < 60) std::snprintf(buf, sizeof buf, "%.0fs", s);
+  else if (s < 3600) std::snprintf(buf, sizeof buf, "%dm%02ds", int(s) / 60, int(s) % 60);
+  else std::snprintf(buf, sizeof buf, "%dh%02dm", int(s) / 3600, (int(s) % 3600) / 60);
+  return buf;
+}
+
+void write_text(const fs::path& p, const std::string& text) {
+  fs::create_directories(p.parent_path());
+  std::ofstream out(p);
+  out << text;
+  if (!out) throw UserError("cannot write '" + p.string() + "'");
+}
+
+}  // namespace
+
+Trainer::Trainer(const Experiment& ex, std::string run_dir, bool verbose)
+    : ex_(ex), run_dir_(std::move(run_dir)), verbose_(verbose) {}
+
+TrainReport Trainer::run() {
+  const Config& c = ex_.config;
+  const int64_t steps = c.get_int("train.steps");
+  const int64_t B = c.get_int("train.meta_batch");
+  const int64_t log_every = c.get_int("train.log_every");
+  const int64_t ckpt_every = c.get_int("train.checkpoint_every");
+  const double clip = c.get_float("train.grad_clip");
+  const uint64_t seed = c.get_int("seed");
+
+  if (fs::exists(fs::path(run_dir_) / "checkpoints") &&
+      !fs::is_empty(fs::path(run_dir_) / "checkpoints"))
+    throw UserError("run directory '" + run_dir_ +
+                    "' already holds checkpoints; use another --run-dir or remove it");
+  fs::create_directories(run_dir_);
+  write_text(fs::path(run_dir_) / "config.yaml", c.to_yaml());
+
+  TaskSampler sampler(*ex_.source, Split::kTrain, ex_.spec, seed, B,
+                      c.get_int("train.partitions"));
+  Params theta = ex_.learner->init(seed).detached(true);
+
+  // One flat buffer holds the summed meta-gradient; grads[i] are views of it,
+  // so the all-reduce is one call and nothing is reallocated per step.
+  torch::Tensor flat = torch::zeros({theta.numel()}, theta.tensors[0].options().requires_grad(false));
+  std::vector<torch::Tensor> grads;
+  int64_t off = 0;
+  for (const auto& t : theta.tensors) {
+    grads.push_back(flat.narrow(0, off, t.numel()).view(t.sizes()));
+    off += t.numel();
+  }
+  OptimizerSpec os;
+  os.name = c.get_string("train.optimizer");
+  os.lr = c.get_float("train.outer_lr");
+  os.beta1 = c.get_float("train.beta1");
+  os.beta2 = c.get_float("train.beta2");
+  Optimizer opt(os, theta.tensors);
+
+  auto save = [&](int64_t step) {
+    Checkpoint ck;
+    ck.step = step;
+    ck.learner = ex_.learner->name();
+    ck.config_yaml = c.to_yaml();
+    ck.config_hash = c.hash();
+    ck.params = theta.detached(false);
+    ck.optimizer_steps = opt.steps();
+    ck.exp_avg = opt.exp_avg();
+    ck.exp_avg_sq = opt.exp_avg_sq();
+    const std::string path = checkpoint_path(run_dir_, step);
+    save_checkpoint(path, ck);
+    return path;
+  };
+
+  std::ofstream metrics(fs::path(run_dir_) / "metrics.jsonl", std::ios::app);
+  const auto t0 = Clock::now();
+  auto last = t0;
+  double sum_loss = 0, sum_metric = 0;
+  int64_t tasks_in_interval = 0;
+  const char* metric_name = primary_metric(ex_.source->kind());
+  if (verbose_)
+    std::cout << "train: " << ex_.learner->name() << " on " << ex_.source->describe() << ", "
+              << theta.numel() << " meta-parameters, " << steps << " steps x " << B << " tasks, "
+              << sampler.partitions() << " partitions" << std::endl;
+
+  std::string last_ckpt;
+  for (int64_t s = 0; s < steps; ++s) {
+    flat.zero_();
+    for (int64_t g : sampler.my_slots(s)) {
+      Episode ep = sampler.draw(s, g);
+      TaskStats st = ex_.learner->accumulate_meta_gradient(theta, ep, grads);
+      sum_loss += st.loss;
+      sum_metric += st.metric;
+      ++tasks_in_interval;
+    }
+    {
+      torch::NoGradGuard ng;
+      flat.div_(static_cast<double>(B));
+    }
+    if (!std::isfinite(flat.sum().item<double>()))
+      throw std::runtime_error("meta-gradient is not finite at step " + std::to_string(s) +
+                               " (lower train.outer_lr or learner.inner_lr, or set train.grad_clip)");
+    if (clip > 0) clip_global_norm(grads, clip);
+    opt.step(theta.tensors, grads);
+
+    const int64_t done = s + 1;
+    if (done % log_every == 0 || done == steps) {
+      const auto now = Clock::now();
+      const double dt = std::chrono::duration<double>(now - last).count();
+      const double elapsed = std::chrono::duration<double>(now - t0).count();
+      const double loss = sum_loss / tasks_in_interval, metric = sum_metric / tasks_in_interval;
+      const double tps = tasks_in_interval / std::max(dt, 1e-9);
+      nlohmann::json rec = {{"step", done},      {"time", elapsed},  {"meta_loss", loss},
+                            {metric_name, metric}, {"tasks_per_s", tps}, {"lr", os.lr}};
+      metrics << rec.dump() << "\n" << std::flush;
+      if (verbose_) {
+        char buf[256];
+        std::snprintf(buf, sizeof buf,
+                      "step %lld/%lld  meta-loss %.4f  query %s %.4f  %.1f tasks/s  eta %s",
+                      static_cast<long long>(done), static_cast<long long>(steps), loss,
+                      metric_name, metric, tps,
+                      format_duration(elapsed / done * (steps - done)).c_str());
+        std::cout << buf << std::endl;
+      }
+      last = now;
+      sum_loss = sum_metric = 0;
+      tasks_in_interval = 0;
+    }
+    if (ckpt_every > 0 && done % ckpt_every == 0 && done != steps) last_ckpt = save(done);
+  }
+  last_ckpt = save(steps);
+  TrainReport r;
+  r.theta = theta.detached(false);
+  r.steps = steps;
+  r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  r.checkpoint = last_ckpt;
+  if (verbose_)
+    std::cout << "train: " << steps << " steps in " << format_duration(r.seconds) << " ("
+              << (r.seconds > 0 ? steps / r.seconds : 0) << " steps/s), checkpoint " << last_ckpt
+              << std::endl;
+  return r;
+}
+
+namespace {
+
+// Pre-trains the joint model of the finetune baseline for `config`.
+std::pair<std::unique_ptr<Experiment>, Params> pretrain_finetune(const Config& config,
+                                                                 const std::string& run_dir) {
+  Config fc = config;
+  fc.set("learner.name", "finetune", "finetune baseline");
+  fc.set("train.steps", std::to_string(config.get_int("baselines.finetune.pretrain_steps")),
+         "finetune baseline");
+  fc.set("train.optimizer", "adam", "finetune baseline");
+  auto ex = build_experiment(fc);
+  std::cout << "baseline finetune: joint pre-training for " << fc.get_int("train.steps")
+            << " steps" << std::endl;
+  TrainReport r = Trainer(*ex, run_dir, /*verbose=*/true).run();
+  return {std::move(ex), r.theta};
+}
+
+nlohmann::json results_json(const std::vector<EvalSummary>& rs) {
+  nlohmann::json a = nlohmann::json::array();
+  for (const auto& r : rs) a.push_back(to_json(r));
+  return a;
+}
+
+}  // namespace
+
+void train_command(const Config& config, const std::string& run_dir) {
+  std::cout << "threads: " << apply_threads(resolve_threads(config.get_int("threads")))
+            << std::endl;
+  auto ex = build_experiment(config);
+  TrainReport r = Trainer(*ex, run_dir).run();
+  if (!config.get_bool("eval.at_end")) return;
+
+  std::vector<EvalMethod> methods{{ex->learner->name(), ex->learner.get(), r.theta}};
+  std::unique_ptr<Experiment> ft;
+  for (const auto& b : config.get_strings("eval.baselines")) {
+    if (b == "scratch") {
+      methods.push_back({"scratch", nullptr, {}});
+    } else if (b == "finetune" && ex->learner->name() != "finetune") {
+      auto [fex, theta] = pretrain_finetune(config, (fs::path(run_dir) / "baselines" / "finetune").string());
+      ft = std::move(fex);
+      methods.push_back({"finetune", ft->learner.get(), theta});
+    }
+  }
+  std::cout << "evaluation: " << config.get_int("eval.episodes") << " fixed "
+            << config.get_string("eval.split") << " episodes per setting (seed "
+            << config.get_int("eval.seed") << "), mean ± 95% CI" << std::endl;
+  auto results = evaluate_methods(*ex, methods, true);
+  nlohmann::json j = {{"checkpoints", {r.checkpoint}}, {"results", results_json(results)}};
+  write_text(fs::path(run_dir) / "eval.json", j.dump(2) + "\n");
+  std::cout << "evaluation written to " << (fs::path(run_dir) / "eval.json").string() << std::endl;
+}
+
+void eval_command(const std::vector<std::string>& checkpoints,
+                  const std::vector<std::string>& baselines,
+                  const std::vector<std::string>& overrides, const std::string& json_out) {
+  if (checkpoints.empty()) throw UserError("eval: give at least one --checkpoint");
+  std::vector<std::unique_ptr<Experiment>> exps;
+  std::vector<EvalMethod> methods;
+  std::vector<std::string> paths;
+  for (const auto& c : checkpoints) {
+    const std::string path = resolve_checkpoint(c);
+    Checkpoint ck = load_checkpoint(path);
+    Config cfg = Config::from_yaml(ck.config_yaml, path);
+    for (const auto& o : overrides) cfg.set(o);
+    if (exps.empty())
+      std::cout << "threads: " << apply_threads(resolve_threads(cfg.get_int("threads"))) << std::endl;
+    exps.push_back(build_experiment(cfg));
+    Params theta = ck.params;
+    const Params expected = exps.back()->learner->init(0);
+    if (expected.names != theta.names)
+      throw UserError("checkpoint '" + path + "' does not match its config's model/learner");
+    methods.push_back({ck.learner, exps.back()->learner.get(), theta});
+    paths.push_back(path);
+  }
+  const Experiment& first = *exps.front();
+  for (const auto& b : baselines) {
+    if (b == "scratch") {
+      methods.push_back({"scratch", nullptr, {}});
+    } else {
+      throw UserError("eval: unknown baseline '" + b +
+                      "' (scratch; evaluate a finetune run's checkpoint for the finetune baseline)");
+    }
+  }
+  std::cout << "evaluation: " << first.config.get_int("eval.episodes") << " fixed "
+            << first.config.get_string("eval.split") << " episodes per setting (seed "
+            << first.config.get_int("eval.seed") << "), mean ± 95% CI" << std::endl;
+  // All methods run on the first experiment's episodes (same data and seed).
+  std::vector<EvalSummary> results;
+  for (size_t i = 0; i < methods.size(); ++i) {
+    const Experiment& ex = (methods[i].learner && i < exps.size()) ? *exps[i] : first;
+    if (ex.config.get_int("eval.seed") != first.config.get_int("eval.seed") ||
+        ex.config.get_string("data.source") != first.config.get_string("data.source"))
+      throw UserError("eval: checkpoints were trained on different data or evaluation seeds; "
+                      "pass --set eval.seed=... to align them");
+    auto rs = evaluate_methods(ex, {methods[i]}, true);
+    results.insert(results.end(), rs.begin(), rs.end());
+  }
+  if (!json_out.empty()) {
+    nlohmann::json j = {{"checkpoints", paths}, {"results", results_json(results)}};
+    write_text(fs::absolute(json_out), j.dump(2) + "\n");
+    std::cout << "evaluation written to " << json_out << std::endl;
+  }
+}
+
+}  // namespace metacat

@@ -1,0 +1,47 @@
+#pragma once
+// The meta-training loop (DESIGN.md "Data flow of one meta-step").
+//
+// Each step: this rank draws its task slots from the TaskSampler, the learner
+// adds each task's meta-gradient into one flat buffer, the buffer is summed
+// across ranks (single process for now), divided by the meta-batch size B,
+// optionally clipped, and the outer optimiser steps identically everywhere.
+// Rank 0 logs to stdout and RUN_DIR/metrics.jsonl and writes checkpoints.
+#include <string>
+
+#include "core/params.h"
+#include "train/experiment.h"
+
+namespace metacat {
+
+struct TrainReport {
+  Params theta;
+  int64_t steps = 0;
+  double seconds = 0;
+  std::string checkpoint;  // the final checkpoint
+};
+
+class Trainer {
+ public:
+  // verbose: progress lines on stdout.
+  Trainer(const Experiment& ex, std::string run_dir, bool verbose = true);
+  TrainReport run();
+
+ private:
+  const Experiment& ex_;
+  std::string run_dir_;
+  bool verbose_;
+};
+
+// `metacat train`: the training run, then (eval.at_end) the evaluation of the
+// learner and eval.baselines on the fixed test episodes, written to
+// RUN_DIR/eval.json and printed as a table.
+void train_command(const Config& config, const std::string& run_dir);
+
+// `metacat eval`: evaluates checkpoints (files or run directories) and
+// baselines on the same episodes. The first checkpoint's config defines data,
+// episodes and baselines; `overrides` ("key=value") apply on top of it.
+void eval_command(const std::vector<std::string>& checkpoints,
+                  const std::vector<std::string>& baselines,
+                  const std::vector<std::string>& overrides, const std::string& json_out);
+
+}  // namespace metacat
