@@ -353,28 +353,49 @@ std::vector<std::string> Config::get_strings(const std::string& key) const {
 }
 std::string Config::origin(const std::string& key) const { return value(key).origin; }
 
+namespace {
+// Keys nested by their dotted path, in schema order.
+struct Tree {
+  std::vector<std::pair<std::string, Tree>> kids;
+  const Key* key = nullptr;
+  Tree& child(const std::string& name) {
+    for (auto& [n, t] : kids)
+      if (n == name) return t;
+    kids.emplace_back(name, Tree{});
+    return kids.back().second;
+  }
+};
+}  // namespace
+
 std::string Config::to_yaml() const {
-  // Nested mappings in schema order.
-  YAML::Node root;
+  Tree root;
   for (const auto& k : schema()) {
-    const Value& v = value(k.path);
-    std::vector<std::string> parts;
+    Tree* t = &root;
     std::stringstream ss(k.path);
-    for (std::string p; std::getline(ss, p, '.');) parts.push_back(p);
-    std::vector<YAML::Node> chain{root};
-    for (size_t i = 0; i + 1 < parts.size(); ++i) chain.push_back(chain.back()[parts[i]]);
-    YAML::Node leaf;
-    if (is_list(k.type)) {
-      leaf = YAML::Node(YAML::NodeType::Sequence);
-      leaf.SetStyle(YAML::EmitterStyle::Flow);
-      for (const auto& item : v.items) leaf.push_back(item);
-    } else {
-      leaf = v.items[0];
-    }
-    chain.back()[parts.back()] = leaf;
+    for (std::string part; std::getline(ss, part, '.');) t = &t->child(part);
+    t->key = &k;
   }
   YAML::Emitter out;
-  out << root;
+  std::function<void(const Tree&)> emit = [&](const Tree& t) {
+    out << YAML::BeginMap;
+    for (const auto& [name, kid] : t.kids) {
+      out << YAML::Key << name << YAML::Value;
+      if (!kid.key) {
+        emit(kid);
+        continue;
+      }
+      const Value& v = value(kid.key->path);
+      if (is_list(kid.key->type)) {
+        out << YAML::Flow << YAML::BeginSeq;
+        for (const auto& item : v.items) out << item;
+        out << YAML::EndSeq;
+      } else {
+        out << v.items[0];
+      }
+    }
+    out << YAML::EndMap;
+  };
+  emit(root);
   return std::string(out.c_str()) + "\n";
 }
 

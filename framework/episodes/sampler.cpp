@@ -15,6 +15,7 @@ TaskSampler::TaskSampler(const TaskSource& source, Split split, EpisodeSpec spec
                          int64_t meta_batch, int64_t partitions, int rank, int world)
     : source_(source), split_(split), spec_(spec), seed_(seed), meta_batch_(meta_batch),
       rank_(rank), world_(world) {
+  source.check(split, spec);  // names what is missing (classes, items) first
   sources_ = source.num_sources(split);
   if (sources_ <= 0)
     throw UserError(std::string("data: the ") + to_string(split) + " split has no task sources");
@@ -30,7 +31,6 @@ TaskSampler::TaskSampler(const TaskSource& source, Split split, EpisodeSpec spec
                     std::to_string(meta_batch_) + ") and the partition count (" +
                     std::to_string(partitions_) + "); world sizes that work: " + ok);
   }
-  source.check(split, spec);
 }
 
 int64_t TaskSampler::partition_of(int64_t step, int64_t slot) const {

@@ -2,6 +2,8 @@
 
 #include <torch/csrc/autograd/autograd.h>
 
+#include <algorithm>
+
 #include "core/error.h"
 #include "core/optimizer.h"
 #include "learners/baselines.h"
@@ -50,8 +52,17 @@ Params fit_supervised(const Model& model, TaskKind kind, const Params& params,
   OptimizerSpec spec;
   spec.lr = lr;
   Optimizer opt(spec, train.tensors);
+  // Training only the head: the body's features do not change, compute them once.
+  const bool head_only = std::all_of(trainable.begin(), trainable.end(), Model::is_head);
+  torch::Tensor features;
+  if (head_only) {
+    torch::NoGradGuard ng;
+    features = model.features(fixed, x, Mode::kTrain);
+  }
   for (int64_t s = 0; s < steps; ++s) {
-    torch::Tensor loss = task_loss(kind, model.forward(fixed.with(train), x, Mode::kTrain), y);
+    const Params p = fixed.with(train);
+    torch::Tensor out = head_only ? model.head(p, features) : model.forward(p, x, Mode::kTrain);
+    torch::Tensor loss = task_loss(kind, out, y);
     auto g = torch::autograd::grad({loss}, train.tensors);
     opt.step(train.tensors, g);
   }

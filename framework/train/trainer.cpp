@@ -189,6 +189,15 @@ void train_command(const Config& config, const std::string& run_dir) {
   std::cout << "threads: " << apply_threads(resolve_threads(config.get_int("threads")))
             << std::endl;
   auto ex = build_experiment(config);
+  if (config.get_bool("eval.at_end")) {
+    // Refuse an impossible evaluation now rather than after the training.
+    EpisodeSpec spec = ex->spec;
+    spec.queries = config.get_int("eval.queries");
+    for (int64_t shots : config.get_ints("eval.shots")) {
+      spec.shots = shots;
+      ex->source->check(parse_split(config.get_string("eval.split")), spec);
+    }
+  }
   TrainReport r = Trainer(*ex, run_dir).run();
   if (!config.get_bool("eval.at_end")) return;
 

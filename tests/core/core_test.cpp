@@ -1,3 +1,139 @@
 #include <gtest/gtest.h>
+
+#include <cmath>
+#include <set>
+
+#include "core/loss.h"
+#include "core/model.h"
+#include "core/optimizer.h"
+#include "core/params.h"
 #include "core/rng.h"
-TEST(Rng, Placeholder) { EXPECT_EQ(1, 1); }
+
+using namespace metacat;
+
+TEST(Rng, SameKeySameStreamDifferentKeyDifferentStream) {
+  Rng a(7, 3, 4, Stream::kTrainTask), b(7, 3, 4, Stream::kTrainTask);
+  Rng c(7, 3, 5, Stream::kTrainTask), d(7, 3, 4, Stream::kEvalTask);
+  int same_c = 0, same_d = 0;
+  for (int i = 0; i < 100; ++i) {
+    uint64_t x = a.next_u64();
+    EXPECT_EQ(x, b.next_u64());
+    same_c += x == c.next_u64();
+    same_d += x == d.next_u64();
+  }
+  EXPECT_EQ(same_c, 0);
+  EXPECT_EQ(same_d, 0);
+}
+
+TEST(Rng, UniformAndNormalMoments) {
+  Rng r(1);
+  double s = 0, s2 = 0, n1 = 0, n2 = 0;
+  const int n = 200000;
+  for (int i = 0; i < n; ++i) {
+    double u = r.uniform();
+    ASSERT_GE(u, 0.0);
+    ASSERT_LT(u, 1.0);
+    s += u;
+    s2 += u * u;
+    double z = r.normal();
+    n1 += z;
+    n2 += z * z;
+  }
+  EXPECT_NEAR(s / n, 0.5, 0.005);
+  EXPECT_NEAR(s2 / n - 0.25, 1.0 / 12, 0.003);
+  EXPECT_NEAR(n1 / n, 0.0, 0.01);
+  EXPECT_NEAR(n2 / n, 1.0, 0.02);
+}
+
+TEST(Rng, RandintUnbiasedAndSampleDistinct) {
+  Rng r(2);
+  std::vector<int> counts(6);
+  for (int i = 0; i < 60000; ++i) counts[r.randint(6)]++;
+  for (int c : counts) EXPECT_NEAR(c, 10000, 400);
+  for (int64_t k : {1, 5, 20, 100}) {
+    auto v = r.sample(100, k);
+    std::set<int64_t> s(v.begin(), v.end());
+    EXPECT_EQ(static_cast<int64_t>(s.size()), k);
+    for (auto x : v) EXPECT_TRUE(x >= 0 && x < 100);
+  }
+  auto big = r.sample(1000000, 10);
+  EXPECT_EQ(std::set<int64_t>(big.begin(), big.end()).size(), 10u);
+}
+
+TEST(Model, PyTorchDefaultInitBoundsAndShapes) {
+  ModelSpec s;
+  s.name = "conv4";
+  s.input_shape = {1, 28, 28};
+  s.outputs = 5;
+  s.width = 16;
+  auto m = make_model(s);
+  Params p = m->init(3);
+  ASSERT_EQ(p.names.size(), 18u);  // 4 x (conv w, b, bn w, b) + head w, b
+  const auto& w = p.at("conv1.weight");
+  EXPECT_EQ(w.sizes().vec(), (std::vector<int64_t>{16, 16, 3, 3}));
+  const double bound = 1.0 / std::sqrt(16.0 * 9);
+  EXPECT_LE(w.abs().max().item<double>(), bound);
+  // Variance of U(-b, b) is b^2 / 3.
+  EXPECT_NEAR(w.var().item<double>(), bound * bound / 3, bound * bound / 3 * 0.1);
+  EXPECT_TRUE(p.at("bn2.weight").eq(1).all().item<bool>());
+  EXPECT_EQ(p.at("head.weight").sizes().vec(), (std::vector<int64_t>{5, 16}));
+  torch::Tensor x = torch::rand({7, 1, 28, 28});
+  EXPECT_EQ(m->forward(p, x, Mode::kTrain).sizes().vec(), (std::vector<int64_t>{7, 5}));
+  // Same seed, same values; other seed, other values.
+  EXPECT_EQ(checksum(m->init(3)), checksum(p));
+  EXPECT_NE(checksum(m->init(4)), checksum(p));
+}
+
+TEST(Model, UnknownOrMismatchedModelIsAUserError) {
+  ModelSpec s;
+  s.name = "resnet";
+  s.input_shape = {8};
+  EXPECT_THROW(make_model(s), std::runtime_error);
+  s.name = "conv4";
+  EXPECT_THROW(make_model(s), std::runtime_error);
+}
+
+TEST(Loss, AucMatchesPairCounting) {
+  Rng r(5);
+  std::vector<double> s(200), y(200);
+  for (int i = 0; i < 200; ++i) {
+    y[i] = r.uniform() < 0.4;
+    s[i] = std::round(r.normal() * 3) + y[i];  // ties on purpose
+  }
+  double num = 0, den = 0;
+  for (int i = 0; i < 200; ++i)
+    for (int j = 0; j < 200; ++j)
+      if (y[i] > 0.5 && y[j] < 0.5) {
+        den += 1;
+        num += s[i] > s[j] ? 1.0 : s[i] == s[j] ? 0.5 : 0.0;
+      }
+  EXPECT_NEAR(auc(s, y), num / den, 1e-12);
+  EXPECT_TRUE(std::isnan(auc({1, 2}, {1, 1})));
+}
+
+TEST(Optimizer, AdamFirstStepAndSgd) {
+  torch::Tensor p = torch::tensor({1.0, -2.0, 3.0}, torch::kFloat64);
+  torch::Tensor g = torch::tensor({0.5, -0.1, 0.0}, torch::kFloat64);
+  std::vector<torch::Tensor> ps{p.clone()}, gs{g};
+  OptimizerSpec spec;
+  spec.lr = 0.1;
+  Optimizer adam(spec, ps);
+  adam.step(ps, gs);
+  // First Adam step: m_hat = g, v_hat = g^2, update = lr * g / (|g| + eps).
+  torch::Tensor expect = p - 0.1 * g / (g.abs() + 1e-8);
+  EXPECT_TRUE(torch::allclose(ps[0], expect, 1e-12, 1e-12));
+  spec.name = "sgd";
+  std::vector<torch::Tensor> qs{p.clone()};
+  Optimizer sgd(spec, qs);
+  sgd.step(qs, gs);
+  EXPECT_TRUE(torch::allclose(qs[0], p - 0.1 * g));
+}
+
+TEST(Params, ChecksumSeesEveryBit) {
+  Params a;
+  a.add("w", torch::tensor({1.0f, 2.0f}));
+  Params b = a.detached(false);
+  EXPECT_EQ(checksum(a), checksum(b));
+  b.tensors[0][1] = std::nextafter(2.0f, 3.0f);
+  EXPECT_NE(checksum(a), checksum(b));
+}

@@ -1,0 +1,198 @@
+#include <gtest/gtest.h>
+
+#include <map>
+#include <set>
+
+#include "core/error.h"
+#include "datasets/synthetic_catalogue.h"
+#include "episodes/classification_source.h"
+#include "episodes/evaluation.h"
+#include "episodes/preference_source.h"
+#include "episodes/sampler.h"
+#include "episodes/sinusoid_source.h"
+
+using namespace metacat;
+
+namespace {
+// 6 classes x 30 items of 2x4x4 "images"; each item's first pixel holds its
+// index so tests can tell items apart.
+LabeledItems toy_items() {
+  LabeledItems d;
+  d.items = torch::zeros({180, 2, 4, 4}, torch::kUInt8);
+  for (int64_t i = 0; i < 180; ++i) {
+    d.items[i][0][0][0] = i % 256;
+    d.items[i][1][0][0] = i / 256;
+    d.labels.push_back(i % 6);
+  }
+  for (int c = 0; c < 6; ++c) d.class_names.push_back("class" + std::to_string(c));
+  return d;
+}
+int64_t item_id(const torch::Tensor& x, int64_t j) {
+  return std::lround(x[j][0][0][0].item<double>() * 255) + 256 * std::lround(x[j][1][0][0].item<double>() * 255);
+}
+std::shared_ptr<const Catalogue> small_catalogue(int64_t categories = 48) {
+  SyntheticSpec s;
+  s.categories = categories;
+  s.min_items = 30;
+  s.max_items = 60;
+  return std::make_shared<Catalogue>(generate_catalogue(s, 11));
+}
+}  // namespace
+
+TEST(ClassificationSource, EpisodesRelabelAndKeepSupportQueryDisjoint) {
+  ClassificationSource src(toy_items(), {{0, 1, 2, 3}, {}, {4, 5}}, 2);
+  EXPECT_EQ(src.num_sources(Split::kTrain), 6);  // C(4, 2)
+  EXPECT_EQ(src.num_sources(Split::kTest), 1);
+  EpisodeSpec spec{2, 3, 4};
+  Rng rng(1);
+  Episode e = src.draw(Split::kTrain, 5, spec, rng);  // classes {2, 3}
+  EXPECT_EQ(e.support_x.size(0), 6);
+  EXPECT_EQ(e.query_x.size(0), 8);
+  EXPECT_EQ(e.support_y.max().item<int64_t>(), 1);
+  std::set<int64_t> s_ids, q_ids;
+  for (int64_t j = 0; j < 6; ++j) {
+    const int64_t id = item_id(e.support_x, j);
+    s_ids.insert(id);
+    // The label is the episode's relabelling of the item's true class.
+    const int64_t cls = id % 6;
+    EXPECT_TRUE(cls == 2 || cls == 3);
+    EXPECT_EQ(e.support_joint[j].item<int64_t>(), cls);  // index in train classes {0,1,2,3}
+  }
+  for (int64_t j = 0; j < 8; ++j) {
+    q_ids.insert(item_id(e.query_x, j));
+    EXPECT_EQ(e.query_category[j].item<int64_t>(), item_id(e.query_x, j) % 6);
+  }
+  EXPECT_EQ(s_ids.size(), 6u);
+  EXPECT_EQ(q_ids.size(), 8u);
+  for (auto id : s_ids) EXPECT_EQ(q_ids.count(id), 0u);
+}
+
+TEST(ClassificationSource, BadSpecsAreUserErrors) {
+  EXPECT_THROW(ClassificationSource(toy_items(), {{0, 1}, {}, {1, 2}}, 2), UserError);  // overlap
+  EXPECT_THROW(ClassificationSource(toy_items(), {{0, 9}, {}, {}}, 2), UserError);      // no class 9
+  ClassificationSource src(toy_items(), {{0, 1, 2, 3}, {}, {4, 5}}, 3);
+  try {
+    src.check(Split::kTest, {3, 1, 1});
+    FAIL();
+  } catch (const UserError& e) {
+    EXPECT_NE(std::string(e.what()).find("the test split has 2"), std::string::npos) << e.what();
+  }
+  try {
+    src.check(Split::kTrain, {3, 20, 20});
+    FAIL();
+  } catch (const UserError& e) {
+    EXPECT_NE(std::string(e.what()).find("has 30 items"), std::string::npos) << e.what();
+  }
+}
+
+TEST(SinusoidSource, TasksFollowTheirAmplitudeAndPhase) {
+  SinusoidSource src(3, 1000);
+  Rng rng(4);
+  Episode e = src.draw(Split::kTrain, 17, {0, 5, 7}, rng);
+  auto [amp, phase] = src.task(Split::kTrain, 17);
+  EXPECT_GE(amp, 0.1);
+  EXPECT_LE(amp, 5.0);
+  EXPECT_GE(phase, 0.0);
+  EXPECT_LE(phase, M_PI);
+  torch::Tensor expect = amp * torch::sin(e.query_x.reshape({-1}).to(torch::kFloat64) - phase);
+  EXPECT_TRUE(torch::allclose(e.query_y.to(torch::kFloat64), expect, 1e-5, 1e-5));
+  EXPECT_NE(src.task(Split::kTest, 17), src.task(Split::kTrain, 17));
+}
+
+TEST(PreferenceSource, SplitsAreDisjointCategories) {
+  auto cat = small_catalogue();
+  PreferenceSource src(cat);
+  std::set<int64_t> seen;
+  int64_t total = 0;
+  for (Split s : {Split::kTrain, Split::kVal, Split::kTest})
+    for (int64_t i = 0; i < src.num_sources(s); ++i) {
+      EXPECT_TRUE(seen.insert(src.category(s, i)).second);
+      ++total;
+    }
+  EXPECT_EQ(total, 48);
+  Rng rng(1);
+  Episode e = src.draw(Split::kTest, 0, {0, 5, 10}, rng);
+  EXPECT_EQ(e.support_x.sizes().vec(), (std::vector<int64_t>{5, 16}));
+  EXPECT_TRUE(((e.query_y == 0) | (e.query_y == 1)).all().item<bool>());
+}
+
+TEST(Sampler, WorldSizeInvariantDisjointBalanced) {
+  auto cat = small_catalogue();
+  PreferenceSource src(cat);
+  const EpisodeSpec spec{0, 3, 3};
+  const int64_t B = 8, P = 8, steps = 40;
+  // Reference: which source and items each slot draws with one rank.
+  TaskSampler one(src, Split::kTrain, spec, 5, B, P, 0, 1);
+  std::set<int64_t> covered;
+  for (int world : {1, 2, 4}) {
+    std::vector<std::set<int64_t>> owned(world);
+    for (int r = 0; r < world; ++r) {
+      TaskSampler s(src, Split::kTrain, spec, 5, B, P, r, world);
+      for (int64_t step = 0; step < steps; ++step) {
+        auto slots = s.my_slots(step);
+        EXPECT_EQ(static_cast<int64_t>(slots.size()), B / world);
+        for (int64_t g : slots) {
+          owned[r].insert(s.source_of(step, g));
+          covered.insert(s.source_of(step, g));
+          Episode a = s.draw(step, g), b = one.draw(step, g);
+          EXPECT_EQ(a.source, b.source);
+          EXPECT_TRUE(torch::equal(a.support_x, b.support_x));
+          EXPECT_TRUE(torch::equal(a.query_y, b.query_y));
+        }
+      }
+    }
+    for (int r = 0; r < world; ++r)
+      for (int q = r + 1; q < world; ++q)
+        for (int64_t x : owned[r]) EXPECT_EQ(owned[q].count(x), 0u) << "ranks share source " << x;
+  }
+  EXPECT_EQ(static_cast<int64_t>(covered.size()), src.num_sources(Split::kTrain));
+}
+
+TEST(Sampler, RefusesWorldSizesThatDoNotDivide) {
+  auto cat = small_catalogue();
+  PreferenceSource src(cat);
+  try {
+    TaskSampler s(src, Split::kTrain, {0, 3, 3}, 5, 8, 12, 0, 3);
+    FAIL();
+  } catch (const UserError& e) {
+    EXPECT_NE(std::string(e.what()).find("world sizes that work: 1, 2, 4"), std::string::npos)
+        << e.what();
+  }
+}
+
+TEST(Evaluation, FixedEpisodesAndConfidenceInterval) {
+  SinusoidSource src(3, 1000);
+  EpisodeSpec spec{0, 5, 10};
+  Episode a = eval_episode(src, Split::kTest, spec, 99, 7);
+  Episode b = eval_episode(src, Split::kTest, spec, 99, 7);
+  EXPECT_TRUE(torch::equal(a.query_x, b.query_x));
+  Episode c = eval_episode(src, Split::kTest, spec, 98, 7);
+  EXPECT_FALSE(torch::equal(a.query_x, c.query_x));
+  auto [m, ci] = mean_ci95({1, 2, 3, 4});
+  EXPECT_DOUBLE_EQ(m, 2.5);
+  EXPECT_NEAR(ci, 1.96 * std::sqrt(5.0 / 3.0) / 2.0, 1e-12);
+  // Predicting zero everywhere: MSE equals the mean square of the targets.
+  EvalSummary s = evaluate("zero", src, Split::kTest, spec, 20, 99,
+                           [](const Episode& e, int64_t) { return torch::zeros_like(e.query_y); });
+  double expect = 0;
+  for (int i = 0; i < 20; ++i)
+    expect += eval_episode(src, Split::kTest, spec, 99, i).query_y.pow(2).mean().item<double>();
+  EXPECT_NEAR(s.mean, expect / 20, 1e-5);
+  EXPECT_EQ(s.episodes, 20);
+}
+
+TEST(Evaluation, PerCategoryBreakdown) {
+  ClassificationSource src(toy_items(), {{0, 1, 2, 3}, {}, {4, 5}}, 2);
+  // Always predict episode label 0: per class, correct exactly when the class got label 0.
+  EvalSummary s = evaluate("first", src, Split::kTest, {2, 1, 5}, 50, 1,
+                           [](const Episode& e, int64_t) {
+                             auto out = torch::zeros({e.query_x.size(0), 2});
+                             out.select(1, 0).fill_(1);
+                             return out;
+                           });
+  ASSERT_EQ(s.per_category.size(), 2u);
+  int64_t items = 0;
+  for (const auto& [name, c] : s.per_category) items += c.items;
+  EXPECT_EQ(items, 50 * 10);
+  EXPECT_NEAR(s.mean, 0.5, 1e-12);
+}

@@ -1,0 +1,96 @@
+// Runs the real `metacat` binary on bad input: each case must exit with the
+// user-error code 1 and one message naming the offending thing, no crash.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Result {
+  int code;
+  std::string output;
+};
+
+Result run(const std::string& args) {
+  const std::string cmd = std::string(METACAT_BIN) + " " + args + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[4096];
+  while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+  int status = pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), out};
+}
+
+std::string tmp(const std::string& name) {
+  return (fs::temp_directory_path() / ("metacat-cli-" + std::to_string(::getpid()) + "-" + name)).string();
+}
+
+std::string config(const std::string& extra = "") {
+  return std::string(" --config ") + METACAT_SOURCE_DIR + "/configs/fashion-mnist.yaml --set train.steps=1 --set eval.at_end=false " + extra;
+}
+
+void expect_user_error(const Result& r, const std::string& needle) {
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_NE(r.output.find(needle), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("fatal"), std::string::npos) << r.output;
+}
+
+}  // namespace
+
+TEST(Cli, HelpListsSubcommandsAndExitsZero) {
+  Result r = run("--help");
+  EXPECT_EQ(r.code, 0);
+  EXPECT_NE(r.output.find("train"), std::string::npos);
+  EXPECT_NE(r.output.find("eval"), std::string::npos);
+  r = run("train --help-config");
+  EXPECT_EQ(r.code, 0);
+  EXPECT_NE(r.output.find("learner.inner_lr"), std::string::npos);
+}
+
+TEST(Cli, MoreWaysThanCategories) {
+  expect_user_error(run("train" + config("--set task.ways=3 --set data.train_classes=[0,1] --run-dir " + tmp("w"))),
+                    "the train split has 2");
+  // The evaluation split is checked before training starts, not hours later.
+  const std::string dir = tmp("w2");
+  Result r = run("train --config " + std::string(METACAT_SOURCE_DIR) +
+                 "/configs/fashion-mnist.yaml --set train.steps=1 --set task.ways=5 --run-dir " + dir);
+  expect_user_error(r, "the test split has 4");
+  EXPECT_FALSE(fs::exists(dir + "/checkpoints"));
+}
+
+TEST(Cli, ShotsPlusQueriesLargerThanACategory) {
+  expect_user_error(run("train" + config("--set task.shots=6990 --set task.queries=20 --run-dir " + tmp("k"))),
+                    "fewer than shots + queries = 7010");
+}
+
+TEST(Cli, MissingDataFiles) {
+  expect_user_error(run("train" + config("--set data.path=/nonexistent/fmnist --run-dir " + tmp("d"))),
+                    "/nonexistent/fmnist");
+  const std::string empty = tmp("empty");
+  fs::create_directories(empty);
+  expect_user_error(run("train" + config("--set data.path=" + empty + " --run-dir " + tmp("d2"))),
+                    "train-images-idx3-ubyte");
+}
+
+TEST(Cli, MalformedYamlAndBadKeys) {
+  const std::string bad = tmp("bad.yaml");
+  std::ofstream(bad) << "seed: 1\nlearner: {name: maml\n";
+  expect_user_error(run("train --config " + bad + " --run-dir " + tmp("y")), bad);
+  std::ofstream(bad) << "seed: 1\nlearner:\n  inner_stepz: 3\n";
+  expect_user_error(run("train --config " + bad + " --run-dir " + tmp("y")), "learner.inner_stepz");
+  expect_user_error(run("train" + config("--set model.width=wide")), "model.width");
+  expect_user_error(run("train --config /nonexistent.yaml"), "/nonexistent.yaml");
+  expect_user_error(run("train --bogus-flag"), "bogus-flag");
+}
+
+TEST(Cli, EvalOfMissingCheckpoint) {
+  expect_user_error(run("eval --checkpoint " + tmp("nothing-here")), "does not exist");
+  const std::string d = tmp("emptyrun");
+  fs::create_directories(d);
+  expect_user_error(run("eval --checkpoint " + d), "no checkpoint");
+}
