@@ -9,6 +9,7 @@ shift || true
 BIN=${BIN:-build/metacat}
 LEARNERS=${LEARNERS:-maml fomaml reptile anil metasgd protonet}
 out=${OUT:-$(mktemp -d)}
+mkdir -p "$out"
 for learner in $LEARNERS; do
   extra=()
   # Reptile's update is an SGD step of size epsilon on theta - theta'.

@@ -84,3 +84,29 @@ LabeledItems load_fashion_mnist(const std::string& dir) {
 }
 
 }  // namespace metacat
+
+namespace metacat {
+
+PackSummary pack_fashion_mnist(const std::string& dir,
+                               const std::vector<std::vector<int64_t>>& classes,
+                               const PackOptions& opt) {
+  LabeledItems data = load_fashion_mnist(dir);
+  auto store = make_class_store(data, classes);
+  std::vector<std::vector<int64_t>> ids(data.class_names.size());
+  for (size_t i = 0; i < data.labels.size(); ++i) ids[data.labels[i]].push_back(i);
+  Manifest m;
+  m.kind = "classification";
+  m.dtype = "uint8";
+  m.source = "fashion-mnist idx files from " + dir;
+  m.item_shape = {1, 28, 28};
+  for (int64_t c = 0; c < store->num_categories(); ++c) {
+    m.names.push_back(store->info(c).name);
+    m.split.push_back(store->info(c).split);
+    m.items.push_back(store->info(c).items);
+  }
+  return pack(m, [&](int64_t c) {
+    return CategoryRows{store->items(c), store->labels(c), torch::tensor(ids[c], torch::kInt64)};
+  }, opt);
+}
+
+}  // namespace metacat

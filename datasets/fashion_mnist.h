@@ -24,3 +24,16 @@ struct IdxArray {
 IdxArray read_idx(const std::string& path);
 
 }  // namespace metacat
+
+#include "data/pack.h"
+
+namespace metacat {
+
+// Packs the idx files of `dir` into shards: one category per class (names
+// from kFashionMnistClasses), items uint8 [1, 28, 28], item_ids the index in
+// the pooled train+t10k files; classes[s] are the class ids of split s.
+PackSummary pack_fashion_mnist(const std::string& dir,
+                               const std::vector<std::vector<int64_t>>& classes,
+                               const PackOptions& opt);
+
+}  // namespace metacat

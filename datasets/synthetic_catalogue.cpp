@@ -1,77 +1,145 @@
 #include "datasets/synthetic_catalogue.h"
 
 #include <cmath>
+#include <cstdio>
 
 #include "core/error.h"
 #include "core/rng.h"
-#include "episodes/task_source.h"
 
 namespace metacat {
 
 namespace {
-std::vector<float> normals(Rng& r, int64_t n, double scale = 1.0) {
-  std::vector<float> v(n);
-  for (auto& x : v) x = static_cast<float>(scale * r.normal());
-  return v;
-}
+// Stream ids within the data seed.
+enum : uint64_t { kProto = 1, kProjection = 2, kCategory = 3, kSize = 5, kItems = 6 };
 }  // namespace
 
-Catalogue generate_catalogue(const SyntheticSpec& s, uint64_t seed) {
+SyntheticCatalogue::SyntheticCatalogue(SyntheticSpec s, uint64_t seed) : spec_(s), seed_(seed) {
   if (s.max_items < s.min_items)
-    throw UserError("data.synthetic.max_items is smaller than data.synthetic.min_items");
+    throw UserError("synthetic catalogue: max_items is smaller than min_items");
   if (s.val_fraction + s.test_fraction >= 1.0)
-    throw UserError("data.synthetic: val_fraction + test_fraction must leave training categories");
+    throw UserError("synthetic catalogue: val_fraction + test_fraction must leave training categories");
   const int64_t f = s.feature_dim;
-  Catalogue c;
-  c.feature_dim = f;
-  c.descriptor_dim = s.descriptor_dim;
-  std::vector<std::vector<float>> proto(s.departments);
+  prototypes_.resize(s.departments);
   for (int64_t d = 0; d < s.departments; ++d) {
-    Rng r(seed, 1, d, Stream::kData);
-    proto[d] = normals(r, f);
+    Rng r(seed, kProto, d, Stream::kData);
+    prototypes_[d].resize(f);
+    for (auto& x : prototypes_[d]) x = static_cast<float>(r.normal());
   }
-  Rng pr(seed, 2, 0, Stream::kData);
-  std::vector<float> projection = normals(pr, s.descriptor_dim * f, 1.0 / std::sqrt(double(f)));
-  std::vector<float> desc(s.categories * s.descriptor_dim);
-  const int64_t n_test = static_cast<int64_t>(std::llround(s.categories * s.test_fraction));
-  const int64_t n_val = static_cast<int64_t>(std::llround(s.categories * s.val_fraction));
+  Rng pr(seed, kProjection, 0, Stream::kData);
+  projection_.resize(s.descriptor_dim * f);
+  for (auto& x : projection_) x = static_cast<float>(pr.normal() / std::sqrt(double(f)));
+  n_test_ = static_cast<int64_t>(std::llround(s.categories * s.test_fraction));
+  n_val_ = static_cast<int64_t>(std::llround(s.categories * s.val_fraction));
+}
+
+int64_t SyntheticCatalogue::size(int64_t i) const {
+  Rng r(seed_, kSize, i, Stream::kData);
+  const double size = spec_.min_items / std::pow(1.0 - r.uniform(), 1.0 / 1.2);
+  return std::min<int64_t>(spec_.max_items, static_cast<int64_t>(size));
+}
+
+Split SyntheticCatalogue::split(int64_t i) const {
+  if (i >= spec_.categories - n_test_) return Split::kTest;
+  if (i >= spec_.categories - n_test_ - n_val_) return Split::kVal;
+  return Split::kTrain;
+}
+
+std::string SyntheticCatalogue::name(int64_t i) const {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "cat-%06lld", static_cast<long long>(i));
+  return buf;
+}
+
+SyntheticCatalogue::Latent SyntheticCatalogue::latent(int64_t i) const {
+  const int64_t f = spec_.feature_dim;
+  Rng r(seed_, kCategory, i, Stream::kData);
+  Latent l;
+  l.department = r.randint(spec_.departments);
+  l.w.resize(f);
+  for (int64_t k = 0; k < f; ++k) l.w[k] = prototypes_[l.department][k] + spec_.spread * r.normal();
+  l.bias = 0.5 * r.normal();
+  l.descriptor = torch::empty({spec_.descriptor_dim}, torch::kFloat32);
+  for (int64_t a = 0; a < spec_.descriptor_dim; ++a) {
+    double v = 0;
+    for (int64_t k = 0; k < f; ++k) v += projection_[a * f + k] * l.w[k];
+    l.descriptor[a] = static_cast<float>(v + 0.1 * r.normal());
+  }
+  return l;
+}
+
+torch::Tensor SyntheticCatalogue::descriptor(int64_t i) const { return latent(i).descriptor; }
+
+SyntheticCategory SyntheticCatalogue::generate(int64_t i) const {
+  const int64_t f = spec_.feature_dim, n = size(i);
+  Latent l = latent(i);
+  Rng r(seed_, kItems, i, Stream::kData);
+  SyntheticCategory out;
+  out.department = l.department;
+  out.descriptor = l.descriptor;
+  out.items = torch::empty({n, f}, torch::kFloat32);
+  out.labels = torch::empty({n}, torch::kFloat32);
+  float* x = out.items.data_ptr<float>();
+  float* y = out.labels.data_ptr<float>();
+  const double scale = 2.0 / std::sqrt(double(f));
+  for (int64_t j = 0; j < n; ++j) {
+    double z = 0;
+    for (int64_t k = 0; k < f; ++k) {
+      x[j * f + k] = static_cast<float>(r.normal());
+      z += x[j * f + k] * l.w[k];
+    }
+    const double p = 1.0 / (1.0 + std::exp(-(scale * z + l.bias)));
+    y[j] = r.uniform() < p ? 1.0f : 0.0f;
+  }
+  return out;
+}
+
+std::shared_ptr<MemoryStore> SyntheticCatalogue::to_store() const {
+  std::vector<CategoryInfo> infos;
+  std::vector<torch::Tensor> items, labels, desc;
+  for (int64_t i = 0; i < spec_.categories; ++i) {
+    SyntheticCategory c = generate(i);
+    infos.push_back({name(i), split(i), c.items.size(0)});
+    items.push_back(c.items);
+    labels.push_back(c.labels);
+    desc.push_back(c.descriptor);
+  }
+  torch::Tensor d = spec_.descriptor_dim > 0 ? torch::stack(desc) : torch::Tensor();
+  return std::make_shared<MemoryStore>(std::move(infos), std::move(items), std::move(labels), d);
+}
+
+}  // namespace metacat
+
+namespace metacat {
+
+PackSummary pack_synthetic(const SyntheticCatalogue& cat, torch::ScalarType dtype,
+                           const PackOptions& opt) {
+  const SyntheticSpec& s = cat.spec();
+  Manifest m;
+  m.kind = "preference";
+  m.dtype = dtype == torch::kFloat16 ? "float16" : "float32";
+  m.source = "synthetic catalogue: " + std::to_string(s.categories) + " categories, " +
+             std::to_string(s.departments) + " departments, feature_dim " +
+             std::to_string(s.feature_dim) + ", items " + std::to_string(s.min_items) + ".." +
+             std::to_string(s.max_items);
+  m.item_shape = {s.feature_dim};
+  std::vector<int64_t> first_id(s.categories + 1, 0);
   for (int64_t i = 0; i < s.categories; ++i) {
-    Rng r(seed, 3, i, Stream::kData);
-    const int64_t dept = r.randint(s.departments);
-    std::vector<float> w(f);
-    for (int64_t k = 0; k < f; ++k) w[k] = proto[dept][k] + s.spread * r.normal();
-    const double bias = 0.5 * r.normal();
-    // Power-law (Pareto, alpha = 1.2) sizes clipped to [min, max].
-    const double u = r.uniform();
-    double size = s.min_items / std::pow(1.0 - u, 1.0 / 1.2);
-    const int64_t n = std::min<int64_t>(s.max_items, static_cast<int64_t>(size));
-    std::vector<float> x = normals(r, n * f);
-    std::vector<float> y(n);
-    for (int64_t j = 0; j < n; ++j) {
-      double z = 0;
-      for (int64_t k = 0; k < f; ++k) z += x[j * f + k] * w[k];
-      const double p = 1.0 / (1.0 + std::exp(-(2.0 * z / std::sqrt(double(f)) + bias)));
-      y[j] = r.uniform() < p ? 1.0f : 0.0f;
-    }
-    for (int64_t a = 0; a < s.descriptor_dim; ++a) {
-      double v = 0;
-      for (int64_t k = 0; k < f; ++k) v += projection[a * f + k] * w[k];
-      desc[i * s.descriptor_dim + a] = static_cast<float>(v + 0.1 * r.normal());
-    }
-    // Splits by position: the last categories are test, those before them val.
-    Split sp = i >= s.categories - n_test ? Split::kTest
-               : i >= s.categories - n_test - n_val ? Split::kVal
-                                                    : Split::kTrain;
-    char name[32];
-    std::snprintf(name, sizeof name, "cat-%06lld", static_cast<long long>(i));
-    c.names.push_back(name);
-    c.split.push_back(sp);
-    c.department.push_back(dept);
-    c.items.push_back(torch::tensor(x).reshape({n, f}));
-    c.labels.push_back(torch::tensor(y));
+    m.names.push_back(cat.name(i));
+    m.split.push_back(cat.split(i));
+    m.items.push_back(cat.size(i));
+    first_id[i + 1] = first_id[i] + m.items.back();
   }
-  c.descriptors = torch::tensor(desc).reshape({s.categories, s.descriptor_dim});
-  return c;
+  if (s.descriptor_dim > 0) {
+    std::vector<torch::Tensor> d;
+    for (int64_t i = 0; i < s.categories; ++i) d.push_back(cat.descriptor(i));
+    m.descriptors = torch::stack(d);
+  }
+  PackSummary sum = pack(m, [&](int64_t c) {
+    SyntheticCategory g = cat.generate(c);
+    return CategoryRows{g.items.to(dtype), g.labels,
+                        torch::arange(first_id[c], first_id[c + 1], torch::kInt64)};
+  }, opt);
+  return sum;
 }
 
 }  // namespace metacat

@@ -2,24 +2,28 @@
 // Synthetic e-commerce catalogue: categories that share structure, so that
 // meta-learning has something to transfer.
 //
-// Model (all draws seeded, counter-based):
+// Model (every draw seeded and counter-based, so category i is the same
+// whether one or all categories are generated, in any order):
 //   department prototypes  u_d ~ N(0, I_f),              d = 1..D
-//   category latent        w_c = u_{dept(c)} + spread * N(0, I_f)
+//   category department    d(c) uniform
+//   category latent        w_c = u_{d(c)} + spread * N(0, I_f)
 //   category bias          b_c ~ N(0, 0.5^2)
-//   items                  x ~ N(0, I_f)       (f = feature_dim)
-//   labels (click/buy)     y ~ Bernoulli(sigmoid(2 * x.w_c / sqrt(f) + b_c))
-//   descriptor             P w_c + 0.1 N(0, I)  (P a fixed random projection)
-//   size                   power law between min_items and max_items
-// Splits are by category: the test categories are the cold-start ones.
+//   items                  x ~ N(0, I_f)                  (f = feature_dim)
+//   labels (click/buy)     y ~ Bernoulli(sigmoid(2 x.w_c / sqrt(f) + b_c))
+//   descriptor             P w_c + 0.1 N(0, I)            (P a fixed random projection)
+//   size                   Pareto(alpha 1.2) from min_items, capped at max_items
+// Splits are by category: the last test_fraction of the categories are test
+// (the cold-start ones), the val_fraction before them validation.
 #include <torch/types.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
-namespace metacat {
+#include "episodes/item_store.h"
 
-enum class Split;
+namespace metacat {
 
 struct SyntheticSpec {
   int64_t categories = 300;
@@ -33,17 +37,49 @@ struct SyntheticSpec {
   double test_fraction = 0.2;
 };
 
-struct Catalogue {
-  int64_t feature_dim = 0;
-  int64_t descriptor_dim = 0;
-  std::vector<std::string> names;
-  std::vector<Split> split;
-  std::vector<int64_t> department;
-  std::vector<torch::Tensor> items;   // [n_c, feature_dim] float32
-  std::vector<torch::Tensor> labels;  // [n_c] float32 in {0, 1}
-  torch::Tensor descriptors;          // [C, descriptor_dim] float32
+struct SyntheticCategory {
+  torch::Tensor items;       // [n, feature_dim] float32
+  torch::Tensor labels;      // [n] float32 in {0, 1}
+  torch::Tensor descriptor;  // [descriptor_dim] float32
+  int64_t department = 0;
 };
 
-Catalogue generate_catalogue(const SyntheticSpec& spec, uint64_t seed);
+class SyntheticCatalogue {
+ public:
+  SyntheticCatalogue(SyntheticSpec spec, uint64_t seed);
+  const SyntheticSpec& spec() const { return spec_; }
+  int64_t size(int64_t category) const;  // cheap: no items generated
+  Split split(int64_t category) const;
+  std::string name(int64_t category) const;
+  SyntheticCategory generate(int64_t category) const;
+  torch::Tensor descriptor(int64_t category) const;  // cheap: no items generated
+  // The whole catalogue in memory (small catalogues, tests).
+  std::shared_ptr<MemoryStore> to_store() const;
+
+ private:
+  struct Latent {
+    int64_t department;
+    std::vector<double> w;
+    double bias;
+    torch::Tensor descriptor;
+  };
+  Latent latent(int64_t category) const;
+  SyntheticSpec spec_;
+  uint64_t seed_;
+  std::vector<std::vector<float>> prototypes_;
+  std::vector<float> projection_;
+  int64_t n_val_, n_test_;
+};
+
+}  // namespace metacat
+
+#include "data/pack.h"
+
+namespace metacat {
+
+// Streams the catalogue into shards, one category at a time (memory stays at
+// one category); dtype float32 or float16.
+PackSummary pack_synthetic(const SyntheticCatalogue& catalogue, torch::ScalarType dtype,
+                           const PackOptions& opt);
 
 }  // namespace metacat

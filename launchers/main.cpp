@@ -9,6 +9,7 @@
 
 #include "config/config.h"
 #include "core/error.h"
+#include "data_commands.h"
 #include "train/trainer.h"
 
 namespace {
@@ -45,6 +46,12 @@ int run(int argc, char** argv) {
   eval->add_option("--set", eval_sets,
                    "Override a key of the checkpoints' configs, e.g. --set eval.episodes=100");
   eval->add_option("--json", json_out, "Write the results as JSON to this file");
+  std::string eval_episodes, eval_data;
+  eval->add_option("--episodes", eval_episodes,
+                   "Fixed episodes from `metacat episodes` (same as --set eval.episodes_file=FILE)");
+  eval->add_option("--data", eval_data, "Dataset folder, if not where the run read it (data.path)");
+
+  auto data_cmds = metacat::cli::add_data_commands(app);
 
   try {
     app.parse(argc, argv);
@@ -66,7 +73,12 @@ int run(int argc, char** argv) {
       run_dir = "runs/" + std::filesystem::path(config_path).stem().string();
     metacat::train_command(cfg, run_dir);
   } else if (*eval) {
+    if (!eval_episodes.empty()) eval_sets.push_back("eval.episodes_file=" + eval_episodes);
+    if (!eval_data.empty()) eval_sets.push_back("data.path=" + eval_data);
     metacat::eval_command(checkpoints, baselines, eval_sets, json_out);
+  } else {
+    for (auto& [cmd, fn] : data_cmds)
+      if (*cmd) return fn();
   }
   return 0;
 }

@@ -33,9 +33,14 @@ const std::vector<Key>& schema() {
   static const std::vector<Key> keys = {
       {"seed", Type::kInt, "0", 0, 9.0e18, {}, "seed of tasks, items and initial parameters"},
       {"threads", Type::kInt, "0", 0, 1024, {}, "intra-op threads (LibTorch and OpenBLAS); 0 = cores / ranks"},
-      {"data.source", Type::kString, "fashion-mnist", -kInf, kInf, {"fashion-mnist", "sinusoid", "synthetic"},
-       "task family: fashion-mnist (N-way classification), sinusoid (regression), synthetic (per-category preference)"},
-      {"data.path", Type::kString, "/usr/share/datasets/fashion-mnist", -kInf, kInf, {}, "fashion-mnist: folder of the idx files"},
+      {"data.source", Type::kString, "shards", -kInf, kInf, {"shards", "fashion-mnist", "sinusoid", "synthetic"},
+       "task family: shards (a packed HDF5 dataset; its manifest says classification or preference), "
+       "fashion-mnist (idx files read directly), sinusoid (regression), synthetic (in-memory catalogue)"},
+      {"data.path", Type::kString, "data/fashion-mnist", -kInf, kInf, {},
+       "shards: the packed dataset folder; fashion-mnist: the folder of the idx files"},
+      {"data.cache_mb", Type::kInt, "1024", 0, 1e7, {}, "shards: memory budget of the category cache (MiB)"},
+      {"data.prefetch_workers", Type::kInt, "1", 0, 64, {}, "threads preparing episodes ahead of training; 0 = inline"},
+      {"data.prefetch_depth", Type::kInt, "32", 1, 1e6, {}, "episodes prepared ahead at most"},
       {"data.train_classes", Type::kInts, "[0, 1, 2, 3, 4, 5]", 0, 9, {}, "fashion-mnist: meta-training classes"},
       {"data.val_classes", Type::kInts, "[]", 0, 9, {}, "fashion-mnist: validation classes"},
       {"data.test_classes", Type::kInts, "[6, 7, 8, 9]", 0, 9, {}, "fashion-mnist: cold-start test classes"},
@@ -79,6 +84,8 @@ const std::vector<Key>& schema() {
       {"eval.shots", Type::kInts, "[1, 5]", 1, 1e6, {}, "shot settings evaluated"},
       {"eval.queries", Type::kInt, "15", 1, 1e6, {}, "query items per class (per task) at evaluation"},
       {"eval.seed", Type::kInt, "20260101", 0, 9.0e18, {}, "seed of the evaluation episodes (same seed, same episodes)"},
+      {"eval.episodes_file", Type::kString, "", -kInf, kInf, {},
+       "fixed episodes from `metacat episodes` (overrides eval.episodes/shots/queries/seed)"},
       {"eval.baselines", Type::kStrings, "[]", -kInf, kInf, {"finetune", "scratch"}, "baselines evaluated next to the learner"},
       {"baselines.finetune.pretrain_steps", Type::kInt, "500", 0, 1e12, {}, "joint pre-training steps"},
       {"baselines.finetune.lr", Type::kFloat, "0.01", 0, 1e3, {}, "fine-tuning Adam step size on the support set"},
@@ -224,6 +231,8 @@ Config::Value value_from_node(const Key& k, const YAML::Node& node, const std::s
                         "): list items must be scalars");
       v.items.push_back(item.Scalar());
     }
+  } else if (node.IsNull() && k.type == Type::kString) {
+    v.items.push_back("");  // `key:` with no value, or the empty default
   } else {
     if (!node.IsScalar())
       throw UserError("config: " + std::string(k.path) + " (" + where + "): expected " +

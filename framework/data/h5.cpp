@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstring>
 #include <filesystem>
 
 #include "core/error.h"
@@ -68,16 +70,161 @@ bool exists(hid_t loc, const std::string& name) {
 }
 
 namespace {
-hid_t native_type(torch::ScalarType t) {
+// IEEE binary16, little endian, built once (HDF5 1.10 predefines none).
+hid_t half_type() {
+  static const hid_t t = [] {
+    hid_t h = H5Tcopy(H5T_IEEE_F32LE);
+    H5Tset_fields(h, 15, 10, 5, 0, 10);
+    H5Tset_size(h, 2);
+    H5Tset_ebias(h, 15);
+    H5Tset_precision(h, 16);
+    return h;
+  }();
+  return t;
+}
+hid_t native_type(torch::ScalarType t) { return type_of(t); }
+}  // namespace
+
+hid_t type_of(torch::ScalarType t) {
   switch (t) {
     case torch::kFloat32: return H5T_NATIVE_FLOAT;
     case torch::kFloat64: return H5T_NATIVE_DOUBLE;
+    case torch::kFloat16: return half_type();
     case torch::kInt64: return H5T_NATIVE_INT64;
     case torch::kUInt8: return H5T_NATIVE_UINT8;
     default: throw std::logic_error("HDF5: unsupported tensor dtype");
   }
 }
-}  // namespace
+
+torch::ScalarType dtype_of(hid_t ds, const std::string& file, const std::string& what) {
+  Handle type(H5Dget_type(ds), H5Tclose);
+  const H5T_class_t cls = H5Tget_class(type);
+  const size_t size = H5Tget_size(type);
+  if (cls == H5T_FLOAT && size == 2) return torch::kFloat16;
+  if (cls == H5T_FLOAT && size == 4) return torch::kFloat32;
+  if (cls == H5T_FLOAT && size == 8) return torch::kFloat64;
+  if (cls == H5T_INTEGER && size == 8) return torch::kInt64;
+  if (cls == H5T_INTEGER && size == 1) return torch::kUInt8;
+  throw UserError("HDF5: " + file + ": dataset '" + what + "' has an unsupported type");
+}
+
+std::vector<int64_t> shape_of(hid_t ds, const std::string& file, const std::string& what) {
+  Handle space(H5Dget_space(ds), H5Sclose);
+  const int nd = H5Sget_simple_extent_ndims(space);
+  if (nd < 0) fail("H5Sget_simple_extent_ndims", file, what);
+  std::vector<hsize_t> dims(nd);
+  H5Sget_simple_extent_dims(space, dims.data(), nullptr);
+  return std::vector<int64_t>(dims.begin(), dims.end());
+}
+
+Handle open_dataset(hid_t loc, const std::string& name, const std::string& file) {
+  if (!exists(loc, name)) throw UserError("HDF5: " + file + ": missing dataset '" + name + "'");
+  Handle ds(H5Dopen2(loc, name.c_str(), H5P_DEFAULT), H5Dclose);
+  if (ds.get() < 0) fail("H5Dopen2", file, name);
+  return ds;
+}
+
+void write_chunked(hid_t loc, const std::string& name, const torch::Tensor& t, int64_t chunk_rows,
+                   int level, const std::string& file) {
+  torch::Tensor c = t.detach().contiguous();
+  std::vector<hsize_t> dims(c.sizes().begin(), c.sizes().end());
+  Handle space(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), H5Sclose);
+  Handle dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
+  if (dims[0] > 0) {
+    std::vector<hsize_t> chunk = dims;
+    chunk[0] = static_cast<hsize_t>(std::max<int64_t>(1, std::min<int64_t>(chunk_rows, dims[0])));
+    METACAT_H5_CHECK(H5Pset_chunk(dcpl, static_cast<int>(chunk.size()), chunk.data()), file, name);
+    if (level > 0) {
+      if (c.element_size() > 1) METACAT_H5_CHECK(H5Pset_shuffle(dcpl), file, name);
+      METACAT_H5_CHECK(H5Pset_deflate(dcpl, static_cast<unsigned>(level)), file, name);
+    }
+    METACAT_H5_CHECK(H5Pset_fletcher32(dcpl), file, name);
+  }
+  const hid_t type = native_type(c.scalar_type());
+  Handle ds(H5Dcreate2(loc, name.c_str(), type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT), H5Dclose);
+  if (ds.get() < 0) fail("H5Dcreate2", file, name);
+  if (c.numel() > 0)
+    METACAT_H5_CHECK(H5Dwrite(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, c.data_ptr()), file, name);
+}
+
+torch::Tensor read_rows(hid_t ds, const std::vector<int64_t>& rows, const std::string& file,
+                        const std::string& what) {
+  const std::vector<int64_t> shape = shape_of(ds, file, what);
+  const torch::ScalarType st = dtype_of(ds, file, what);
+  // HDF5 returns a union of hyperslabs in increasing order: read the sorted
+  // distinct rows, then put them in the requested order.
+  std::vector<int64_t> uniq(rows);
+  std::sort(uniq.begin(), uniq.end());
+  uniq.erase(std::unique(uniq.begin(), uniq.end()), uniq.end());
+  for (int64_t r : uniq)
+    if (r < 0 || r >= shape[0])
+      throw UserError("HDF5: " + file + ": row " + std::to_string(r) + " out of range in '" + what +
+                      "' (" + std::to_string(shape[0]) + " rows)");
+  std::vector<int64_t> out_shape = shape;
+  out_shape[0] = static_cast<int64_t>(uniq.size());
+  torch::Tensor t = torch::empty(out_shape, torch::dtype(st));
+  if (!uniq.empty()) {
+    Handle fspace(H5Dget_space(ds), H5Sclose);
+    std::vector<hsize_t> start(shape.size(), 0), count(shape.begin(), shape.end());
+    count[0] = 1;
+    METACAT_H5_CHECK(H5Sselect_none(fspace), file, what);
+    // Merge consecutive rows into one hyperslab each.
+    for (size_t i = 0; i < uniq.size();) {
+      size_t j = i;
+      while (j + 1 < uniq.size() && uniq[j + 1] == uniq[j] + 1) ++j;
+      start[0] = static_cast<hsize_t>(uniq[i]);
+      count[0] = static_cast<hsize_t>(j - i + 1);
+      METACAT_H5_CHECK(H5Sselect_hyperslab(fspace, H5S_SELECT_OR, start.data(), nullptr,
+                                           count.data(), nullptr), file, what);
+      i = j + 1;
+    }
+    std::vector<hsize_t> mdims(out_shape.begin(), out_shape.end());
+    Handle mspace(H5Screate_simple(static_cast<int>(mdims.size()), mdims.data(), nullptr), H5Sclose);
+    if (H5Dread(ds, native_type(st), mspace, fspace, H5P_DEFAULT, t.data_ptr()) < 0)
+      throw UserError("HDF5: " + file + ": cannot read '" + what +
+                      "' (corrupt data: a chunk failed its checksum or decompression)");
+  }
+  if (uniq.size() == rows.size() && std::equal(uniq.begin(), uniq.end(), rows.begin())) return t;
+  std::vector<int64_t> pos(rows.size());
+  for (size_t i = 0; i < rows.size(); ++i)
+    pos[i] = std::lower_bound(uniq.begin(), uniq.end(), rows[i]) - uniq.begin();
+  return t.index_select(0, torch::tensor(pos, torch::kInt64));
+}
+
+void write_strings(hid_t loc, const std::string& name, const std::vector<std::string>& v,
+                   const std::string& file) {
+  size_t len = 1;
+  for (const auto& s : v) len = std::max(len, s.size());
+  Handle type(H5Tcopy(H5T_C_S1), H5Tclose);
+  H5Tset_size(type, len);
+  H5Tset_strpad(type, H5T_STR_NULLPAD);
+  H5Tset_cset(type, H5T_CSET_UTF8);
+  std::vector<char> buf(len * v.size(), '\0');
+  for (size_t i = 0; i < v.size(); ++i) std::copy(v[i].begin(), v[i].end(), buf.begin() + i * len);
+  hsize_t n = v.size();
+  Handle space(H5Screate_simple(1, &n, nullptr), H5Sclose);
+  Handle ds(H5Dcreate2(loc, name.c_str(), type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Dclose);
+  if (ds.get() < 0) fail("H5Dcreate2", file, name);
+  if (n > 0) METACAT_H5_CHECK(H5Dwrite(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data()), file, name);
+}
+
+std::vector<std::string> read_strings(hid_t loc, const std::string& name, const std::string& file) {
+  Handle ds = open_dataset(loc, name, file);
+  Handle type(H5Dget_type(ds), H5Tclose);
+  if (H5Tget_class(type) != H5T_STRING || H5Tis_variable_str(type) > 0)
+    throw UserError("HDF5: " + file + ": dataset '" + name + "' is not a fixed-length string array");
+  const size_t len = H5Tget_size(type);
+  const std::vector<int64_t> shape = shape_of(ds, file, name);
+  if (shape.size() != 1) throw UserError("HDF5: " + file + ": '" + name + "' is not 1-D");
+  std::vector<char> buf(len * shape[0] + 1, '\0');
+  if (shape[0] > 0) METACAT_H5_CHECK(H5Dread(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data()), file, name);
+  std::vector<std::string> out(shape[0]);
+  for (int64_t i = 0; i < shape[0]; ++i) {
+    const char* p = buf.data() + i * len;
+    out[i] = std::string(p, strnlen(p, len));
+  }
+  return out;
+}
 
 void write_tensor(hid_t loc, const std::string& name, const torch::Tensor& t,
                   const std::string& file) {
@@ -93,7 +240,8 @@ void write_tensor(hid_t loc, const std::string& name, const torch::Tensor& t,
   METACAT_H5_CHECK(H5Dwrite(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, c.data_ptr()), file, name);
 }
 
-torch::Tensor read_tensor(hid_t loc, const std::string& name, const std::string& file) {
+torch::Tensor read_tensor(hid_t loc, const std::string& name, const std::string& file,
+                          const std::string& what) {
   if (!exists(loc, name)) throw UserError("HDF5: " + file + ": missing dataset '" + name + "'");
   Handle ds(H5Dopen2(loc, name.c_str(), H5P_DEFAULT), H5Dclose);
   if (ds.get() < 0) fail("H5Dopen2", file, name);
@@ -102,19 +250,13 @@ torch::Tensor read_tensor(hid_t loc, const std::string& name, const std::string&
   if (nd < 0) fail("H5Sget_simple_extent_ndims", file, name);
   std::vector<hsize_t> dims(nd);
   H5Sget_simple_extent_dims(space, dims.data(), nullptr);
-  Handle type(H5Dget_type(ds), H5Tclose);
-  torch::ScalarType st;
-  const H5T_class_t cls = H5Tget_class(type);
-  const size_t size = H5Tget_size(type);
-  if (cls == H5T_FLOAT && size == 4) st = torch::kFloat32;
-  else if (cls == H5T_FLOAT && size == 8) st = torch::kFloat64;
-  else if (cls == H5T_INTEGER && size == 8) st = torch::kInt64;
-  else if (cls == H5T_INTEGER && size == 1) st = torch::kUInt8;
-  else throw UserError("HDF5: " + file + ": dataset '" + name + "' has an unsupported type");
+  const torch::ScalarType st = dtype_of(ds, file, name);
   std::vector<int64_t> shape(dims.begin(), dims.end());
   torch::Tensor t = torch::empty(shape, torch::dtype(st));
-  METACAT_H5_CHECK(H5Dread(ds, native_type(st), H5S_ALL, H5S_ALL, H5P_DEFAULT, t.data_ptr()), file,
-                   name);
+  if (t.numel() > 0 &&
+      H5Dread(ds, native_type(st), H5S_ALL, H5S_ALL, H5P_DEFAULT, t.data_ptr()) < 0)
+    throw UserError("HDF5: " + file + ": cannot read '" + (what.empty() ? name : what) +
+                    "' (corrupt data: a chunk failed its checksum or decompression)");
   return t;
 }
 

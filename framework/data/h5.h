@@ -53,13 +53,37 @@ bool exists(hid_t loc, const std::string& name);
 // Tensors of float32/float64/int64/uint8 (contiguous copy written).
 void write_tensor(hid_t loc, const std::string& name, const torch::Tensor& t,
                   const std::string& file);
-torch::Tensor read_tensor(hid_t loc, const std::string& name, const std::string& file);
+// `what` names the dataset in errors (default: name).
+torch::Tensor read_tensor(hid_t loc, const std::string& name, const std::string& file,
+                          const std::string& what = "");
 
 void write_string_attr(hid_t obj, const std::string& name, const std::string& value,
                        const std::string& file);
 std::string read_string_attr(hid_t obj, const std::string& name, const std::string& file);
 void write_int_attr(hid_t obj, const std::string& name, int64_t value, const std::string& file);
 int64_t read_int_attr(hid_t obj, const std::string& name, const std::string& file);
+
+// Fixed-length UTF-8 string arrays (1-D).
+void write_strings(hid_t loc, const std::string& name, const std::vector<std::string>& v,
+                   const std::string& file);
+std::vector<std::string> read_strings(hid_t loc, const std::string& name, const std::string& file);
+
+// The HDF5 type of a tensor dtype (float16 is IEEE binary16, as h5py writes it).
+hid_t type_of(torch::ScalarType t);
+// The tensor dtype of a dataset's stored type; throws UserError if unsupported.
+torch::ScalarType dtype_of(hid_t dataset, const std::string& file, const std::string& what);
+std::vector<int64_t> shape_of(hid_t dataset, const std::string& file, const std::string& what);
+
+// Creates a dataset chunked along its first dimension (chunk_rows rows per
+// chunk) with shuffle + deflate(level) when level > 0, and Fletcher-32
+// checksums on every chunk so that corruption is detected on read.
+void write_chunked(hid_t loc, const std::string& name, const torch::Tensor& t, int64_t chunk_rows,
+                   int level, const std::string& file);
+// Reads the given rows (any order, repeats allowed) of a dataset whose first
+// dimension indexes rows; only the chunks holding them are touched.
+torch::Tensor read_rows(hid_t dataset, const std::vector<int64_t>& rows, const std::string& file,
+                        const std::string& what);
+Handle open_dataset(hid_t loc, const std::string& name, const std::string& file);
 
 // Names of the links in a group, in creation (or name) order.
 std::vector<std::string> list(hid_t group, const std::string& file);

@@ -22,24 +22,41 @@ void combinations(const std::vector<int64_t>& pool, int64_t k, size_t start,
 }
 }  // namespace
 
-ClassificationSource::ClassificationSource(LabeledItems data,
-                                           std::vector<std::vector<int64_t>> classes, int64_t ways)
-    : data_(std::move(data)), classes_(std::move(classes)), ways_(ways) {
-  classes_.resize(3);
-  const int64_t n_classes = static_cast<int64_t>(data_.class_names.size());
-  std::set<int64_t> seen;
-  for (int s = 0; s < 3; ++s) {
-    for (int64_t c : classes_[s]) {
+std::shared_ptr<MemoryStore> make_class_store(const LabeledItems& data,
+                                              const std::vector<std::vector<int64_t>>& classes) {
+  const int64_t n_classes = static_cast<int64_t>(data.class_names.size());
+  std::vector<CategoryInfo> infos(n_classes);
+  for (int64_t c = 0; c < n_classes; ++c) infos[c].name = data.class_names[c];
+  for (size_t s = 0; s < classes.size(); ++s)
+    for (int64_t c : classes[s]) {
       if (c < 0 || c >= n_classes)
         throw UserError("data: class " + std::to_string(c) + " does not exist (the data has " +
                         std::to_string(n_classes) + " classes)");
-      if (!seen.insert(c).second)
+      if (infos[c].split != Split::kNone)
         throw UserError("data: class " + std::to_string(c) +
                         " is in more than one split; train/val/test classes must be disjoint");
+      infos[c].split = static_cast<Split>(s);
     }
+  std::vector<std::vector<int64_t>> rows(n_classes);
+  for (size_t i = 0; i < data.labels.size(); ++i) rows.at(data.labels[i]).push_back(i);
+  std::vector<torch::Tensor> items, labels;
+  for (int64_t c = 0; c < n_classes; ++c) {
+    items.push_back(data.items.index_select(0, torch::tensor(rows[c], torch::kInt64)));
+    labels.push_back(torch::full({static_cast<int64_t>(rows[c].size())}, static_cast<float>(c)));
   }
-  by_class_.assign(n_classes, {});
-  for (size_t i = 0; i < data_.labels.size(); ++i) by_class_[data_.labels[i]].push_back(i);
+  return std::make_shared<MemoryStore>(std::move(infos), std::move(items), std::move(labels));
+}
+
+ClassificationSource::ClassificationSource(std::shared_ptr<const ItemStore> store, int64_t ways)
+    : store_(std::move(store)), ways_(ways) {
+  classes_.resize(3);
+  joint_index_.assign(store_->num_categories(), -1);
+  for (int64_t c = 0; c < store_->num_categories(); ++c) {
+    const Split s = store_->info(c).split;
+    if (s == Split::kNone) continue;
+    if (s == Split::kTrain) joint_index_[c] = static_cast<int64_t>(classes_[0].size());
+    classes_[static_cast<int>(s)].push_back(c);
+  }
   combos_.resize(3);
   for (int s = 0; s < 3; ++s) {
     const int64_t n = static_cast<int64_t>(classes_[s].size());
@@ -55,14 +72,8 @@ ClassificationSource::ClassificationSource(LabeledItems data,
   }
 }
 
-std::vector<int64_t> ClassificationSource::input_shape() const {
-  auto s = data_.items.sizes().vec();
-  s.erase(s.begin());
-  return s;
-}
-
 const std::vector<std::vector<int64_t>>& ClassificationSource::combos(Split split) const {
-  return combos_[static_cast<int>(split)];
+  return combos_.at(static_cast<int>(split));
 }
 
 int64_t ClassificationSource::num_sources(Split split) const {
@@ -70,61 +81,94 @@ int64_t ClassificationSource::num_sources(Split split) const {
 }
 
 void ClassificationSource::check(Split split, const EpisodeSpec& spec) const {
-  const auto& cls = classes_[static_cast<int>(split)];
+  const auto& cls = classes_.at(static_cast<int>(split));
   if (spec.ways != ways_)
-    throw std::logic_error("episode ways differ from the source's combinations");
+    throw UserError("episodes are " + std::to_string(spec.ways) + "-way but the data was set up for " +
+                    std::to_string(ways_) + "-way tasks (task.ways)");
   if (static_cast<int64_t>(cls.size()) < spec.ways)
     throw UserError("task.ways: " + std::to_string(spec.ways) + "-way episodes need " +
                     std::to_string(spec.ways) + " classes, but the " + to_string(split) +
                     " split has " + std::to_string(cls.size()));
   for (int64_t c : cls) {
-    const int64_t have = static_cast<int64_t>(by_class_[c].size());
+    const int64_t have = store_->info(c).items;
     if (have < spec.shots + spec.queries)
-      throw UserError("data: class " + std::to_string(c) + " (" + data_.class_names[c] + ") has " +
-                      std::to_string(have) + " items, fewer than shots + queries = " +
+      throw UserError("data: category " + std::to_string(c) + " (" + store_->info(c).name +
+                      ") has " + std::to_string(have) + " items, fewer than shots + queries = " +
                       std::to_string(spec.shots + spec.queries));
   }
 }
 
-Episode ClassificationSource::draw(Split split, int64_t source, const EpisodeSpec& spec,
-                                   Rng& rng) const {
-  std::vector<int64_t> cls = combos(split).at(source);
-  rng.shuffle(cls);  // class c gets episode label j
-  const int64_t n = spec.shots + spec.queries;
-  std::vector<int64_t> s_idx, q_idx, s_lab, q_lab, s_joint, q_joint, q_cat;
-  const auto& train = classes_[0];
-  for (int64_t j = 0; j < spec.ways; ++j) {
-    const auto& pool = by_class_[cls[j]];
-    std::vector<int64_t> pick = rng.sample(static_cast<int64_t>(pool.size()), n);
-    auto it = std::find(train.begin(), train.end(), cls[j]);
-    const int64_t joint = it == train.end() ? -1 : static_cast<int64_t>(it - train.begin());
-    for (int64_t i = 0; i < n; ++i) {
-      const bool support = i < spec.shots;
-      (support ? s_idx : q_idx).push_back(pool[pick[i]]);
-      (support ? s_lab : q_lab).push_back(j);
-      (support ? s_joint : q_joint).push_back(joint);
-      if (!support) q_cat.push_back(cls[j]);
+EpisodePlan ClassificationSource::plan(Split split, int64_t source, const EpisodeSpec& spec,
+                                       Rng& rng) const {
+  EpisodePlan p;
+  p.source = source;
+  p.categories = combos(split).at(source);
+  rng.shuffle(p.categories);  // class p.categories[j] gets episode label j
+  for (int64_t c : p.categories) {
+    std::vector<int64_t> pick = rng.sample(store_->info(c).items, spec.shots + spec.queries);
+    p.support_rows.insert(p.support_rows.end(), pick.begin(), pick.begin() + spec.shots);
+    p.query_rows.insert(p.query_rows.end(), pick.begin() + spec.shots, pick.end());
+  }
+  return p;
+}
+
+Episode ClassificationSource::materialize(const EpisodePlan& p, const EpisodeSpec& spec) const {
+  std::vector<torch::Tensor> sx, qx;
+  std::vector<int64_t> s_lab, q_lab, s_joint, q_joint, q_cat;
+  for (size_t j = 0; j < p.categories.size(); ++j) {
+    const int64_t c = p.categories[j];
+    std::vector<int64_t> rows(p.support_rows.begin() + j * spec.shots,
+                              p.support_rows.begin() + (j + 1) * spec.shots);
+    rows.insert(rows.end(), p.query_rows.begin() + j * spec.queries,
+                p.query_rows.begin() + (j + 1) * spec.queries);
+    torch::Tensor x = store_->gather(c, rows).items;
+    sx.push_back(x.slice(0, 0, spec.shots));
+    qx.push_back(x.slice(0, spec.shots));
+    for (int64_t i = 0; i < spec.shots; ++i) {
+      s_lab.push_back(j);
+      s_joint.push_back(joint_index_[c]);
+    }
+    for (int64_t i = 0; i < spec.queries; ++i) {
+      q_lab.push_back(j);
+      q_joint.push_back(joint_index_[c]);
+      q_cat.push_back(c);
     }
   }
-  auto gather = [&](const std::vector<int64_t>& idx) {
-    torch::Tensor x = data_.items.index_select(0, torch::tensor(idx, torch::kInt64));
-    if (x.scalar_type() == torch::kUInt8) return x.to(dtype_).div_(255.0);
-    return x.to(dtype_);
-  };
   Episode e;
-  e.support_x = gather(s_idx);
-  e.query_x = gather(q_idx);
+  e.support_x = to_model_input(torch::cat(sx), dtype_);
+  e.query_x = to_model_input(torch::cat(qx), dtype_);
   e.support_y = torch::tensor(s_lab, torch::kInt64);
   e.query_y = torch::tensor(q_lab, torch::kInt64);
   e.support_joint = torch::tensor(s_joint, torch::kInt64);
   e.query_joint = torch::tensor(q_joint, torch::kInt64);
   e.query_category = torch::tensor(q_cat, torch::kInt64);
-  e.source = source;
+  e.source = p.source;
   return e;
 }
 
-std::string ClassificationSource::category_name(int64_t id) const {
-  return data_.class_names.at(id);
+Episode ClassificationSource::draw(Split split, int64_t source, const EpisodeSpec& spec,
+                                   Rng& rng) const {
+  return materialize(plan(split, source, spec, rng), spec);
+}
+
+void ClassificationSource::check_plan(const EpisodePlan& p, Split split,
+                                      const EpisodeSpec& spec) const {
+  if (static_cast<int64_t>(p.categories.size()) != spec.ways)
+    throw UserError("stored episode has " + std::to_string(p.categories.size()) +
+                    " categories, expected " + std::to_string(spec.ways));
+  for (size_t j = 0; j < p.categories.size(); ++j) {
+    const int64_t c = p.categories[j];
+    if (c < 0 || c >= store_->num_categories() || store_->info(c).split != split)
+      throw UserError("stored episode uses category " + std::to_string(c) + ", which is not in the " +
+                      to_string(split) + " split of this data");
+    const int64_t n = store_->info(c).items;
+    for (int64_t i = 0; i < spec.shots; ++i)
+      if (p.support_rows.at(j * spec.shots + i) >= n)
+        throw UserError("stored episode row out of range for category " + store_->info(c).name);
+    for (int64_t i = 0; i < spec.queries; ++i)
+      if (p.query_rows.at(j * spec.queries + i) >= n)
+        throw UserError("stored episode row out of range for category " + store_->info(c).name);
+  }
 }
 
 std::string ClassificationSource::source_name(Split split, int64_t source) const {
@@ -138,10 +182,12 @@ int64_t ClassificationSource::joint_outputs() const {
 }
 
 std::string ClassificationSource::describe() const {
-  return std::to_string(data_.labels.size()) + " items, " + std::to_string(classes_[0].size()) +
-         "/" + std::to_string(classes_[1].size()) + "/" + std::to_string(classes_[2].size()) +
-         " train/val/test classes, " + std::to_string(combos_[0].size()) + " training " +
-         std::to_string(ways_) + "-way sources";
+  int64_t items = 0;
+  for (int64_t c = 0; c < store_->num_categories(); ++c) items += store_->info(c).items;
+  return std::to_string(items) + " items (" + store_->describe() + "), " +
+         std::to_string(classes_[0].size()) + "/" + std::to_string(classes_[1].size()) + "/" +
+         std::to_string(classes_[2].size()) + " train/val/test classes, " +
+         std::to_string(combos_[0].size()) + " training " + std::to_string(ways_) + "-way sources";
 }
 
 }  // namespace metacat

@@ -13,6 +13,15 @@ Episode eval_episode(const TaskSource& source, Split split, const EpisodeSpec& s
   return source.draw(split, src, spec, rng);
 }
 
+EpisodePlan eval_plan(const TaskSource& source, Split split, const EpisodeSpec& spec,
+                      uint64_t seed, int64_t index) {
+  // Same stream consumption as eval_episode: draw() is materialize(plan()).
+  Rng rng(seed, static_cast<uint64_t>(index), static_cast<uint64_t>(spec.shots),
+          Stream::kEvalTask);
+  const int64_t src = rng.randint(source.num_sources(split));
+  return source.plan(split, src, spec, rng);
+}
+
 std::pair<double, double> mean_ci95(const std::vector<double>& v) {
   double sum = 0;
   int64_t n = 0;
@@ -31,14 +40,20 @@ EvalSummary evaluate(const std::string& method, const TaskSource& source, Split 
                      const EpisodeSpec& spec, int64_t episodes, uint64_t seed,
                      const Predictor& predict) {
   source.check(split, spec);
+  return evaluate(method, source, spec.shots, episodes,
+                  [&](int64_t i) { return eval_episode(source, split, spec, seed, i); }, predict);
+}
+
+EvalSummary evaluate(const std::string& method, const TaskSource& source, int64_t shots,
+                     int64_t episodes, const EpisodeAt& episode_at, const Predictor& predict) {
   const TaskKind kind = source.kind();
   EvalSummary s;
   s.method = method;
-  s.shots = spec.shots;
+  s.shots = shots;
   s.metric = primary_metric(kind);
   std::map<std::string, std::vector<double>> values;
   for (int64_t i = 0; i < episodes; ++i) {
-    Episode e = eval_episode(source, split, spec, seed, i);
+    Episode e = episode_at(i);
     torch::Tensor out = predict(e, i).detach();
     for (const auto& [k, v] : task_metrics(kind, out, e.query_y)) values[k].push_back(v);
     if (e.query_category.defined()) {

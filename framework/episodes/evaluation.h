@@ -33,10 +33,18 @@ using Predictor = std::function<torch::Tensor(const Episode&, int64_t index)>;
 
 Episode eval_episode(const TaskSource& source, Split split, const EpisodeSpec& spec,
                      uint64_t seed, int64_t index);
+// The plan of the same episode (sources with stored items only).
+EpisodePlan eval_plan(const TaskSource& source, Split split, const EpisodeSpec& spec,
+                      uint64_t seed, int64_t index);
+// Episode i of an evaluation, from whichever provider (seeded or stored).
+using EpisodeAt = std::function<Episode(int64_t index)>;
 
 EvalSummary evaluate(const std::string& method, const TaskSource& source, Split split,
                      const EpisodeSpec& spec, int64_t episodes, uint64_t seed,
                      const Predictor& predict);
+
+EvalSummary evaluate(const std::string& method, const TaskSource& source, int64_t shots,
+                     int64_t episodes, const EpisodeAt& episode_at, const Predictor& predict);
 
 // mean and 1.96 * sample std / sqrt(n) of the finite values.
 std::pair<double, double> mean_ci95(const std::vector<double>& values);

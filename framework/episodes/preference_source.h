@@ -2,28 +2,34 @@
 // Per-category binary preference tasks: a task source is one category; an
 // episode is K labelled interactions (support) and Q more (query) drawn from
 // that category's items, labels 0/1 (click/purchase).
-#include "datasets/synthetic_catalogue.h"
-#include "episodes/task_source.h"
+#include "episodes/item_store.h"
 
 namespace metacat {
 
 class PreferenceSource : public TaskSource {
  public:
-  explicit PreferenceSource(std::shared_ptr<const Catalogue> catalogue);
+  explicit PreferenceSource(std::shared_ptr<const ItemStore> store);
   TaskKind kind() const override { return TaskKind::kPreference; }
-  std::vector<int64_t> input_shape() const override { return {catalogue_->feature_dim}; }
+  std::vector<int64_t> input_shape() const override { return store_->item_shape(); }
   int64_t num_sources(Split split) const override;
   Episode draw(Split split, int64_t source, const EpisodeSpec& spec, Rng& rng) const override;
+  EpisodePlan plan(Split split, int64_t source, const EpisodeSpec& spec, Rng& rng) const override;
+  Episode materialize(const EpisodePlan& plan, const EpisodeSpec& spec) const override;
+  void check_plan(const EpisodePlan& plan, Split split, const EpisodeSpec& spec) const override;
   void check(Split split, const EpisodeSpec& spec) const override;
-  std::string category_name(int64_t id) const override;
+  std::string category_name(int64_t id) const override { return store_->info(id).name; }
   std::string source_name(Split split, int64_t source) const override;
   std::string describe() const override;
+  uint64_t data_checksum() const override { return checksum_; }
+  void set_data_checksum(uint64_t c) { checksum_ = c; }
   // Category id of a source.
   int64_t category(Split split, int64_t source) const;
+  const ItemStore& store() const { return *store_; }
 
  private:
-  std::shared_ptr<const Catalogue> catalogue_;
+  std::shared_ptr<const ItemStore> store_;
   std::vector<std::vector<int64_t>> by_split_;
+  uint64_t checksum_ = 0;
 };
 
 }  // namespace metacat

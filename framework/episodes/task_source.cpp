@@ -9,6 +9,7 @@ const char* to_string(Split s) {
     case Split::kTrain: return "train";
     case Split::kVal: return "val";
     case Split::kTest: return "test";
+    case Split::kNone: return "none";
   }
   return "?";
 }
@@ -22,6 +23,18 @@ Split parse_split(const std::string& s) {
 
 std::string TaskSource::source_name(Split, int64_t source) const {
   return std::to_string(source);
+}
+
+EpisodePlan TaskSource::plan(Split, int64_t, const EpisodeSpec&, Rng&) const {
+  throw UserError("this task source (" + describe() + ") has no stored items to plan episodes from");
+}
+
+Episode TaskSource::materialize(const EpisodePlan&, const EpisodeSpec&) const {
+  throw UserError("this task source (" + describe() + ") cannot replay stored episodes");
+}
+
+void TaskSource::check_plan(const EpisodePlan&, Split, const EpisodeSpec&) const {
+  throw UserError("this task source (" + describe() + ") cannot replay stored episodes");
 }
 
 int64_t TaskSource::outputs(const EpisodeSpec& spec) const {

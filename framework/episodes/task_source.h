@@ -19,7 +19,8 @@
 
 namespace metacat {
 
-enum class Split { kTrain = 0, kVal = 1, kTest = 2 };
+// kNone: a category that belongs to no split (left out of the run).
+enum class Split { kTrain = 0, kVal = 1, kTest = 2, kNone = 3 };
 const char* to_string(Split s);
 Split parse_split(const std::string& s);
 
@@ -40,6 +41,16 @@ struct Episode {
   int64_t source = -1;
 };
 
+// What an episode is made of, before any item is read: the categories (in
+// episode-label order for classification) and, per category, `shots` support
+// rows then `queries` query rows. Stored in fixed-episode files.
+struct EpisodePlan {
+  int64_t source = -1;
+  std::vector<int64_t> categories;
+  std::vector<int64_t> support_rows;  // categories.size() * shots
+  std::vector<int64_t> query_rows;    // categories.size() * queries
+};
+
 class TaskSource {
  public:
   virtual ~TaskSource() = default;
@@ -47,6 +58,14 @@ class TaskSource {
   virtual std::vector<int64_t> input_shape() const = 0;
   virtual int64_t num_sources(Split split) const = 0;
   virtual Episode draw(Split split, int64_t source, const EpisodeSpec& spec, Rng& rng) const = 0;
+  // Sources backed by stored items split draw() into plan + materialize so
+  // that plans can be saved and replayed; others throw UserError.
+  virtual EpisodePlan plan(Split split, int64_t source, const EpisodeSpec& spec, Rng& rng) const;
+  virtual Episode materialize(const EpisodePlan& plan, const EpisodeSpec& spec) const;
+  // Checks a stored plan against this data (category ids, splits, row ranges).
+  virtual void check_plan(const EpisodePlan& plan, Split split, const EpisodeSpec& spec) const;
+  // Checksum of the underlying data's manifest (0 when not stored).
+  virtual uint64_t data_checksum() const { return 0; }
   // Throws UserError when this split cannot serve episodes of this spec.
   virtual void check(Split split, const EpisodeSpec& spec) const = 0;
   virtual std::string category_name(int64_t id) const { return std::to_string(id); }

@@ -10,6 +10,8 @@
 #include "datasets/synthetic_catalogue.h"
 #include "episodes/classification_source.h"
 #include "episodes/preference_source.h"
+#include "data/episode_file.h"
+#include "data/shard_store.h"
 #include "episodes/sinusoid_source.h"
 #include "learners/baselines.h"
 
@@ -21,31 +23,48 @@ torch::Dtype dtype_of(const Config& c) {
   return c.get_string("model.dtype") == "float64" ? torch::kFloat64 : torch::kFloat32;
 }
 
+SyntheticSpec synthetic_spec(const Config& c) {
+  SyntheticSpec s;
+  s.categories = c.get_int("data.synthetic.categories");
+  s.departments = c.get_int("data.synthetic.departments");
+  s.feature_dim = c.get_int("data.synthetic.feature_dim");
+  s.descriptor_dim = c.get_int("data.synthetic.descriptor_dim");
+  s.min_items = c.get_int("data.synthetic.min_items");
+  s.max_items = c.get_int("data.synthetic.max_items");
+  s.spread = c.get_float("data.synthetic.spread");
+  s.val_fraction = c.get_float("data.synthetic.val_fraction");
+  s.test_fraction = c.get_float("data.synthetic.test_fraction");
+  return s;
+}
+
 std::shared_ptr<TaskSource> build_source(const Config& c) {
   const std::string src = c.get_string("data.source");
+  if (src == "shards") {
+    auto store = std::make_shared<ShardStore>(c.get_string("data.path"),
+                                              ReaderOptions{c.get_int("data.cache_mb") << 20});
+    const uint64_t sum = store->manifest_checksum();
+    if (store->manifest().kind == "classification") {
+      auto s = std::make_shared<ClassificationSource>(store, c.get_int("task.ways"));
+      s->set_data_checksum(sum);
+      return s;
+    }
+    auto s = std::make_shared<PreferenceSource>(store);
+    s->set_data_checksum(sum);
+    return s;
+  }
   if (src == "fashion-mnist") {
     LabeledItems items = load_fashion_mnist(c.get_string("data.path"));
     std::vector<std::vector<int64_t>> classes = {c.get_ints("data.train_classes"),
                                                  c.get_ints("data.val_classes"),
                                                  c.get_ints("data.test_classes")};
-    return std::make_shared<ClassificationSource>(std::move(items), classes, c.get_int("task.ways"));
+    return std::make_shared<ClassificationSource>(make_class_store(items, classes),
+                                                  c.get_int("task.ways"));
   }
   if (src == "sinusoid")
     return std::make_shared<SinusoidSource>(c.get_int("seed"), c.get_int("data.sinusoid_tasks"));
-  if (src == "synthetic") {
-    SyntheticSpec s;
-    s.categories = c.get_int("data.synthetic.categories");
-    s.departments = c.get_int("data.synthetic.departments");
-    s.feature_dim = c.get_int("data.synthetic.feature_dim");
-    s.descriptor_dim = c.get_int("data.synthetic.descriptor_dim");
-    s.min_items = c.get_int("data.synthetic.min_items");
-    s.max_items = c.get_int("data.synthetic.max_items");
-    s.spread = c.get_float("data.synthetic.spread");
-    s.val_fraction = c.get_float("data.synthetic.val_fraction");
-    s.test_fraction = c.get_float("data.synthetic.test_fraction");
-    auto cat = std::make_shared<Catalogue>(generate_catalogue(s, c.get_int("seed")));
-    return std::make_shared<PreferenceSource>(cat);
-  }
+  if (src == "synthetic")
+    return std::make_shared<PreferenceSource>(
+        SyntheticCatalogue(synthetic_spec(c), c.get_int("seed")).to_store());
   throw UserError("data.source: unknown source '" + src + "'");
 }
 
@@ -54,6 +73,7 @@ std::string source_key(const Config& c) {
   std::string k = c.get_string("data.source") + "|" + std::to_string(c.get_int("seed")) + "|" +
                   c.get_string("model.dtype") + "|" + std::to_string(c.get_int("task.ways"));
   for (const char* key : {"data.path"}) k += "|" + c.get_string(key);
+  k += "|" + std::to_string(c.get_int("data.cache_mb"));
   for (const char* key : {"data.train_classes", "data.val_classes", "data.test_classes"})
     for (int64_t v : c.get_ints(key)) k += "," + std::to_string(v);
   for (const char* key : {"data.sinusoid_tasks", "data.synthetic.categories",
@@ -133,19 +153,34 @@ std::vector<EvalSummary> evaluate_methods(const Experiment& ex,
   const Config& c = ex.config;
   const Split split = parse_split(c.get_string("eval.split"));
   const uint64_t seed = c.get_int("eval.seed");
-  const int64_t n = c.get_int("eval.episodes");
+  auto predictor = [&](const EvalMethod& m) -> Predictor {
+    return [&ex, &m, seed](const Episode& e, int64_t i) {
+      const uint64_t s = mix64(seed ^ mix64(static_cast<uint64_t>(i) + 77));
+      if (m.learner) return m.learner->predict(m.theta, e, s);
+      return predict_from_scratch(*ex.task_model, ex.source->kind(), ex.options, e, s);
+    };
+  };
   std::vector<EvalSummary> out;
+  const std::string file = c.get_string("eval.episodes_file");
+  if (!file.empty()) {
+    EpisodeFile f = read_episode_file(file);
+    check_episode_file(f, *ex.source, file);
+    const int64_t n = static_cast<int64_t>(f.plans.size());
+    for (const auto& m : methods) {
+      out.push_back(evaluate(m.name, *ex.source, f.spec.shots, n,
+                             [&](int64_t i) { return ex.source->materialize(f.plans[i], f.spec); },
+                             predictor(m)));
+      if (print) std::cout << format_summary(out.back()) << std::endl;
+    }
+    return out;
+  }
+  const int64_t n = c.get_int("eval.episodes");
   for (int64_t shots : c.get_ints("eval.shots")) {
     EpisodeSpec spec = ex.spec;
     spec.shots = shots;
     spec.queries = c.get_int("eval.queries");
     for (const auto& m : methods) {
-      Predictor predict = [&](const Episode& e, int64_t i) {
-        const uint64_t s = mix64(seed ^ mix64(static_cast<uint64_t>(i) + 77));
-        if (m.learner) return m.learner->predict(m.theta, e, s);
-        return predict_from_scratch(*ex.task_model, ex.source->kind(), ex.options, e, s);
-      };
-      out.push_back(evaluate(m.name, *ex.source, split, spec, n, seed, predict));
+      out.push_back(evaluate(m.name, *ex.source, split, spec, n, seed, predictor(m)));
       if (print) std::cout << format_summary(out.back()) << std::endl;
     }
   }

@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "core/optimizer.h"
 #include "core/threads.h"
+#include "data/prefetch.h"
 #include "episodes/sampler.h"
 
 namespace metacat {
@@ -102,11 +103,25 @@ TrainReport Trainer::run() {
               << theta.numel() << " meta-parameters, " << steps << " steps x " << B << " tasks, "
               << sampler.partitions() << " partitions" << std::endl;
 
+  // Episodes are drawn in (step, slot) order, ahead of time by the
+  // prefetcher when enabled; either way the same episodes in the same order.
+  const int64_t per_step = static_cast<int64_t>(sampler.my_slots(0).size());
+  auto episode_at = [&sampler, per_step](int64_t i) {
+    const int64_t step = i / per_step;
+    return sampler.draw(step, sampler.my_slots(step)[i % per_step]);
+  };
+  std::unique_ptr<Prefetcher> prefetch;
+  if (c.get_int("data.prefetch_workers") > 0)
+    prefetch = std::make_unique<Prefetcher>(episode_at, 0, steps * per_step,
+                                            static_cast<int>(c.get_int("data.prefetch_workers")),
+                                            c.get_int("data.prefetch_depth"));
+  double wait_before = 0;
+
   std::string last_ckpt;
   for (int64_t s = 0; s < steps; ++s) {
     flat.zero_();
-    for (int64_t g : sampler.my_slots(s)) {
-      Episode ep = sampler.draw(s, g);
+    for (int64_t k = 0; k < per_step; ++k) {
+      Episode ep = prefetch ? prefetch->next() : episode_at(s * per_step + k);
       TaskStats st = ex_.learner->accumulate_meta_gradient(theta, ep, grads);
       sum_loss += st.loss;
       sum_metric += st.metric;
@@ -129,8 +144,11 @@ TrainReport Trainer::run() {
       const double elapsed = std::chrono::duration<double>(now - t0).count();
       const double loss = sum_loss / tasks_in_interval, metric = sum_metric / tasks_in_interval;
       const double tps = tasks_in_interval / std::max(dt, 1e-9);
+      const double waited = prefetch ? prefetch->wait_seconds() - wait_before : 0.0;
+      wait_before += waited;
       nlohmann::json rec = {{"step", done},      {"time", elapsed},  {"meta_loss", loss},
-                            {metric_name, metric}, {"tasks_per_s", tps}, {"lr", os.lr}};
+                            {metric_name, metric}, {"tasks_per_s", tps}, {"lr", os.lr},
+                            {"data_wait_s", waited}};
       metrics << rec.dump() << "\n" << std::flush;
       if (verbose_) {
         char buf[256];

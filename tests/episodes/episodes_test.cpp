@@ -30,17 +30,20 @@ LabeledItems toy_items() {
 int64_t item_id(const torch::Tensor& x, int64_t j) {
   return std::lround(x[j][0][0][0].item<double>() * 255) + 256 * std::lround(x[j][1][0][0].item<double>() * 255);
 }
-std::shared_ptr<const Catalogue> small_catalogue(int64_t categories = 48) {
+std::shared_ptr<MemoryStore> small_catalogue(int64_t categories = 48) {
   SyntheticSpec s;
   s.categories = categories;
   s.min_items = 30;
   s.max_items = 60;
-  return std::make_shared<Catalogue>(generate_catalogue(s, 11));
+  return SyntheticCatalogue(s, 11).to_store();
+}
+ClassificationSource toy_source(std::vector<std::vector<int64_t>> classes, int64_t ways) {
+  return ClassificationSource(make_class_store(toy_items(), classes), ways);
 }
 }  // namespace
 
 TEST(ClassificationSource, EpisodesRelabelAndKeepSupportQueryDisjoint) {
-  ClassificationSource src(toy_items(), {{0, 1, 2, 3}, {}, {4, 5}}, 2);
+  ClassificationSource src = toy_source({{0, 1, 2, 3}, {}, {4, 5}}, 2);
   EXPECT_EQ(src.num_sources(Split::kTrain), 6);  // C(4, 2)
   EXPECT_EQ(src.num_sources(Split::kTest), 1);
   EpisodeSpec spec{2, 3, 4};
@@ -68,9 +71,9 @@ TEST(ClassificationSource, EpisodesRelabelAndKeepSupportQueryDisjoint) {
 }
 
 TEST(ClassificationSource, BadSpecsAreUserErrors) {
-  EXPECT_THROW(ClassificationSource(toy_items(), {{0, 1}, {}, {1, 2}}, 2), UserError);  // overlap
-  EXPECT_THROW(ClassificationSource(toy_items(), {{0, 9}, {}, {}}, 2), UserError);      // no class 9
-  ClassificationSource src(toy_items(), {{0, 1, 2, 3}, {}, {4, 5}}, 3);
+  EXPECT_THROW(toy_source({{0, 1}, {}, {1, 2}}, 2), UserError);  // overlap
+  EXPECT_THROW(toy_source({{0, 9}, {}, {}}, 2), UserError);      // no class 9
+  ClassificationSource src = toy_source({{0, 1, 2, 3}, {}, {4, 5}}, 3);
   try {
     src.check(Split::kTest, {3, 1, 1});
     FAIL();
@@ -182,7 +185,7 @@ TEST(Evaluation, FixedEpisodesAndConfidenceInterval) {
 }
 
 TEST(Evaluation, PerCategoryBreakdown) {
-  ClassificationSource src(toy_items(), {{0, 1, 2, 3}, {}, {4, 5}}, 2);
+  ClassificationSource src = toy_source({{0, 1, 2, 3}, {}, {4, 5}}, 2);
   // Always predict episode label 0: per class, correct exactly when the class got label 0.
   EvalSummary s = evaluate("first", src, Split::kTest, {2, 1, 5}, 50, 1,
                            [](const Episode& e, int64_t) {

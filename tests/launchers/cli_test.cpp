@@ -30,8 +30,12 @@ std::string tmp(const std::string& name) {
   return (fs::temp_directory_path() / ("metacat-cli-" + std::to_string(::getpid()) + "-" + name)).string();
 }
 
+// The demo config, reading the idx files directly (no packing needed).
 std::string config(const std::string& extra = "") {
-  return std::string(" --config ") + METACAT_SOURCE_DIR + "/configs/fashion-mnist.yaml --set train.steps=1 --set eval.at_end=false " + extra;
+  return std::string(" --config ") + METACAT_SOURCE_DIR +
+         "/configs/fashion-mnist.yaml --set data.source=fashion-mnist "
+         "--set data.path=/usr/share/datasets/fashion-mnist --set train.steps=1 "
+         "--set eval.at_end=false " + extra;
 }
 
 void expect_user_error(const Result& r, const std::string& needle) {
@@ -57,8 +61,7 @@ TEST(Cli, MoreWaysThanCategories) {
                     "the train split has 2");
   // The evaluation split is checked before training starts, not hours later.
   const std::string dir = tmp("w2");
-  Result r = run("train --config " + std::string(METACAT_SOURCE_DIR) +
-                 "/configs/fashion-mnist.yaml --set train.steps=1 --set task.ways=5 --run-dir " + dir);
+  Result r = run("train" + config("--set eval.at_end=true --set task.ways=5 --run-dir " + dir));
   expect_user_error(r, "the test split has 4");
   EXPECT_FALSE(fs::exists(dir + "/checkpoints"));
 }
@@ -75,6 +78,39 @@ TEST(Cli, MissingDataFiles) {
   fs::create_directories(empty);
   expect_user_error(run("train" + config("--set data.path=" + empty + " --run-dir " + tmp("d2"))),
                     "train-images-idx3-ubyte");
+}
+
+TEST(Cli, MissingPackedDataset) {
+  expect_user_error(run("train" + config("--set data.source=shards --set data.path=/nonexistent/packed")),
+                    "no manifest at '/nonexistent/packed/manifest.h5'");
+  expect_user_error(run("inspect /nonexistent/packed --verify"), "does not exist");
+  const std::string half = tmp("half-packed");
+  fs::create_directories(half);
+  std::ofstream(half + "/shard-00000.h5.tmp") << "partial";
+  expect_user_error(run("inspect --verify " + half), "no manifest");
+}
+
+TEST(Cli, PackInspectEpisodesAndEvalFromFile) {
+  const std::string data = tmp("packed"), run_dir = tmp("run"), eps = tmp("eps.h5");
+  Result r = run("pack --source synthetic --categories 30 --feature-dim 4 --min-items 40 --max-items 80 --shards 3 --quiet --out " + data);
+  ASSERT_EQ(r.code, 0) << r.output;
+  r = run("inspect --verify " + data);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("verify: OK"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("shards: 3"), std::string::npos) << r.output;
+  r = run("episodes --data " + data + " --shots 5 --queries 10 --count 20 --out " + eps);
+  ASSERT_EQ(r.code, 0) << r.output;
+  r = run(std::string("train --config ") + METACAT_SOURCE_DIR + "/configs/preference.yaml --set data.source=shards --set data.path=" +
+          data + " --set model.hidden=[8] --set train.steps=5 --set eval.at_end=false --run-dir " + run_dir);
+  ASSERT_EQ(r.code, 0) << r.output;
+  const std::string json = tmp("eval.json");
+  r = run("eval --checkpoint " + run_dir + " --episodes " + eps + " --baseline scratch --json " + json);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("maml         5-shot  auc"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("(20 episodes)"), std::string::npos) << r.output;
+  EXPECT_TRUE(fs::exists(json));
+  // Packing again into the same folder needs --force.
+  expect_user_error(run("pack --source synthetic --categories 30 --quiet --out " + data), "--force");
 }
 
 TEST(Cli, MalformedYamlAndBadKeys) {

@@ -6,6 +6,7 @@
 #include "checkpoint/checkpoint.h"
 #include "core/error.h"
 #include "core/threads.h"
+#include "datasets/fashion_mnist.h"
 #include "train/experiment.h"
 #include "train/trainer.h"
 
@@ -18,6 +19,19 @@ std::string fresh_dir(const std::string& name) {
   fs::path p = fs::temp_directory_path() / ("metacat-test-" + name + "-" + std::to_string(::getpid()));
   fs::remove_all(p);
   return p.string();
+}
+
+// Fashion-MNIST packed into HDF5 shards once for this test program.
+std::string packed_fashion_mnist() {
+  static const std::string dir = [] {
+    std::string d = fresh_dir("fmnist-shards");
+    PackOptions o;
+    o.out = d;
+    o.progress = false;
+    pack_fashion_mnist(kFashionMnistDefaultPath, {{0, 1, 2, 3, 4, 5}, {}, {6, 7, 8, 9}}, o);
+    return d;
+  }();
+  return dir;
 }
 
 Config sinusoid_config() {
@@ -59,6 +73,8 @@ TEST(Determinism, SameSeedSameThreadsSameBits) {
   c.set("train.steps=4");
   c.set("train.meta_batch=2");
   c.set("model.width=8");
+  c.set("data.path=" + packed_fashion_mnist());  // through the HDF5 reader and the prefetcher
+  c.set("data.prefetch_workers=2");
   auto run = [&](const Config& cfg, const std::string& tag) {
     auto ex = build_experiment(cfg);
     return checksum(Trainer(*ex, fresh_dir(tag), false).run().theta);

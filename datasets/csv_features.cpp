@@ -1,0 +1,124 @@
+#include "datasets/csv_features.h"
+
+#include <algorithm>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "core/error.h"
+#include "core/rng.h"
+
+namespace metacat {
+
+namespace {
+
+std::vector<std::string> split_line(const std::string& line, char sep) {
+  std::vector<std::string> out;
+  std::string field;
+  std::stringstream ss(line);
+  while (std::getline(ss, field, sep)) out.push_back(field);
+  if (!line.empty() && line.back() == sep) out.emplace_back();
+  return out;
+}
+
+bool to_double(const std::string& s, double& v) {
+  try {
+    size_t pos;
+    v = std::stod(s, &pos);
+    return pos == s.size();
+  } catch (...) {
+    return false;
+  }
+}
+
+struct CategoryData {
+  std::vector<float> features, labels;
+  std::vector<int64_t> ids;
+};
+
+}  // namespace
+
+PackSummary pack_csv(const std::string& path, const CsvSplit& split, torch::ScalarType dtype,
+                     const PackOptions& opt) {
+  std::ifstream in(path);
+  if (!in) throw UserError("pack: cannot read '" + path + "'");
+  std::map<std::string, CategoryData> cats;
+  std::vector<std::string> order;
+  std::string line;
+  int64_t lineno = 0, dim = -1;
+  char sep = ',';
+  while (std::getline(in, line)) {
+    ++lineno;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty()) continue;
+    if (lineno == 1 && line.find('\t') != std::string::npos) sep = '\t';
+    auto f = split_line(line, sep);
+    auto where = [&] { return path + ":" + std::to_string(lineno); };
+    double label;
+    if (f.size() < 4) throw UserError("pack: " + where() + ": expected category,item_id,label,f1..fd");
+    if (lineno == 1 && !to_double(f[2], label)) continue;  // header
+    if (!to_double(f[2], label) || (label != 0 && label != 1))
+      throw UserError("pack: " + where() + ": label '" + f[2] + "' is not 0 or 1");
+    double id;
+    if (!to_double(f[1], id) || id != static_cast<int64_t>(id))
+      throw UserError("pack: " + where() + ": item_id '" + f[1] + "' is not an integer");
+    const int64_t d = static_cast<int64_t>(f.size()) - 3;
+    if (dim < 0) dim = d;
+    if (d != dim)
+      throw UserError("pack: " + where() + ": " + std::to_string(d) + " features, earlier rows have " +
+                      std::to_string(dim));
+    auto [it, fresh] = cats.try_emplace(f[0]);
+    if (fresh) order.push_back(f[0]);
+    CategoryData& c = it->second;
+    for (int64_t k = 0; k < d; ++k) {
+      double v;
+      if (!to_double(f[3 + k], v))
+        throw UserError("pack: " + where() + ": feature " + std::to_string(k + 1) + " '" + f[3 + k] +
+                        "' is not a number");
+      c.features.push_back(static_cast<float>(v));
+    }
+    c.labels.push_back(static_cast<float>(label));
+    c.ids.push_back(static_cast<int64_t>(id));
+  }
+  if (cats.empty()) throw UserError("pack: '" + path + "' has no data rows");
+
+  Manifest m;
+  m.kind = "preference";
+  m.dtype = dtype == torch::kFloat16 ? "float16" : "float32";
+  m.source = "csv " + path;
+  m.item_shape = {dim};
+  m.names = order;  // first-appearance order
+  const int64_t n = static_cast<int64_t>(order.size());
+  m.split.assign(n, Split::kNone);
+  if (!split.names.empty()) {
+    for (size_t s = 0; s < split.names.size(); ++s)
+      for (const auto& name : split.names[s]) {
+        auto pos = std::find(order.begin(), order.end(), name);
+        if (pos == order.end()) throw UserError("pack: category '" + name + "' is not in " + path);
+        if (m.split[pos - order.begin()] != Split::kNone)
+          throw UserError("pack: category '" + name + "' is listed in two splits");
+        m.split[pos - order.begin()] = static_cast<Split>(s);
+      }
+  } else {
+    if (split.ratios.size() != 3) throw UserError("pack: --split-ratios needs three numbers");
+    const double total = split.ratios[0] + split.ratios[1] + split.ratios[2];
+    if (total <= 0) throw UserError("pack: --split-ratios must not all be zero");
+    std::vector<int64_t> perm(n);
+    for (int64_t i = 0; i < n; ++i) perm[i] = i;
+    Rng rng(split.seed, 0, 0, Stream::kData);
+    rng.shuffle(perm);
+    const int64_t n_train = std::llround(n * split.ratios[0] / total);
+    const int64_t n_val = std::llround(n * split.ratios[1] / total);
+    for (int64_t i = 0; i < n; ++i)
+      m.split[perm[i]] = i < n_train ? Split::kTrain : i < n_train + n_val ? Split::kVal : Split::kTest;
+  }
+  for (const auto& name : order) m.items.push_back(static_cast<int64_t>(cats[name].labels.size()));
+  return pack(m, [&](int64_t c) {
+    CategoryData& d = cats[order[c]];
+    const int64_t rows = static_cast<int64_t>(d.labels.size());
+    return CategoryRows{torch::tensor(d.features).reshape({rows, dim}).to(dtype),
+                        torch::tensor(d.labels), torch::tensor(d.ids, torch::kInt64)};
+  }, opt);
+}
+
+}  // namespace metacat

@@ -1,0 +1,102 @@
+#include "data/pack.h"
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+
+#include "core/error.h"
+#include "data/h5.h"
+
+namespace metacat {
+
+namespace fs = std::filesystem;
+
+std::vector<int64_t> assign_shards(const std::vector<int64_t>& bytes, int64_t shards) {
+  int64_t total = 0;
+  for (int64_t b : bytes) total += b;
+  std::vector<int64_t> out(bytes.size());
+  int64_t before = 0;
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    // The shard whose byte range holds the category's midpoint.
+    const double mid = before + 0.5 * bytes[i];
+    out[i] = total > 0 ? std::min<int64_t>(shards - 1, static_cast<int64_t>(mid * shards / total)) : 0;
+    before += bytes[i];
+  }
+  return out;
+}
+
+PackSummary pack(Manifest m, const std::function<CategoryRows(int64_t)>& produce,
+                 const PackOptions& opt) {
+  using Clock = std::chrono::steady_clock;
+  const auto t0 = Clock::now();
+  if (opt.compression < 0 || opt.compression > 9)
+    throw UserError("pack: compression level must be 0..9");
+  if (fs::exists(manifest_path(opt.out)) && !opt.force)
+    throw UserError("pack: '" + opt.out + "' already holds a dataset (manifest.h5); use --force to replace it");
+  fs::create_directories(opt.out);
+  // A previous pack (finished or not) must not leave stray shards behind.
+  for (const auto& e : fs::directory_iterator(opt.out)) {
+    const std::string n = e.path().filename().string();
+    if (n.rfind("shard-", 0) == 0 || n.rfind("manifest.h5", 0) == 0) fs::remove(e.path());
+  }
+  const int64_t n = m.num_categories();
+  const int64_t row = m.row_bytes();
+  std::vector<int64_t> bytes(n);
+  int64_t total = 0;
+  for (int64_t i = 0; i < n; ++i) total += bytes[i] = m.items[i] * row;
+  int64_t shards = opt.shards > 0 ? opt.shards
+                                  : std::max<int64_t>(1, (total + opt.shard_bytes - 1) / opt.shard_bytes);
+  shards = std::max<int64_t>(1, std::min(shards, n));
+  m.shard = assign_shards(bytes, shards);
+  m.shard_bytes.assign(shards, 0);
+  m.shard_xxh64.assign(shards, 0);
+  const int64_t chunk_rows = std::max<int64_t>(1, opt.chunk_bytes / std::max<int64_t>(1, row));
+
+  PackSummary sum;
+  sum.categories = n;
+  sum.shards = shards;
+  auto last_print = Clock::now();
+  int64_t c = 0;
+  for (int64_t s = 0; s < shards; ++s) {
+    const std::string path = (fs::path(opt.out) / shard_name(s)).string();
+    const std::string tmp = path + ".tmp";
+    {
+      h5::Handle f = h5::create_file(tmp);
+      h5::Handle root = h5::create_group(f, "categories", tmp);
+      for (; c < n && m.shard[c] == s; ++c) {
+        CategoryRows r = produce(c);
+        const std::string what = "category " + std::to_string(c) + " (" + m.names[c] + ")";
+        if (r.items.size(0) != m.items[c] || r.labels.size(0) != m.items[c] ||
+            r.item_ids.size(0) != m.items[c])
+          throw std::logic_error("pack: " + what + " produced a wrong number of rows");
+        if (r.items.scalar_type() != m.scalar_type())
+          throw std::logic_error("pack: " + what + " produced items of the wrong dtype");
+        h5::Handle g = h5::create_group(f, category_group(c), tmp);
+        h5::write_string_attr(g, "name", m.names[c], tmp);
+        h5::write_chunked(g, "items", r.items, chunk_rows, opt.compression, tmp);
+        h5::write_chunked(g, "labels", r.labels.to(torch::kFloat32), 4096, opt.compression, tmp);
+        h5::write_chunked(g, "item_ids", r.item_ids.to(torch::kInt64), 4096, opt.compression, tmp);
+        sum.items += m.items[c];
+        sum.raw_bytes += bytes[c];
+        if (opt.progress && std::chrono::duration<double>(Clock::now() - last_print).count() > 2) {
+          last_print = Clock::now();
+          const double el = std::chrono::duration<double>(last_print - t0).count();
+          std::printf("pack: %lld/%lld categories, %.1f MB, %.1f MB/s\n", static_cast<long long>(c + 1),
+                      static_cast<long long>(n), sum.raw_bytes / 1e6, sum.raw_bytes / 1e6 / el);
+          std::fflush(stdout);
+        }
+      }
+    }
+    h5::fsync_path(tmp);
+    fs::rename(tmp, path);
+    m.shard_bytes[s] = static_cast<int64_t>(fs::file_size(path));
+    m.shard_xxh64[s] = file_xxh64(path);
+    sum.file_bytes += m.shard_bytes[s];
+  }
+  write_manifest(opt.out, m);
+  sum.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  return sum;
+}
+
+}  // namespace metacat

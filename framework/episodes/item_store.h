@@ -1,0 +1,67 @@
+#pragma once
+// ItemStore: the categories of a dataset and random access to their rows.
+//
+// A category is a class (classification data) or a task (per-category
+// preference data). Implementations: MemoryStore (everything in memory, for
+// small data and tests) and data/ShardStore (sharded HDF5, LRU cache).
+// gather() may be called from several threads at once.
+#include <torch/types.h>
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "episodes/task_source.h"
+
+namespace metacat {
+
+struct CategoryInfo {
+  std::string name;
+  Split split = Split::kNone;
+  int64_t items = 0;
+};
+
+struct Rows {
+  torch::Tensor items;   // [n, item_shape...] in the stored dtype
+  torch::Tensor labels;  // [n] float32
+};
+
+class ItemStore {
+ public:
+  virtual ~ItemStore() = default;
+  virtual int64_t num_categories() const = 0;
+  virtual const CategoryInfo& info(int64_t category) const = 0;
+  virtual std::vector<int64_t> item_shape() const = 0;
+  // Rows `rows` of `category`, in that order. Throws UserError naming the
+  // file, category and dataset when the data is missing or inconsistent.
+  virtual Rows gather(int64_t category, const std::vector<int64_t>& rows) const = 0;
+  // [num_categories, D] descriptor vectors, or undefined when there are none.
+  virtual torch::Tensor descriptors() const { return {}; }
+  virtual std::string describe() const = 0;
+};
+
+class MemoryStore : public ItemStore {
+ public:
+  MemoryStore(std::vector<CategoryInfo> infos, std::vector<torch::Tensor> items,
+              std::vector<torch::Tensor> labels, torch::Tensor descriptors = {});
+  int64_t num_categories() const override { return static_cast<int64_t>(infos_.size()); }
+  const CategoryInfo& info(int64_t c) const override { return infos_.at(c); }
+  std::vector<int64_t> item_shape() const override;
+  Rows gather(int64_t category, const std::vector<int64_t>& rows) const override;
+  torch::Tensor descriptors() const override { return descriptors_; }
+  std::string describe() const override { return "in memory"; }
+  // Whole-category access (packing reads categories through this).
+  const torch::Tensor& items(int64_t c) const { return items_.at(c); }
+  const torch::Tensor& labels(int64_t c) const { return labels_.at(c); }
+
+ private:
+  std::vector<CategoryInfo> infos_;
+  std::vector<torch::Tensor> items_, labels_;
+  torch::Tensor descriptors_;
+};
+
+// Converts stored items to model input: uint8 scaled by 1/255, others cast.
+torch::Tensor to_model_input(const torch::Tensor& items, torch::Dtype dtype);
+
+}  // namespace metacat
