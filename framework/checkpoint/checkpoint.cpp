@@ -22,20 +22,20 @@ void save_checkpoint(const std::string& path, const Checkpoint& ck) {
   fs::create_directories(fs::path(path).parent_path());
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());
   {
-    h5::Handle f = h5::create_file(tmp);
+    h5::Handle f = h5::create_file(tmp, /*ordered=*/true);
     h5::write_int_attr(f, "format", 1, tmp);
     h5::write_int_attr(f, "step", ck.step, tmp);
     h5::write_string_attr(f, "learner", ck.learner, tmp);
     h5::write_string_attr(f, "config", ck.config_yaml, tmp);
     h5::write_string_attr(f, "config_hash", std::to_string(ck.config_hash), tmp);
     h5::write_int_attr(f, "optimizer_steps", ck.optimizer_steps, tmp);
-    h5::Handle g = h5::create_group(f, "params", tmp);
+    h5::Handle g = h5::create_group(f, "params", tmp, true);
     for (size_t i = 0; i < ck.params.size(); ++i)
       h5::write_tensor(g, ck.params.names[i], ck.params.tensors[i], tmp);
     if (!ck.exp_avg.empty()) {
       h5::Handle o = h5::create_group(f, "optimizer", tmp);
-      h5::Handle m = h5::create_group(o, "exp_avg", tmp);
-      h5::Handle v = h5::create_group(o, "exp_avg_sq", tmp);
+      h5::Handle m = h5::create_group(o, "exp_avg", tmp, true);
+      h5::Handle v = h5::create_group(o, "exp_avg_sq", tmp, true);
       for (size_t i = 0; i < ck.params.size(); ++i) {
         h5::write_tensor(m, ck.params.names[i], ck.exp_avg[i], tmp);
         h5::write_tensor(v, ck.params.names[i], ck.exp_avg_sq[i], tmp);

@@ -32,12 +32,13 @@ void fail(const std::string& call, const std::string& file, const std::string& w
   throw UserError("HDF5: " + file + (what.empty() ? "" : ": " + what) + ": " + call + " failed");
 }
 
-Handle create_file(const std::string& path) {
+Handle create_file(const std::string& path, bool ordered) {
   silence_errors();
-  // Track creation order so that parameter order survives a round trip.
   Handle fcpl(H5Pcreate(H5P_FILE_CREATE), H5Pclose);
-  H5Pset_link_creation_order(fcpl, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED);
-  hid_t f = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, fcpl, H5P_DEFAULT);
+  if (ordered) H5Pset_link_creation_order(fcpl, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED);
+  Handle fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
+  H5Pset_libver_bounds(fapl, H5F_LIBVER_V110, H5F_LIBVER_V110);
+  hid_t f = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, fcpl, fapl);
   if (f < 0) throw UserError("HDF5: cannot create '" + path + "'");
   return Handle(f, H5Fclose);
 }
@@ -45,15 +46,30 @@ Handle create_file(const std::string& path) {
 Handle open_file(const std::string& path, bool write) {
   silence_errors();
   if (!std::filesystem::exists(path)) throw UserError("HDF5: '" + path + "' does not exist");
-  hid_t f = H5Fopen(path.c_str(), write ? H5F_ACC_RDWR : H5F_ACC_RDONLY, H5P_DEFAULT);
+  // HDF5's metadata cache grows to 32 MiB per open file by default; a rank
+  // that keeps a few shards open would hold far more than its data cache.
+  Handle fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
+  H5AC_cache_config_t mdc;
+  mdc.version = H5AC__CURR_CACHE_CONFIG_VERSION;
+  if (H5Pget_mdc_config(fapl, &mdc) >= 0) {
+    mdc.set_initial_size = 1;
+    mdc.initial_size = 1 << 20;
+    mdc.min_size = 1 << 20;
+    mdc.max_size = 4 << 20;
+    H5Pset_mdc_config(fapl, &mdc);
+  }
+  hid_t f = H5Fopen(path.c_str(), write ? H5F_ACC_RDWR : H5F_ACC_RDONLY, fapl);
   if (f < 0) throw UserError("HDF5: '" + path + "' is not a readable HDF5 file (truncated or corrupt?)");
   return Handle(f, H5Fclose);
 }
 
-Handle create_group(hid_t loc, const std::string& name, const std::string& file) {
+Handle create_group(hid_t loc, const std::string& name, const std::string& file, bool ordered) {
   Handle gcpl(H5Pcreate(H5P_GROUP_CREATE), H5Pclose);
-  H5Pset_link_creation_order(gcpl, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED);
-  hid_t g = H5Gcreate2(loc, name.c_str(), H5P_DEFAULT, gcpl, H5P_DEFAULT);
+  if (ordered) H5Pset_link_creation_order(gcpl, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED);
+  // Intermediate groups ("categories/00000042") are created as needed.
+  Handle lcpl(H5Pcreate(H5P_LINK_CREATE), H5Pclose);
+  H5Pset_create_intermediate_group(lcpl, 1);
+  hid_t g = H5Gcreate2(loc, name.c_str(), lcpl, gcpl, H5P_DEFAULT);
   if (g < 0) fail("H5Gcreate2", file, name);
   return Handle(g, H5Gclose);
 }

@@ -44,9 +44,13 @@ void silence_errors();
     return _r;                                                                    \
   }())
 
-Handle create_file(const std::string& path);  // truncates
+// Truncates. Files use the HDF5 1.10 format (compact chunk indexes: a small
+// chunked dataset costs bytes, not kilobytes; readable by HDF5 >= 1.10).
+// ordered: links keep their creation order (checkpoints: parameter order).
+Handle create_file(const std::string& path, bool ordered = false);
 Handle open_file(const std::string& path, bool write = false);
-Handle create_group(hid_t loc, const std::string& name, const std::string& file);
+Handle create_group(hid_t loc, const std::string& name, const std::string& file,
+                    bool ordered = false);
 Handle open_group(hid_t loc, const std::string& name, const std::string& file);
 bool exists(hid_t loc, const std::string& name);
 
