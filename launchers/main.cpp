@@ -85,14 +85,23 @@ int run(int argc, char** argv) {
 
 }  // namespace
 
+// With several ranks, a rank that fails ends the job on every rank (no rank
+// is left waiting in a collective), naming itself and its host.
+int fail(int code, const std::string& message) {
+  auto comm = metacat::active_backend();
+  if (comm && comm->size() > 1)
+    comm->abort(code, message + " [rank " + std::to_string(comm->rank()) + " of " +
+                          std::to_string(comm->size()) + ", " + metacat::comm::hostname() + "]");
+  std::cerr << message << std::endl;
+  return code;
+}
+
 int main(int argc, char** argv) {
   try {
     return run(argc, argv);
   } catch (const metacat::UserError& e) {
-    std::cerr << "error: " << e.what() << std::endl;
-    return kExitUserError;
+    return fail(kExitUserError, std::string("error: ") + e.what());
   } catch (const std::exception& e) {
-    std::cerr << "fatal: " << e.what() << std::endl;
-    return kExitFailure;
+    return fail(kExitFailure, std::string("fatal: ") + e.what());
   }
 }

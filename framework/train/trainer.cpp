@@ -2,6 +2,9 @@
 
 #include <chrono>
 #include <cmath>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -38,8 +41,87 @@ void write_text(const fs::path& p, const std::string& text) {
 
 }  // namespace
 
-Trainer::Trainer(const Experiment& ex, std::string run_dir, bool verbose)
-    : ex_(ex), run_dir_(std::move(run_dir)), verbose_(verbose) {}
+namespace {
+std::shared_ptr<comm::Backend> g_backend;
+
+comm::DType dtype_of(const torch::Tensor& t) {
+  return t.scalar_type() == torch::kFloat64 ? comm::DType::kFloat64 : comm::DType::kFloat32;
+}
+
+// Aborts the job when a meta-step takes longer than the timeout (a stalled
+// collective, a hung read): no rank waits forever.
+class Watchdog {
+ public:
+  Watchdog(double timeout_s, std::shared_ptr<comm::Backend> comm)
+      : timeout_(timeout_s), comm_(std::move(comm)) {
+    if (timeout_ > 0) thread_ = std::thread([this] { loop(); });
+  }
+  ~Watchdog() {
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+  void kick(int64_t step) {
+    std::lock_guard<std::mutex> g(mu_);
+    step_ = step;
+    last_ = Clock::now();
+  }
+
+ private:
+  void loop() {
+    std::unique_lock<std::mutex> lk(mu_);
+    while (!stop_) {
+      cv_.wait_for(lk, std::chrono::milliseconds(200));
+      if (stop_) break;
+      const double idle = std::chrono::duration<double>(Clock::now() - last_).count();
+      if (idle > timeout_) {
+        comm_->abort(3, "watchdog: meta-step " + std::to_string(step_) + " has taken " +
+                            std::to_string(static_cast<int>(idle)) + " s (> comm.timeout_s) on rank " +
+                            std::to_string(comm_->rank()) + " (" + comm::hostname() +
+                            "); aborting the job");
+      }
+    }
+  }
+  double timeout_;
+  std::shared_ptr<comm::Backend> comm_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  int64_t step_ = 0;
+  Clock::time_point last_ = Clock::now();
+  std::thread thread_;
+};
+}  // namespace
+
+std::shared_ptr<comm::Backend> active_backend() { return g_backend; }
+
+Trainer::Trainer(const Experiment& ex, std::string run_dir, bool verbose,
+                 std::shared_ptr<comm::Backend> comm)
+    : ex_(ex), run_dir_(std::move(run_dir)), verbose_(verbose), comm_(std::move(comm)) {
+  if (!comm_) comm_ = comm::make_backend("local");
+}
+
+torch::Tensor Trainer::meta_gradient(const Params& theta, int64_t step) {
+  const Config& c = ex_.config;
+  TaskSampler sampler(*ex_.source, Split::kTrain, ex_.spec, c.get_int("seed"),
+                      c.get_int("train.meta_batch"), c.get_int("train.partitions"), comm_->rank(),
+                      comm_->size());
+  Params t = theta.detached(true);
+  torch::Tensor flat = torch::zeros({t.numel()}, t.tensors[0].options().requires_grad(false));
+  std::vector<torch::Tensor> grads;
+  int64_t off = 0;
+  for (const auto& x : t.tensors) {
+    grads.push_back(flat.narrow(0, off, x.numel()).view(x.sizes()));
+    off += x.numel();
+  }
+  for (int64_t g : sampler.my_slots(step))
+    ex_.learner->accumulate_meta_gradient(t, sampler.draw(step, g), grads);
+  comm_->allreduce_sum(flat.data_ptr(), flat.numel(), dtype_of(flat));
+  return flat.div_(static_cast<double>(c.get_int("train.meta_batch")));
+}
 
 TrainReport Trainer::run() {
   const Config& c = ex_.config;
@@ -49,16 +131,24 @@ TrainReport Trainer::run() {
   const int64_t ckpt_every = c.get_int("train.checkpoint_every");
   const double clip = c.get_float("train.grad_clip");
   const uint64_t seed = c.get_int("seed");
+  const int rank = comm_->rank();
+  const bool lead = rank == 0;  // rank 0 coordinates: files, logs
+  const int64_t check_every = c.get_int("comm.check_every");
+  const int64_t fail_rank = c.get_int("debug.fail_rank"), fail_step = c.get_int("debug.fail_at_step");
 
-  if (fs::exists(fs::path(run_dir_) / "checkpoints") &&
-      !fs::is_empty(fs::path(run_dir_) / "checkpoints"))
+  // Rank 0 owns the run directory; every rank learns its verdict.
+  const bool occupied = lead && fs::exists(fs::path(run_dir_) / "checkpoints") &&
+                        !fs::is_empty(fs::path(run_dir_) / "checkpoints");
+  if (comm_->any(occupied))
     throw UserError("run directory '" + run_dir_ +
                     "' already holds checkpoints; use another --run-dir or remove it");
-  fs::create_directories(run_dir_);
-  write_text(fs::path(run_dir_) / "config.yaml", c.to_yaml());
+  if (lead) {
+    fs::create_directories(run_dir_);
+    write_text(fs::path(run_dir_) / "config.yaml", c.to_yaml());
+  }
 
   TaskSampler sampler(*ex_.source, Split::kTrain, ex_.spec, seed, B,
-                      c.get_int("train.partitions"));
+                      c.get_int("train.partitions"), rank, comm_->size());
   Params theta = ex_.learner->init(seed).detached(true);
 
   // One flat buffer holds the summed meta-gradient; grads[i] are views of it,
@@ -88,20 +178,25 @@ TrainReport Trainer::run() {
     ck.exp_avg = opt.exp_avg();
     ck.exp_avg_sq = opt.exp_avg_sq();
     const std::string path = checkpoint_path(run_dir_, step);
-    save_checkpoint(path, ck);
+    if (lead) save_checkpoint(path, ck);
     return path;
   };
 
-  std::ofstream metrics(fs::path(run_dir_) / "metrics.jsonl", std::ios::app);
+  std::ofstream metrics;
+  if (lead) metrics.open(fs::path(run_dir_) / "metrics.jsonl", std::ios::app);
   const auto t0 = Clock::now();
   auto last = t0;
   double sum_loss = 0, sum_metric = 0;
   int64_t tasks_in_interval = 0;
   const char* metric_name = primary_metric(ex_.source->kind());
-  if (verbose_)
+  const bool talk = verbose_ && lead;
+  if (talk)
     std::cout << "train: " << ex_.learner->name() << " on " << ex_.source->describe() << ", "
               << theta.numel() << " meta-parameters, " << steps << " steps x " << B << " tasks, "
-              << sampler.partitions() << " partitions" << std::endl;
+              << sampler.partitions() << " partitions, " << comm_->size() << " rank"
+              << (comm_->size() > 1 ? "s" : "") << " (" << comm_->name() << ")" << std::endl;
+  Watchdog watchdog(c.get_float("comm.timeout_s"), comm_);
+  double comm_seconds = 0;
 
   // Episodes are drawn in (step, slot) order, ahead of time by the
   // prefetcher when enabled; either way the same episodes in the same order.
@@ -127,30 +222,55 @@ TrainReport Trainer::run() {
       sum_metric += st.metric;
       ++tasks_in_interval;
     }
+    if (s == fail_step && rank == fail_rank && c.get_string("debug.fail_mode") == "hang")
+      for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));
+    if (s == fail_step && rank == fail_rank)
+      throw std::runtime_error("injected fault (debug.fail_rank=" + std::to_string(fail_rank) +
+                               ", debug.fail_at_step=" + std::to_string(fail_step) + ")");
+    const auto tc = Clock::now();
+    comm_->allreduce_sum(flat.data_ptr(), flat.numel(), dtype_of(flat));
+    // Shared decision at the step boundary: a non-finite loss on any rank
+    // stops every rank (the gradient is identical everywhere after the sum).
+    const bool bad = comm_->any(!std::isfinite(sum_loss)) || !std::isfinite(flat.sum().item<double>());
+    comm_seconds += std::chrono::duration<double>(Clock::now() - tc).count();
+    if (bad)
+      throw UserError("meta-loss or meta-gradient is not finite at step " + std::to_string(s) +
+                      " (lower train.outer_lr or learner.inner_lr, or set train.grad_clip)");
     {
       torch::NoGradGuard ng;
       flat.div_(static_cast<double>(B));
     }
-    if (!std::isfinite(flat.sum().item<double>()))
-      throw std::runtime_error("meta-gradient is not finite at step " + std::to_string(s) +
-                               " (lower train.outer_lr or learner.inner_lr, or set train.grad_clip)");
     if (clip > 0) clip_global_norm(grads, clip);
     opt.step(theta.tensors, grads);
+    watchdog.kick(s + 1);
 
     const int64_t done = s + 1;
+    if (check_every > 0 && done % check_every == 0) {
+      // Invariant 3: every rank holds bit-identical parameters.
+      uint64_t mine = checksum(theta), lead_sum = mine;
+      comm_->broadcast(&lead_sum, sizeof lead_sum, 0);
+      if (comm_->any(mine != lead_sum))
+        throw std::runtime_error("parameters differ across ranks after step " + std::to_string(done) +
+                                 " (rank " + std::to_string(rank) + " checksum " +
+                                 std::to_string(mine) + ", rank 0 " + std::to_string(lead_sum) + ")");
+    }
     if (done % log_every == 0 || done == steps) {
       const auto now = Clock::now();
       const double dt = std::chrono::duration<double>(now - last).count();
       const double elapsed = std::chrono::duration<double>(now - t0).count();
-      const double loss = sum_loss / tasks_in_interval, metric = sum_metric / tasks_in_interval;
-      const double tps = tasks_in_interval / std::max(dt, 1e-9);
+      double totals[3] = {sum_loss, sum_metric, static_cast<double>(tasks_in_interval)};
+      comm_->allreduce_sum(totals, 3);
+      const double loss = totals[0] / totals[2], metric = totals[1] / totals[2];
+      const double tps = totals[2] / std::max(dt, 1e-9);
       const double waited = prefetch ? prefetch->wait_seconds() - wait_before : 0.0;
       wait_before += waited;
       nlohmann::json rec = {{"step", done},      {"time", elapsed},  {"meta_loss", loss},
                             {metric_name, metric}, {"tasks_per_s", tps}, {"lr", os.lr},
-                            {"data_wait_s", waited}};
-      metrics << rec.dump() << "\n" << std::flush;
-      if (verbose_) {
+                            {"data_wait_s", waited}, {"comm_s", comm_seconds},
+                            {"ranks", comm_->size()}};
+      comm_seconds = 0;
+      if (lead) metrics << rec.dump() << "\n" << std::flush;
+      if (talk) {
         char buf[256];
         std::snprintf(buf, sizeof buf,
                       "step %lld/%lld  meta-loss %.4f  query %s %.4f  %.1f tasks/s  eta %s",
@@ -171,7 +291,7 @@ TrainReport Trainer::run() {
   r.steps = steps;
   r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   r.checkpoint = last_ckpt;
-  if (verbose_)
+  if (talk)
     std::cout << "train: " << steps << " steps in " << format_duration(r.seconds) << " ("
               << (r.seconds > 0 ? steps / r.seconds : 0) << " steps/s), checkpoint " << last_ckpt
               << std::endl;
@@ -181,17 +301,18 @@ TrainReport Trainer::run() {
 namespace {
 
 // Pre-trains the joint model of the finetune baseline for `config`.
-std::pair<std::unique_ptr<Experiment>, Params> pretrain_finetune(const Config& config,
-                                                                 const std::string& run_dir) {
+std::pair<std::unique_ptr<Experiment>, Params> pretrain_finetune(
+    const Config& config, const std::string& run_dir, std::shared_ptr<comm::Backend> comm) {
   Config fc = config;
   fc.set("learner.name", "finetune", "finetune baseline");
   fc.set("train.steps", std::to_string(config.get_int("baselines.finetune.pretrain_steps")),
          "finetune baseline");
   fc.set("train.optimizer", "adam", "finetune baseline");
   auto ex = build_experiment(fc);
-  std::cout << "baseline finetune: joint pre-training for " << fc.get_int("train.steps")
-            << " steps" << std::endl;
-  TrainReport r = Trainer(*ex, run_dir, /*verbose=*/true).run();
+  if (comm->rank() == 0)
+    std::cout << "baseline finetune: joint pre-training for " << fc.get_int("train.steps")
+              << " steps" << std::endl;
+  TrainReport r = Trainer(*ex, run_dir, /*verbose=*/true, comm).run();
   return {std::move(ex), r.theta};
 }
 
@@ -204,8 +325,13 @@ nlohmann::json results_json(const std::vector<EvalSummary>& rs) {
 }  // namespace
 
 void train_command(const Config& config, const std::string& run_dir) {
-  std::cout << "threads: " << apply_threads(resolve_threads(config.get_int("threads")))
-            << std::endl;
+  std::string why;
+  auto comm = comm::make_backend(config.get_string("comm.backend"), &why);
+  g_backend = comm;
+  const bool lead = comm->rank() == 0;
+  const std::string threads =
+      apply_threads(resolve_threads(config.get_int("threads"), comm->local_size()));
+  if (lead) std::cout << "comm: " << why << "\nthreads: " << threads << " per rank" << std::endl;
   auto ex = build_experiment(config);
   if (config.get_bool("eval.at_end")) {
     // Refuse an impossible evaluation now rather than after the training.
@@ -216,7 +342,7 @@ void train_command(const Config& config, const std::string& run_dir) {
       ex->source->check(parse_split(config.get_string("eval.split")), spec);
     }
   }
-  TrainReport r = Trainer(*ex, run_dir).run();
+  TrainReport r = Trainer(*ex, run_dir, true, comm).run();
   if (!config.get_bool("eval.at_end")) return;
 
   std::vector<EvalMethod> methods{{ex->learner->name(), ex->learner.get(), r.theta}};
@@ -225,11 +351,15 @@ void train_command(const Config& config, const std::string& run_dir) {
     if (b == "scratch") {
       methods.push_back({"scratch", nullptr, {}});
     } else if (b == "finetune" && ex->learner->name() != "finetune") {
-      auto [fex, theta] = pretrain_finetune(config, (fs::path(run_dir) / "baselines" / "finetune").string());
+      // Pre-training is a training run: every rank takes part.
+      auto [fex, theta] =
+          pretrain_finetune(config, (fs::path(run_dir) / "baselines" / "finetune").string(), comm);
       ft = std::move(fex);
       methods.push_back({"finetune", ft->learner.get(), theta});
     }
   }
+  // Evaluation runs on rank 0 (parameters are identical on every rank).
+  if (!lead) return;
   std::cout << "evaluation: " << config.get_int("eval.episodes") << " fixed "
             << config.get_string("eval.split") << " episodes per setting (seed "
             << config.get_int("eval.seed") << "), mean ± 95% CI" << std::endl;

@@ -6,8 +6,10 @@
 // across ranks (single process for now), divided by the meta-batch size B,
 // optionally clipped, and the outer optimiser steps identically everywhere.
 // Rank 0 logs to stdout and RUN_DIR/metrics.jsonl and writes checkpoints.
+#include <memory>
 #include <string>
 
+#include "comm/backend.h"
 #include "core/params.h"
 #include "train/experiment.h"
 
@@ -22,20 +24,31 @@ struct TrainReport {
 
 class Trainer {
  public:
-  // verbose: progress lines on stdout.
-  Trainer(const Experiment& ex, std::string run_dir, bool verbose = true);
+  // verbose: progress lines on stdout (rank 0). comm: the ranks to train
+  // with; null means a single process.
+  Trainer(const Experiment& ex, std::string run_dir, bool verbose = true,
+          std::shared_ptr<comm::Backend> comm = nullptr);
   TrainReport run();
+
+  // The all-reduced, averaged meta-gradient of `step` at theta (flat, in
+  // meta-parameter order): what the outer optimiser applies. For tests.
+  torch::Tensor meta_gradient(const Params& theta, int64_t step);
 
  private:
   const Experiment& ex_;
   std::string run_dir_;
   bool verbose_;
+  std::shared_ptr<comm::Backend> comm_;
 };
 
 // `metacat train`: the training run, then (eval.at_end) the evaluation of the
 // learner and eval.baselines on the fixed test episodes, written to
 // RUN_DIR/eval.json and printed as a table.
 void train_command(const Config& config, const std::string& run_dir);
+
+// The backend the running command uses (for the top-level error handler:
+// a failing rank must end the job on every rank). Null before one exists.
+std::shared_ptr<comm::Backend> active_backend();
 
 // `metacat eval`: evaluates checkpoints (files or run directories) and
 // baselines on the same episodes. The first checkpoint's config defines data,

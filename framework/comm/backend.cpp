@@ -1,0 +1,65 @@
+#include "comm/backend.h"
+
+#include <unistd.h>
+
+#include <cstdlib>
+
+#include "comm/local/local_backend.h"
+#include "comm/mpi/mpi_backend.h"
+#include "core/error.h"
+#include "metacat/config.h"
+#if METACAT_WITH_NCCL
+#include "comm/nccl/nccl_backend.h"
+#endif
+
+namespace metacat::comm {
+
+std::string hostname() {
+  char buf[256] = {0};
+  gethostname(buf, sizeof buf - 1);
+  return buf;
+}
+
+bool launched_by_launcher() {
+  for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_SIZE", "SLURM_STEP_NUM_TASKS"})
+    if (std::getenv(v)) return true;
+  return false;
+}
+
+std::shared_ptr<Backend> make_backend(const std::string& choice, std::string* why) {
+  auto say = [&](const std::string& s) {
+    if (why) *why = s;
+  };
+  int gpus = 0;
+#if METACAT_WITH_NCCL
+  gpus = visible_gpus();
+#endif
+  if (choice == "local") {
+    say("local (single process, as configured)");
+    return std::make_shared<LocalBackend>();
+  }
+  if (choice == "nccl" || (choice == "auto" && METACAT_WITH_NCCL && gpus > 0)) {
+#if METACAT_WITH_NCCL
+    if (gpus == 0)
+      throw UserError("comm.backend: nccl needs a GPU, and none is visible on " + hostname() +
+                      " (use comm.backend: mpi or auto)");
+    say("nccl (" + std::to_string(gpus) + " GPUs visible)");
+    return std::make_shared<NcclBackend>(std::make_shared<MpiBackend>());
+#else
+    throw UserError("comm.backend: nccl is not in this build (CMake found no NCCL/CUDA); use mpi or auto");
+#endif
+  }
+  if (choice == "mpi" || (choice == "auto" && launched_by_launcher())) {
+    auto b = std::make_shared<MpiBackend>();
+    say(std::string("mpi (") + (choice == "auto" ? (METACAT_WITH_NCCL ? "no GPU visible" : "no NCCL in this build") : "as configured") +
+        ", " + std::to_string(b->size()) + " ranks)");
+    return b;
+  }
+  if (choice == "auto") {
+    say("local (auto: not started by mpirun or srun)");
+    return std::make_shared<LocalBackend>();
+  }
+  throw UserError("comm.backend: unknown backend '" + choice + "' (auto, mpi, nccl, local)");
+}
+
+}  // namespace metacat::comm

@@ -1,0 +1,102 @@
+#include "comm/mpi/mpi_backend.h"
+
+// The C API only: the deprecated C++ bindings would need libmpi_cxx.
+#define OMPI_SKIP_MPICXX 1
+#define MPICH_SKIP_MPICXX 1
+#include <mpi.h>
+
+#include <climits>
+#include <cstdio>
+
+namespace metacat::comm {
+
+namespace {
+[[noreturn]] void fail(const char* call, int code) {
+  char msg[MPI_MAX_ERROR_STRING];
+  int len = 0;
+  MPI_Error_string(code, msg, &len);
+  int rank = -1;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  throw CommError(std::string(call) + " failed on rank " + std::to_string(rank) + " (" +
+                  hostname() + "): " + std::string(msg, len));
+}
+}  // namespace
+
+#define METACAT_MPI_CHECK(call)                   \
+  do {                                            \
+    const int _rc = (call);                       \
+    if (_rc != MPI_SUCCESS) fail(#call, _rc);     \
+  } while (0)
+
+MpiBackend::MpiBackend() {
+  int initialised = 0;
+  MPI_Initialized(&initialised);
+  if (!initialised) {
+    int provided = 0;
+    METACAT_MPI_CHECK(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided));
+    owns_init_ = true;
+    if (provided < MPI_THREAD_FUNNELED)
+      throw CommError("MPI does not provide MPI_THREAD_FUNNELED");
+  }
+  // Errors come back as codes (checked), not as an abort inside MPI.
+  MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+  METACAT_MPI_CHECK(MPI_Comm_rank(MPI_COMM_WORLD, &rank_));
+  METACAT_MPI_CHECK(MPI_Comm_size(MPI_COMM_WORLD, &size_));
+  MPI_Comm node;
+  METACAT_MPI_CHECK(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node));
+  METACAT_MPI_CHECK(MPI_Comm_size(node, &local_size_));
+  MPI_Comm_free(&node);
+}
+
+MpiBackend::~MpiBackend() {
+  int finalized = 0;
+  MPI_Finalized(&finalized);
+  if (owns_init_ && !finalized) MPI_Finalize();
+}
+
+void MpiBackend::allreduce_sum(void* data, size_t count, DType dtype) {
+  const MPI_Datatype t = dtype == DType::kFloat32   ? MPI_FLOAT
+                         : dtype == DType::kFloat64 ? MPI_DOUBLE
+                                                    : MPI_INT64_T;
+  const size_t elem = dtype == DType::kFloat32 ? 4 : 8;
+  // MPI counts are int: reduce in pieces of at most INT_MAX elements.
+  char* p = static_cast<char*>(data);
+  while (count > 0) {
+    const int n = static_cast<int>(std::min<size_t>(count, INT_MAX));
+    METACAT_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, p, n, t, MPI_SUM, MPI_COMM_WORLD));
+    p += static_cast<size_t>(n) * elem;
+    count -= n;
+  }
+}
+
+void MpiBackend::broadcast(void* data, size_t bytes, int root) {
+  char* p = static_cast<char*>(data);
+  while (bytes > 0) {
+    const int n = static_cast<int>(std::min<size_t>(bytes, INT_MAX));
+    METACAT_MPI_CHECK(MPI_Bcast(p, n, MPI_BYTE, root, MPI_COMM_WORLD));
+    p += n;
+    bytes -= n;
+  }
+}
+
+void MpiBackend::barrier() { METACAT_MPI_CHECK(MPI_Barrier(MPI_COMM_WORLD)); }
+
+bool MpiBackend::any(bool flag) {
+  int v = flag ? 1 : 0;
+  METACAT_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &v, 1, MPI_INT, MPI_LOR, MPI_COMM_WORLD));
+  return v != 0;
+}
+
+int64_t MpiBackend::max(int64_t value) {
+  METACAT_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &value, 1, MPI_INT64_T, MPI_MAX, MPI_COMM_WORLD));
+  return value;
+}
+
+void MpiBackend::abort(int code, const std::string& message) {
+  std::fprintf(stderr, "%s\n", message.c_str());
+  std::fflush(stderr);
+  MPI_Abort(MPI_COMM_WORLD, code);
+  std::_Exit(code);
+}
+
+}  // namespace metacat::comm

@@ -1,0 +1,39 @@
+#pragma once
+// The NCCL backend: one rank per GPU (device = local rank mod visible GPUs),
+// the NCCL unique id shared over MPI. Host buffers are staged through device
+// buffers owned by the backend, since LibTorch here has no CUDA: a copy in,
+// the collective on the backend's stream, a copy out. Built only when CMake
+// finds NCCL and the CUDA runtime (METACAT_WITH_NCCL).
+#include <memory>
+
+#include "comm/backend.h"
+#include "comm/mpi/mpi_backend.h"
+
+namespace metacat::comm {
+
+// GPUs the CUDA runtime sees (0 when there is no driver or device).
+int visible_gpus();
+
+class NcclBackend : public Backend {
+ public:
+  explicit NcclBackend(std::shared_ptr<MpiBackend> mpi);
+  ~NcclBackend() override;
+  std::string name() const override { return "nccl"; }
+  int rank() const override { return mpi_->rank(); }
+  int size() const override { return mpi_->size(); }
+  int local_size() const override { return mpi_->local_size(); }
+  void allreduce_sum(void* data, size_t count, DType dtype) override;
+  void broadcast(void* data, size_t bytes, int root) override;
+  void barrier() override;
+  bool any(bool flag) override;
+  int64_t max(int64_t value) override;
+  [[noreturn]] void abort(int code, const std::string& message) override;
+
+ private:
+  void* device_buffer(size_t bytes);
+  struct Impl;
+  std::shared_ptr<MpiBackend> mpi_;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace metacat::comm
