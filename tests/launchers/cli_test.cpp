@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -129,4 +130,55 @@ TEST(Cli, EvalOfMissingCheckpoint) {
   const std::string d = tmp("emptyrun");
   fs::create_directories(d);
   expect_user_error(run("eval --checkpoint " + d), "no checkpoint");
+}
+
+namespace {
+std::string mpirun(int np) {
+  return "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 timeout 120 mpirun --oversubscribe -np " +
+         std::to_string(np) + " " + METACAT_BIN;
+}
+Result run_raw(const std::string& cmd) {
+  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
+  std::string out;
+  char buf[4096];
+  while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+  int status = pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), out};
+}
+}  // namespace
+
+// A rank that throws ends the job on every rank, promptly, with its message.
+TEST(Distributed, FailingRankEndsTheJob) {
+  const auto t0 = std::chrono::steady_clock::now();
+  Result r = run_raw(mpirun(2) + " train --config " + METACAT_SOURCE_DIR +
+                     "/configs/sinusoid.yaml --set train.steps=1000000 --set eval.at_end=false "
+                     "--set debug.fail_rank=1 --set debug.fail_at_step=20 --run-dir " + tmp("fail"));
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_NE(r.code, 0) << r.output;
+  EXPECT_NE(r.code, 124) << "timed out: the job hung\n" << r.output;
+  EXPECT_NE(r.output.find("injected fault"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("rank 1 of 2"), std::string::npos) << r.output;
+  EXPECT_LT(s, 30) << r.output;
+}
+
+// A rank that hangs (a stalled collective for the others) is caught by the
+// watchdog, which ends the job.
+TEST(Distributed, WatchdogEndsAHungJob) {
+  const auto t0 = std::chrono::steady_clock::now();
+  Result r = run_raw(mpirun(2) + " train --config " + METACAT_SOURCE_DIR +
+                     "/configs/sinusoid.yaml --set train.steps=1000000 --set eval.at_end=false "
+                     "--set debug.fail_rank=0 --set debug.fail_at_step=20 --set debug.fail_mode=hang "
+                     "--set comm.timeout_s=3 --run-dir " + tmp("hang"));
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_NE(r.code, 0) << r.output;
+  EXPECT_NE(r.code, 124) << "timed out: the watchdog did not fire\n" << r.output;
+  EXPECT_NE(r.output.find("watchdog"), std::string::npos) << r.output;
+  EXPECT_LT(s, 60) << r.output;
+}
+
+TEST(Distributed, RefusesWorldSizesThatDoNotDivide) {
+  Result r = run_raw(mpirun(3) + " train --config " + METACAT_SOURCE_DIR +
+                     "/configs/sinusoid.yaml --set eval.at_end=false --run-dir " + tmp("ws3"));
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_NE(r.output.find("world sizes that work: 1, 2, 5, 10"), std::string::npos) << r.output;
 }
