@@ -80,6 +80,7 @@ const std::vector<Key>& schema() {
       {"train.checkpoint_every", Type::kInt, "0", 0, 1e12, {}, "steps between checkpoints; 0 = only at the end"},
       {"comm.backend", Type::kString, "auto", -kInf, kInf, {"auto", "mpi", "nccl", "local"},
        "collectives: auto = nccl with GPUs, else mpi under mpirun/srun, else local"},
+      {"comm.bucket_mb", Type::kFloat, "64", 0.001, 1e6, {}, "all-reduce the meta-gradient in buckets of at most this many MiB"},
       {"comm.timeout_s", Type::kFloat, "600", 0, 1e9, {}, "watchdog: abort the job when one meta-step takes longer; 0 = off"},
       {"comm.check_every", Type::kInt, "100", 0, 1e12, {}, "steps between cross-rank parameter checksum checks; 0 = off"},
       {"debug.fail_rank", Type::kInt, "-1", -1, 1e6, {}, "test only: this rank throws at debug.fail_at_step"},

@@ -15,6 +15,7 @@
 #include "core/optimizer.h"
 #include "core/threads.h"
 #include "data/prefetch.h"
+#include "train/reducer.h"
 #include "episodes/sampler.h"
 
 namespace metacat {
@@ -43,10 +44,6 @@ void write_text(const fs::path& p, const std::string& text) {
 
 namespace {
 std::shared_ptr<comm::Backend> g_backend;
-
-comm::DType dtype_of(const torch::Tensor& t) {
-  return t.scalar_type() == torch::kFloat64 ? comm::DType::kFloat64 : comm::DType::kFloat32;
-}
 
 // Aborts the job when a meta-step takes longer than the timeout (a stalled
 // collective, a hung read): no rank waits forever.
@@ -119,7 +116,7 @@ torch::Tensor Trainer::meta_gradient(const Params& theta, int64_t step) {
   }
   for (int64_t g : sampler.my_slots(step))
     ex_.learner->accumulate_meta_gradient(t, sampler.draw(step, g), grads);
-  comm_->allreduce_sum(flat.data_ptr(), flat.numel(), dtype_of(flat));
+  Reducer(comm_, static_cast<int64_t>(c.get_float("comm.bucket_mb") * (1 << 20))).allreduce_sum(flat);
   return flat.div_(static_cast<double>(c.get_int("train.meta_batch")));
 }
 
@@ -196,6 +193,7 @@ TrainReport Trainer::run() {
               << sampler.partitions() << " partitions, " << comm_->size() << " rank"
               << (comm_->size() > 1 ? "s" : "") << " (" << comm_->name() << ")" << std::endl;
   Watchdog watchdog(c.get_float("comm.timeout_s"), comm_);
+  Reducer reducer(comm_, static_cast<int64_t>(c.get_float("comm.bucket_mb") * (1 << 20)));
   double comm_seconds = 0;
 
   // Episodes are drawn in (step, slot) order, ahead of time by the
@@ -228,7 +226,7 @@ TrainReport Trainer::run() {
       throw std::runtime_error("injected fault (debug.fail_rank=" + std::to_string(fail_rank) +
                                ", debug.fail_at_step=" + std::to_string(fail_step) + ")");
     const auto tc = Clock::now();
-    comm_->allreduce_sum(flat.data_ptr(), flat.numel(), dtype_of(flat));
+    reducer.allreduce_sum(flat);
     // Shared decision at the step boundary: a non-finite loss on any rank
     // stops every rank (the gradient is identical everywhere after the sum).
     const bool bad = comm_->any(!std::isfinite(sum_loss)) || !std::isfinite(flat.sum().item<double>());

@@ -8,6 +8,7 @@
 #include "episodes/sampler.h"
 #include "mpi_main.h"
 #include "train/experiment.h"
+#include "train/reducer.h"
 #include "train/trainer.h"
 
 using namespace metacat;
@@ -125,4 +126,24 @@ TEST(Sampling, DisjointBalancedCoveringAndWorldSizeInvariant) {
     covered += v != 0;
   }
   EXPECT_EQ(covered, S);
+}
+
+// Bucketed all-reduce: sizes that are not multiples of the bucket, empty
+// buffers, and lists of tensors all sum correctly.
+TEST(Reducer, BucketsAndTensorLists) {
+  auto& w = *world();
+  const int n = w.size();
+  Reducer r(world(), 4096);  // 1024 floats per bucket
+  for (int64_t count : {0, 1, 1023, 1024, 1025, 5000}) {
+    torch::Tensor t = torch::arange(count, torch::kFloat32) * (w.rank() + 1);
+    const int64_t before = r.calls();
+    r.allreduce_sum(t);
+    EXPECT_TRUE(torch::allclose(t, torch::arange(count, torch::kFloat32) * (n * (n + 1) / 2)));
+    EXPECT_EQ(r.calls() - before, std::max<int64_t>(1, (count + 1023) / 1024)) << count;
+  }
+  std::vector<torch::Tensor> list{torch::full({3, 4}, 1.0 + w.rank(), torch::kFloat64),
+                                  torch::full({7}, 2.0, torch::kFloat64)};
+  r.allreduce_sum(list);
+  EXPECT_TRUE(torch::allclose(list[0], torch::full({3, 4}, n + n * (n - 1) / 2.0, torch::kFloat64)));
+  EXPECT_TRUE(torch::allclose(list[1], torch::full({7}, 2.0 * n, torch::kFloat64)));
 }

@@ -1,0 +1,47 @@
+#include "train/reducer.h"
+
+#include <algorithm>
+
+namespace metacat {
+
+Reducer::Reducer(std::shared_ptr<comm::Backend> comm, int64_t bucket_bytes)
+    : comm_(std::move(comm)), bucket_bytes_(std::max<int64_t>(bucket_bytes, 1024)) {}
+
+void Reducer::allreduce_sum(torch::Tensor& flat) {
+  if (!flat.is_contiguous()) throw std::logic_error("Reducer: buffer must be contiguous");
+  const bool dbl = flat.scalar_type() == torch::kFloat64;
+  const int64_t elem = dbl ? 8 : 4;
+  const int64_t per_bucket = std::max<int64_t>(1, bucket_bytes_ / elem);
+  char* p = static_cast<char*>(flat.data_ptr());
+  const int64_t n = flat.numel();
+  for (int64_t off = 0; off < n || (n == 0 && off == 0); off += per_bucket) {
+    const int64_t count = std::min(per_bucket, n - off);
+    comm_->allreduce_sum(p + off * elem, static_cast<size_t>(count),
+                         dbl ? comm::DType::kFloat64 : comm::DType::kFloat32);
+    ++calls_;
+    if (n == 0) break;
+  }
+}
+
+void Reducer::allreduce_sum(std::vector<torch::Tensor>& tensors) {
+  if (tensors.empty()) return;
+  int64_t total = 0;
+  for (const auto& t : tensors) total += t.numel();
+  const auto dtype = tensors[0].scalar_type();
+  if (!staging_.defined() || staging_.numel() < total || staging_.scalar_type() != dtype)
+    staging_ = torch::empty({total}, torch::dtype(dtype));
+  torch::Tensor buf = staging_.narrow(0, 0, total);
+  int64_t off = 0;
+  for (const auto& t : tensors) {
+    buf.narrow(0, off, t.numel()).copy_(t.reshape({-1}));
+    off += t.numel();
+  }
+  allreduce_sum(buf);
+  off = 0;
+  for (auto& t : tensors) {
+    t.copy_(buf.narrow(0, off, t.numel()).view(t.sizes()));
+    off += t.numel();
+  }
+}
+
+}  // namespace metacat
