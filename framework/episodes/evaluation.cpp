@@ -38,40 +38,77 @@ std::pair<double, double> mean_ci95(const std::vector<double>& v) {
 
 EvalSummary evaluate(const std::string& method, const TaskSource& source, Split split,
                      const EpisodeSpec& spec, int64_t episodes, uint64_t seed,
-                     const Predictor& predict) {
+                     const Predictor& predict, comm::Backend* comm) {
   source.check(split, spec);
   return evaluate(method, source, spec.shots, episodes,
-                  [&](int64_t i) { return eval_episode(source, split, spec, seed, i); }, predict);
+                  [&](int64_t i) { return eval_episode(source, split, spec, seed, i); }, predict,
+                  comm);
 }
 
 EvalSummary evaluate(const std::string& method, const TaskSource& source, int64_t shots,
-                     int64_t episodes, const EpisodeAt& episode_at, const Predictor& predict) {
+                     int64_t episodes, const EpisodeAt& episode_at, const Predictor& predict,
+                     comm::Backend* comm) {
   const TaskKind kind = source.kind();
+  const int rank = comm ? comm->rank() : 0, world = comm ? comm->size() : 1;
   EvalSummary s;
   s.method = method;
   s.shots = shots;
   s.metric = primary_metric(kind);
-  std::map<std::string, std::vector<double>> values;
-  for (int64_t i = 0; i < episodes; ++i) {
+  // Dense per-episode tables (metric x episode, value and "defined" flag) and
+  // per-category sums, so that ranks can add theirs together.
+  std::vector<std::string> names;
+  for (const auto& [k, v] : task_metrics(kind, torch::zeros({1, kind == TaskKind::kClassification ? 2 : 1}),
+                                         kind == TaskKind::kClassification ? torch::zeros({1}, torch::kInt64)
+                                                                           : torch::zeros({1})))
+    names.push_back(k);
+  const int64_t m = static_cast<int64_t>(names.size());
+  std::vector<double> value(m * episodes, 0.0), defined(m * episodes, 0.0);
+  std::map<int64_t, std::pair<double, double>> cats;  // id -> (score sum, items)
+  for (int64_t i = rank; i < episodes; i += world) {
     Episode e = episode_at(i);
     torch::Tensor out = predict(e, i).detach();
-    for (const auto& [k, v] : task_metrics(kind, out, e.query_y)) values[k].push_back(v);
+    auto met = task_metrics(kind, out, e.query_y);
+    for (int64_t k = 0; k < m; ++k) {
+      const double v = met.at(names[k]);
+      if (std::isfinite(v)) value[k * episodes + i] = v, defined[k * episodes + i] = 1;
+    }
     if (e.query_category.defined()) {
       torch::Tensor score = per_item_score(kind, out, e.query_y);
       auto cat = e.query_category.accessor<int64_t, 1>();
       auto sc = score.accessor<double, 1>();
       for (int64_t j = 0; j < score.size(0); ++j) {
-        auto& c = s.per_category[source.category_name(cat[j])];
-        c.score_sum += sc[j];
-        c.items += 1;
+        auto& c = cats[cat[j]];
+        c.first += sc[j];
+        c.second += 1;
       }
     }
   }
-  for (const auto& [k, v] : values) s.metrics[k] = mean_ci95(v).first;
-  auto [mean, ci] = mean_ci95(values[s.metric]);
-  s.mean = mean;
-  s.ci95 = ci;
-  for (double x : values[s.metric]) s.episodes += std::isfinite(x) ? 1 : 0;
+  if (comm && world > 1) {
+    comm->allreduce_sum(value.data(), value.size());
+    comm->allreduce_sum(defined.data(), defined.size());
+    int64_t max_id = cats.empty() ? -1 : cats.rbegin()->first;
+    max_id = comm->max(max_id);
+    std::vector<double> sums(2 * (max_id + 1), 0.0);
+    for (const auto& [id, c] : cats) sums[2 * id] = c.first, sums[2 * id + 1] = c.second;
+    comm->allreduce_sum(sums.data(), sums.size());
+    cats.clear();
+    for (int64_t id = 0; id <= max_id; ++id)
+      if (sums[2 * id + 1] > 0) cats[id] = {sums[2 * id], sums[2 * id + 1]};
+  }
+  for (const auto& [id, c] : cats)
+    s.per_category[source.category_name(id)] = {c.first, static_cast<int64_t>(c.second)};
+  for (int64_t k = 0; k < m; ++k) {
+    std::vector<double> v;
+    for (int64_t i = 0; i < episodes; ++i)
+      if (defined[k * episodes + i] > 0) v.push_back(value[k * episodes + i]);
+    auto [mean, ci] = mean_ci95(v);
+    s.metrics[names[k]] = mean;
+    if (names[k] == s.metric) {
+      s.mean = mean;
+      s.ci95 = ci;
+      s.episodes = static_cast<int64_t>(v.size());
+    }
+  }
   return s;
 }
 

@@ -10,6 +10,7 @@
 #include <map>
 #include <string>
 
+#include "comm/backend.h"
 #include "episodes/task_source.h"
 
 namespace metacat {
@@ -39,12 +40,16 @@ EpisodePlan eval_plan(const TaskSource& source, Split split, const EpisodeSpec& 
 // Episode i of an evaluation, from whichever provider (seeded or stored).
 using EpisodeAt = std::function<Episode(int64_t index)>;
 
+// With `comm`, rank r evaluates the episodes i = r (mod N) and the results
+// are summed across ranks: every rank returns the same summary, equal to the
+// single-process one up to the order of floating-point sums.
 EvalSummary evaluate(const std::string& method, const TaskSource& source, Split split,
                      const EpisodeSpec& spec, int64_t episodes, uint64_t seed,
-                     const Predictor& predict);
+                     const Predictor& predict, comm::Backend* comm = nullptr);
 
 EvalSummary evaluate(const std::string& method, const TaskSource& source, int64_t shots,
-                     int64_t episodes, const EpisodeAt& episode_at, const Predictor& predict);
+                     int64_t episodes, const EpisodeAt& episode_at, const Predictor& predict,
+                     comm::Backend* comm = nullptr);
 
 // mean and 1.96 * sample std / sqrt(n) of the finite values.
 std::pair<double, double> mean_ci95(const std::vector<double>& values);

@@ -149,7 +149,8 @@ std::unique_ptr<Experiment> build_experiment(const Config& c) {
 }
 
 std::vector<EvalSummary> evaluate_methods(const Experiment& ex,
-                                          const std::vector<EvalMethod>& methods, bool print) {
+                                          const std::vector<EvalMethod>& methods, bool print,
+                                          comm::Backend* comm) {
   const Config& c = ex.config;
   const Split split = parse_split(c.get_string("eval.split"));
   const uint64_t seed = c.get_int("eval.seed");
@@ -169,7 +170,7 @@ std::vector<EvalSummary> evaluate_methods(const Experiment& ex,
     for (const auto& m : methods) {
       out.push_back(evaluate(m.name, *ex.source, f.spec.shots, n,
                              [&](int64_t i) { return ex.source->materialize(f.plans[i], f.spec); },
-                             predictor(m)));
+                             predictor(m), comm));
       if (print) std::cout << format_summary(out.back()) << std::endl;
     }
     return out;
@@ -180,7 +181,7 @@ std::vector<EvalSummary> evaluate_methods(const Experiment& ex,
     spec.shots = shots;
     spec.queries = c.get_int("eval.queries");
     for (const auto& m : methods) {
-      out.push_back(evaluate(m.name, *ex.source, split, spec, n, seed, predictor(m)));
+      out.push_back(evaluate(m.name, *ex.source, split, spec, n, seed, predictor(m), comm));
       if (print) std::cout << format_summary(out.back()) << std::endl;
     }
   }

@@ -39,7 +39,10 @@ struct EvalMethod {
 
 // Evaluates every method at every shot setting of eval.shots on the same
 // fixed episodes; prints a table to stdout when `print` is set.
+// With `comm`, the episodes are shared out among the ranks (every rank must
+// call this) and every rank returns the full results.
 std::vector<EvalSummary> evaluate_methods(const Experiment& ex,
-                                          const std::vector<EvalMethod>& methods, bool print);
+                                          const std::vector<EvalMethod>& methods, bool print,
+                                          comm::Backend* comm = nullptr);
 
 }  // namespace metacat

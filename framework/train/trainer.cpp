@@ -356,12 +356,14 @@ void train_command(const Config& config, const std::string& run_dir) {
       methods.push_back({"finetune", ft->learner.get(), theta});
     }
   }
-  // Evaluation runs on rank 0 (parameters are identical on every rank).
+  // Every rank evaluates its share of the episodes; rank 0 reports.
+  if (lead)
+    std::cout << "evaluation: " << config.get_int("eval.episodes") << " fixed "
+              << config.get_string("eval.split") << " episodes per setting (seed "
+              << config.get_int("eval.seed") << "), mean ± 95% CI, over " << comm->size()
+              << " rank" << (comm->size() > 1 ? "s" : "") << std::endl;
+  auto results = evaluate_methods(*ex, methods, lead, comm.get());
   if (!lead) return;
-  std::cout << "evaluation: " << config.get_int("eval.episodes") << " fixed "
-            << config.get_string("eval.split") << " episodes per setting (seed "
-            << config.get_int("eval.seed") << "), mean ± 95% CI" << std::endl;
-  auto results = evaluate_methods(*ex, methods, true);
   nlohmann::json j = {{"checkpoints", {r.checkpoint}}, {"results", results_json(results)}};
   write_text(fs::path(run_dir) / "eval.json", j.dump(2) + "\n");
   std::cout << "evaluation written to " << (fs::path(run_dir) / "eval.json").string() << std::endl;

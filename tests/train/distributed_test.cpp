@@ -147,3 +147,22 @@ TEST(Reducer, BucketsAndTensorLists) {
   EXPECT_TRUE(torch::allclose(list[0], torch::full({3, 4}, n + n * (n - 1) / 2.0, torch::kFloat64)));
   EXPECT_TRUE(torch::allclose(list[1], torch::full({7}, 2.0 * n, torch::kFloat64)));
 }
+
+// Evaluation shared out among the ranks gives the single-process summary.
+TEST(Evaluation, SharedAmongRanksEqualsSingleProcess) {
+  apply_threads(1);
+  Config c = sinusoid("maml");
+  c.set("eval.episodes=30");
+  c.set("eval.shots=[5]");
+  auto ex = build_experiment(c);
+  Params theta = ex->learner->init(2);
+  std::vector<EvalMethod> methods{{"maml", ex->learner.get(), theta}, {"scratch", nullptr, {}}};
+  auto dist = evaluate_methods(*ex, methods, false, world().get());
+  auto local = evaluate_methods(*ex, methods, false);
+  ASSERT_EQ(dist.size(), local.size());
+  for (size_t i = 0; i < dist.size(); ++i) {
+    EXPECT_NEAR(dist[i].mean, local[i].mean, 1e-9 * std::abs(local[i].mean)) << dist[i].method;
+    EXPECT_NEAR(dist[i].ci95, local[i].ci95, 1e-9 * std::abs(local[i].ci95)) << dist[i].method;
+    EXPECT_EQ(dist[i].episodes, 30);
+  }
+}
