@@ -85,8 +85,9 @@ const std::vector<Key>& schema() {
       {"comm.check_every", Type::kInt, "100", 0, 1e12, {}, "steps between cross-rank parameter checksum checks; 0 = off"},
       {"debug.fail_rank", Type::kInt, "-1", -1, 1e6, {}, "test only: this rank throws at debug.fail_at_step"},
       {"debug.fail_at_step", Type::kInt, "-1", -1, 1e12, {}, "test only: the step at which debug.fail_rank fails"},
-      {"debug.fail_mode", Type::kString, "throw", -kInf, kInf, {"throw", "hang"},
-       "test only: how debug.fail_rank fails: throw an error, or hang (for the watchdog)"},
+      {"debug.fail_mode", Type::kString, "throw", -kInf, kInf, {"throw", "hang", "diverge"},
+       "test only: how debug.fail_rank fails: throw, hang (for the watchdog), or diverge "
+       "(perturb its parameters, for the cross-rank check)"},
       {"eval.at_end", Type::kBool, "true", -kInf, kInf, {}, "evaluate on the test split when training ends"},
       {"eval.split", Type::kString, "test", -kInf, kInf, {"train", "val", "test"}, "split evaluated"},
       {"eval.episodes", Type::kInt, "600", 1, 1e9, {}, "fixed evaluation episodes per shot setting"},

@@ -222,7 +222,8 @@ TrainReport Trainer::run() {
     }
     if (s == fail_step && rank == fail_rank && c.get_string("debug.fail_mode") == "hang")
       for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));
-    if (s == fail_step && rank == fail_rank)
+    const bool diverge = c.get_string("debug.fail_mode") == "diverge";
+    if (s == fail_step && rank == fail_rank && !diverge)
       throw std::runtime_error("injected fault (debug.fail_rank=" + std::to_string(fail_rank) +
                                ", debug.fail_at_step=" + std::to_string(fail_step) + ")");
     const auto tc = Clock::now();
@@ -240,6 +241,10 @@ TrainReport Trainer::run() {
     }
     if (clip > 0) clip_global_norm(grads, clip);
     opt.step(theta.tensors, grads);
+    if (diverge && s == fail_step && rank == fail_rank) {
+      torch::NoGradGuard ng;
+      theta.tensors[0].view({-1})[0].add_(1e-3);
+    }
     watchdog.kick(s + 1);
 
     const int64_t done = s + 1;

@@ -74,3 +74,15 @@ TEST(Comm, NcclRefusedWithoutGpu) {
         << msg;
   }
 }
+
+TEST(Comm, NcclAllreduceOnGpus) {
+  std::shared_ptr<metacat::comm::Backend> nccl;
+  try {
+    nccl = metacat::comm::make_backend("nccl");
+  } catch (const std::exception& e) {
+    GTEST_SKIP() << "NCCL run-time test skipped: " << e.what();
+  }
+  std::vector<float> v(1000, 1.0f);
+  nccl->allreduce_sum(v.data(), v.size());
+  EXPECT_FLOAT_EQ(v[999], static_cast<float>(nccl->size()));
+}

@@ -182,3 +182,13 @@ TEST(Distributed, RefusesWorldSizesThatDoNotDivide) {
   EXPECT_EQ(r.code, 1) << r.output;
   EXPECT_NE(r.output.find("world sizes that work: 1, 2, 5, 10"), std::string::npos) << r.output;
 }
+
+// Invariant 3: a rank whose parameters drift is caught by the periodic check.
+TEST(Distributed, ParameterMismatchStopsTheJob) {
+  Result r = run_raw(mpirun(2) + " train --config " + METACAT_SOURCE_DIR +
+                     "/configs/sinusoid.yaml --set train.steps=1000 --set eval.at_end=false "
+                     "--set debug.fail_rank=1 --set debug.fail_at_step=12 --set debug.fail_mode=diverge "
+                     "--set comm.check_every=10 --run-dir " + tmp("diverge"));
+  EXPECT_NE(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("parameters differ across ranks after step 20"), std::string::npos) << r.output;
+}
