@@ -1,7 +1,8 @@
 // The metacat command line: one binary, one subcommand per operation.
 //
 // Exit codes: 0 success; 1 user error (bad flag, config or data; one message
-// on stderr); 2 any other failure (reported with its message).
+// on stderr); 2 any other failure (reported with its message); 3 the
+// watchdog ended a stalled job; 75 checkpointed on a signal, resume me.
 #include <CLI/CLI.hpp>
 
 #include <filesystem>
@@ -10,6 +11,7 @@
 #include "config/config.h"
 #include "core/error.h"
 #include "data_commands.h"
+#include "train/signals.h"
 #include "train/trainer.h"
 
 namespace {
@@ -33,6 +35,11 @@ int run(int argc, char** argv) {
                     "default runs/<config name>");
   train->add_option("--set", sets, "Override a config key: --set learner.inner_steps=5 (repeatable)");
   train->add_flag("--help-config", help_config, "List every config key with type, default and meaning");
+  std::string resume = "none";
+  train->add_option("--resume", resume,
+                    "auto: continue from the run directory's newest valid checkpoint (or start "
+                    "fresh); none (default): refuse a run directory that has checkpoints; or a "
+                    "checkpoint file");
 
   // eval
   auto* eval = app.add_subcommand(
@@ -71,7 +78,7 @@ int run(int argc, char** argv) {
     for (const auto& s : sets) cfg.set(s);
     if (run_dir.empty())
       run_dir = "runs/" + std::filesystem::path(config_path).stem().string();
-    metacat::train_command(cfg, run_dir);
+    metacat::train_command(cfg, run_dir, resume);
   } else if (*eval) {
     if (!eval_episodes.empty()) eval_sets.push_back("eval.episodes_file=" + eval_episodes);
     if (!eval_data.empty()) eval_sets.push_back("data.path=" + eval_data);
@@ -99,6 +106,8 @@ int fail(int code, const std::string& message) {
 int main(int argc, char** argv) {
   try {
     return run(argc, argv);
+  } catch (const metacat::Preempted&) {
+    return metacat::kExitResume;  // checkpointed on a signal: resume me
   } catch (const metacat::UserError& e) {
     return fail(kExitUserError, std::string("error: ") + e.what());
   } catch (const std::exception& e) {

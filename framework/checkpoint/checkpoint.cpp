@@ -1,9 +1,13 @@
 #include "checkpoint/checkpoint.h"
 
 #include <unistd.h>
+#include <xxhash.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <iostream>
 
 #include "core/error.h"
 #include "data/h5.h"
@@ -12,23 +16,76 @@ namespace metacat {
 
 namespace fs = std::filesystem;
 
+namespace {
+
+uint64_t content_hash(const Checkpoint& ck) {
+  XXH64_state_t* st = XXH64_createState();
+  XXH64_reset(st, 0);
+  auto add = [&](const void* p, size_t n) { XXH64_update(st, p, n); };
+  auto add_str = [&](const std::string& s) { add(s.data(), s.size()); add("\0", 1); };
+  auto add_tensor = [&](const torch::Tensor& t) {
+    torch::Tensor c = t.detach().contiguous();
+    add(c.data_ptr(), c.numel() * c.element_size());
+  };
+  add(&ck.step, sizeof ck.step);
+  add(&ck.optimizer_steps, sizeof ck.optimizer_steps);
+  add(&ck.world_size, sizeof ck.world_size);
+  add(&ck.config_hash, sizeof ck.config_hash);
+  add(&ck.data_checksum, sizeof ck.data_checksum);
+  add_str(ck.learner);
+  add_str(ck.config_yaml);
+  for (size_t i = 0; i < ck.params.size(); ++i) {
+    add_str(ck.params.names[i]);
+    add_tensor(ck.params.tensors[i]);
+  }
+  for (const auto& t : ck.exp_avg) add_tensor(t);
+  for (const auto& t : ck.exp_avg_sq) add_tensor(t);
+  const uint64_t h = XXH64_digest(st);
+  XXH64_freeState(st);
+  return h;
+}
+
+std::string hex(uint64_t v) {
+  char buf[20];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+void write_latest(const fs::path& dir, const std::string& name) {
+  const fs::path tmp = dir / ("latest.tmp." + std::to_string(::getpid()));
+  {
+    std::ofstream out(tmp);
+    out << name << "\n";
+    if (!out) throw std::runtime_error("cannot write " + tmp.string());
+  }
+  h5::fsync_path(tmp.string());
+  fs::rename(tmp, dir / "latest");
+  h5::fsync_dir_of((dir / "latest").string());
+}
+
+}  // namespace
+
 std::string checkpoint_path(const std::string& run_dir, int64_t step) {
   char name[64];
   std::snprintf(name, sizeof name, "step-%08lld.h5", static_cast<long long>(step));
   return (fs::path(run_dir) / "checkpoints" / name).string();
 }
 
-void save_checkpoint(const std::string& path, const Checkpoint& ck) {
-  fs::create_directories(fs::path(path).parent_path());
+void save_checkpoint(const std::string& path, const Checkpoint& ck, int64_t keep) {
+  const fs::path dir = fs::path(path).parent_path();
+  fs::create_directories(dir);
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());
   {
     h5::Handle f = h5::create_file(tmp, /*ordered=*/true);
-    h5::write_int_attr(f, "format", 1, tmp);
+    h5::write_int_attr(f, "format", 2, tmp);
     h5::write_int_attr(f, "step", ck.step, tmp);
     h5::write_string_attr(f, "learner", ck.learner, tmp);
     h5::write_string_attr(f, "config", ck.config_yaml, tmp);
     h5::write_string_attr(f, "config_hash", std::to_string(ck.config_hash), tmp);
+    h5::write_string_attr(f, "data_xxh64", hex(ck.data_checksum), tmp);
+    h5::write_int_attr(f, "world_size", ck.world_size, tmp);
     h5::write_int_attr(f, "optimizer_steps", ck.optimizer_steps, tmp);
+    h5::write_string_attr(f, "content_xxh64", hex(content_hash(ck)), tmp);
     h5::Handle g = h5::create_group(f, "params", tmp, true);
     for (size_t i = 0; i < ck.params.size(); ++i)
       h5::write_tensor(g, ck.params.names[i], ck.params.tensors[i], tmp);
@@ -46,40 +103,93 @@ void save_checkpoint(const std::string& path, const Checkpoint& ck) {
   h5::fsync_path(tmp);
   fs::rename(tmp, path);
   h5::fsync_dir_of(path);
+  write_latest(dir, fs::path(path).filename().string());
+  if (keep > 0) {
+    // Retention: the newest `keep` step files stay; the one just written is
+    // among them, so a valid checkpoint always remains.
+    auto all = list_checkpoints(dir.parent_path().string());
+    for (size_t i = static_cast<size_t>(keep); i < all.size(); ++i)
+      if (all[i] != path) fs::remove(all[i]);
+  }
 }
 
 Checkpoint load_checkpoint(const std::string& path) {
   h5::Handle f = h5::open_file(path);
   Checkpoint ck;
-  ck.step = h5::read_int_attr(f, "step", path);
-  ck.learner = h5::read_string_attr(f, "learner", path);
-  ck.config_yaml = h5::read_string_attr(f, "config", path);
-  ck.config_hash = std::stoull(h5::read_string_attr(f, "config_hash", path));
-  ck.optimizer_steps = h5::read_int_attr(f, "optimizer_steps", path);
-  h5::Handle g = h5::open_group(f, "params", path);
-  for (const auto& name : h5::list(g, path)) ck.params.add(name, h5::read_tensor(g, name, path));
-  if (h5::exists(f, "optimizer")) {
-    h5::Handle m = h5::open_group(f, "optimizer/exp_avg", path);
-    h5::Handle v = h5::open_group(f, "optimizer/exp_avg_sq", path);
-    for (const auto& name : ck.params.names) {
-      ck.exp_avg.push_back(h5::read_tensor(m, name, path));
-      ck.exp_avg_sq.push_back(h5::read_tensor(v, name, path));
+  try {
+    if (h5::read_int_attr(f, "format", path) != 2)
+      throw UserError("checkpoint '" + path + "' has an unknown format version");
+    ck.step = h5::read_int_attr(f, "step", path);
+    ck.learner = h5::read_string_attr(f, "learner", path);
+    ck.config_yaml = h5::read_string_attr(f, "config", path);
+    ck.config_hash = std::stoull(h5::read_string_attr(f, "config_hash", path));
+    ck.data_checksum = std::stoull(h5::read_string_attr(f, "data_xxh64", path), nullptr, 16);
+    ck.world_size = h5::read_int_attr(f, "world_size", path);
+    ck.optimizer_steps = h5::read_int_attr(f, "optimizer_steps", path);
+    const uint64_t expect = std::stoull(h5::read_string_attr(f, "content_xxh64", path), nullptr, 16);
+    h5::Handle g = h5::open_group(f, "params", path);
+    for (const auto& name : h5::list(g, path))
+      ck.params.add(name, h5::read_tensor(g, name, path, "/params/" + name));
+    if (h5::exists(f, "optimizer")) {
+      h5::Handle m = h5::open_group(f, "optimizer/exp_avg", path);
+      h5::Handle v = h5::open_group(f, "optimizer/exp_avg_sq", path);
+      for (const auto& name : ck.params.names) {
+        ck.exp_avg.push_back(h5::read_tensor(m, name, path));
+        ck.exp_avg_sq.push_back(h5::read_tensor(v, name, path));
+      }
     }
+    if (content_hash(ck) != expect)
+      throw UserError("checkpoint '" + path + "' is corrupt: its content checksum does not match");
+  } catch (const std::invalid_argument&) {
+    throw UserError("checkpoint '" + path + "' is corrupt: unreadable attributes");
   }
   return ck;
 }
 
-std::string newest_checkpoint(const std::string& run_dir) {
+std::vector<std::string> list_checkpoints(const std::string& run_dir) {
   const fs::path dir = fs::path(run_dir) / "checkpoints";
-  std::string best;
+  std::vector<std::string> out;
   if (fs::is_directory(dir))
     for (const auto& e : fs::directory_iterator(dir)) {
       const std::string n = e.path().filename().string();
-      if (n.rfind("step-", 0) == 0 && n.size() > 3 && n.substr(n.size() - 3) == ".h5" && n > best)
-        best = n;
+      if (n.rfind("step-", 0) == 0 && n.size() == 16 && n.substr(13) == ".h5") out.push_back(e.path().string());
     }
-  if (best.empty()) throw UserError("no checkpoint in '" + dir.string() + "'");
-  return (dir / best).string();
+  std::sort(out.rbegin(), out.rend());
+  return out;
+}
+
+std::string newest_valid_checkpoint(const std::string& run_dir, std::vector<std::string>* warnings) {
+  std::vector<std::string> candidates;
+  const fs::path latest = fs::path(run_dir) / "checkpoints" / "latest";
+  if (fs::exists(latest)) {
+    std::ifstream in(latest);
+    std::string name;
+    std::getline(in, name);
+    if (!name.empty()) candidates.push_back((latest.parent_path() / name).string());
+  }
+  for (const auto& p : list_checkpoints(run_dir))
+    if (std::find(candidates.begin(), candidates.end(), p) == candidates.end()) candidates.push_back(p);
+  // `latest` first; when it is broken, the newest step file that verifies.
+  std::sort(candidates.begin() + (candidates.empty() ? 0 : 1), candidates.end(), std::greater<>());
+  for (const auto& p : candidates) {
+    try {
+      load_checkpoint(p);
+      return p;
+    } catch (const UserError& e) {
+      if (warnings) warnings->push_back(e.what());
+    }
+  }
+  return "";
+}
+
+std::string newest_checkpoint(const std::string& run_dir) {
+  std::vector<std::string> warnings;
+  const std::string p = newest_valid_checkpoint(run_dir, &warnings);
+  for (const auto& w : warnings) std::cerr << "warning: " << w << "; trying an older checkpoint\n";
+  if (p.empty())
+    throw UserError("no " + std::string(warnings.empty() ? "" : "valid ") + "checkpoint in '" +
+                    (fs::path(run_dir) / "checkpoints").string() + "'");
+  return p;
 }
 
 std::string resolve_checkpoint(const std::string& p) {

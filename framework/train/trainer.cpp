@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -16,6 +17,7 @@
 #include "core/threads.h"
 #include "data/prefetch.h"
 #include "train/reducer.h"
+#include "train/signals.h"
 #include "episodes/sampler.h"
 
 namespace metacat {
@@ -96,10 +98,60 @@ class Watchdog {
 std::shared_ptr<comm::Backend> active_backend() { return g_backend; }
 
 Trainer::Trainer(const Experiment& ex, std::string run_dir, bool verbose,
-                 std::shared_ptr<comm::Backend> comm)
-    : ex_(ex), run_dir_(std::move(run_dir)), verbose_(verbose), comm_(std::move(comm)) {
+                 std::shared_ptr<comm::Backend> comm, std::string resume)
+    : ex_(ex), run_dir_(std::move(run_dir)), verbose_(verbose), comm_(std::move(comm)),
+      resume_(std::move(resume)) {
   if (!comm_) comm_ = comm::make_backend("local");
 }
+
+bool resume_may_change(const std::string& key) {
+  for (const char* prefix : {"train.steps", "train.log_every", "train.checkpoint_", "train.keep_",
+                             "train.signals", "threads", "comm.", "eval.", "baselines.", "debug.",
+                             "data.path", "data.cache_mb", "data.prefetch_"})
+    if (key.rfind(prefix, 0) == 0) return true;
+  return false;
+}
+
+namespace {
+
+// Rank 0 picks the checkpoint to resume from; every rank gets its path.
+std::string agree_on_resume(comm::Backend& comm, const std::string& resume,
+                            const std::string& run_dir) {
+  std::string path;
+  if (comm.rank() == 0) {
+    if (resume == "auto") {
+      std::vector<std::string> warnings;
+      path = newest_valid_checkpoint(run_dir, &warnings);
+      for (const auto& w : warnings)
+        std::cerr << "warning: " << w << "; falling back to an older checkpoint" << std::endl;
+    } else if (resume != "none") {
+      path = resume;
+      load_checkpoint(path);  // a named file must be valid: no fallback
+    }
+  }
+  int64_t n = static_cast<int64_t>(path.size());
+  comm.broadcast(&n, sizeof n, 0);
+  path.resize(n);
+  comm.broadcast(path.data(), n, 0);
+  return path;
+}
+
+// Keeps the metrics records of steps <= step (a resume appends after them).
+void truncate_metrics(const fs::path& file, int64_t step) {
+  if (!fs::exists(file)) return;
+  std::ifstream in(file);
+  std::string kept, line;
+  while (std::getline(in, line)) {
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (!j.is_discarded() && j.contains("step") && j["step"].get<int64_t>() <= step) kept += line + "\n";
+  }
+  in.close();
+  const fs::path tmp = file.string() + ".tmp";
+  std::ofstream(tmp) << kept;
+  fs::rename(tmp, file);
+}
+
+}  // namespace
 
 torch::Tensor Trainer::meta_gradient(const Params& theta, int64_t step) {
   const Config& c = ex_.config;
@@ -134,11 +186,12 @@ TrainReport Trainer::run() {
   const int64_t fail_rank = c.get_int("debug.fail_rank"), fail_step = c.get_int("debug.fail_at_step");
 
   // Rank 0 owns the run directory; every rank learns its verdict.
-  const bool occupied = lead && fs::exists(fs::path(run_dir_) / "checkpoints") &&
-                        !fs::is_empty(fs::path(run_dir_) / "checkpoints");
+  const bool occupied = lead && resume_ == "none" && !list_checkpoints(run_dir_).empty();
   if (comm_->any(occupied))
     throw UserError("run directory '" + run_dir_ +
-                    "' already holds checkpoints; use another --run-dir or remove it");
+                    "' already holds checkpoints; resume it with --resume auto, or use another "
+                    "--run-dir");
+  const std::string resume_from = agree_on_resume(*comm_, resume_, run_dir_);
   if (lead) {
     fs::create_directories(run_dir_);
     write_text(fs::path(run_dir_) / "config.yaml", c.to_yaml());
@@ -157,12 +210,61 @@ TrainReport Trainer::run() {
     grads.push_back(flat.narrow(0, off, t.numel()).view(t.sizes()));
     off += t.numel();
   }
+  int64_t start = 0;
+  std::unique_ptr<Checkpoint> resumed;
+  if (!resume_from.empty()) {
+    resumed = std::make_unique<Checkpoint>(load_checkpoint(resume_from));
+    const Config saved = Config::from_yaml(resumed->config_yaml, resume_from);
+    std::vector<std::string> refused, allowed;
+    for (const auto& k : Config::diff(saved, c)) (resume_may_change(k) ? allowed : refused).push_back(k);
+    auto join = [](const std::vector<std::string>& v) {
+      std::string s;
+      for (const auto& x : v) s += (s.empty() ? "" : ", ") + x;
+      return s;
+    };
+    if (!refused.empty())
+      throw UserError("cannot resume from '" + resume_from + "': the config changes what the run "
+                      "computes (" + join(refused) + "); start a new --run-dir instead");
+    if (resumed->data_checksum != 0 && ex_.source->data_checksum() != 0 &&
+        resumed->data_checksum != ex_.source->data_checksum())
+      throw UserError("cannot resume from '" + resume_from + "': the dataset differs from the one "
+                      "the run was trained on (manifest checksum)");
+    if (resumed->params.names != theta.names)
+      throw UserError("cannot resume from '" + resume_from + "': its parameters do not match the model");
+    if (lead && !allowed.empty())
+      std::cout << "resume: config changes allowed on resume: " << join(allowed) << std::endl;
+    for (size_t i = 0; i < theta.size(); ++i) {
+      torch::NoGradGuard ng;
+      theta.tensors[i].copy_(resumed->params.tensors[i]);
+    }
+    start = resumed->step;
+    if (start > steps)
+      throw UserError("cannot resume: the checkpoint is at step " + std::to_string(start) +
+                      ", beyond train.steps = " + std::to_string(steps));
+    if (lead) {
+      truncate_metrics(fs::path(run_dir_) / "metrics.jsonl", start);
+      std::cout << "resume: from " << resume_from << " (step " << start << ", saved by "
+                << resumed->world_size << " rank" << (resumed->world_size > 1 ? "s" : "")
+                << ")" << std::endl;
+    }
+  }
+
   OptimizerSpec os;
   os.name = c.get_string("train.optimizer");
   os.lr = c.get_float("train.outer_lr");
   os.beta1 = c.get_float("train.beta1");
   os.beta2 = c.get_float("train.beta2");
   Optimizer opt(os, theta.tensors);
+  if (resumed) {
+    if (resumed->exp_avg.size() != opt.exp_avg().size())
+      throw UserError("cannot resume: the checkpoint's optimiser state does not match train.optimizer");
+    for (size_t i = 0; i < opt.exp_avg().size(); ++i) {
+      opt.exp_avg()[i].copy_(resumed->exp_avg[i]);
+      opt.exp_avg_sq()[i].copy_(resumed->exp_avg_sq[i]);
+    }
+    opt.set_steps(resumed->optimizer_steps);
+    resumed.reset();
+  }
 
   auto save = [&](int64_t step) {
     Checkpoint ck;
@@ -174,8 +276,10 @@ TrainReport Trainer::run() {
     ck.optimizer_steps = opt.steps();
     ck.exp_avg = opt.exp_avg();
     ck.exp_avg_sq = opt.exp_avg_sq();
+    ck.world_size = comm_->size();
+    ck.data_checksum = ex_.source->data_checksum();
     const std::string path = checkpoint_path(run_dir_, step);
-    if (lead) save_checkpoint(path, ck);
+    if (lead) save_checkpoint(path, ck, c.get_int("train.keep_checkpoints"));
     return path;
   };
 
@@ -205,13 +309,16 @@ TrainReport Trainer::run() {
   };
   std::unique_ptr<Prefetcher> prefetch;
   if (c.get_int("data.prefetch_workers") > 0)
-    prefetch = std::make_unique<Prefetcher>(episode_at, 0, steps * per_step,
+    prefetch = std::make_unique<Prefetcher>(episode_at, start * per_step, steps * per_step,
                                             static_cast<int>(c.get_int("data.prefetch_workers")),
                                             c.get_int("data.prefetch_depth"));
   double wait_before = 0;
 
   std::string last_ckpt;
-  for (int64_t s = 0; s < steps; ++s) {
+  install_stop_signals(c.get_strings("train.signals"));
+  const double ckpt_minutes = c.get_float("train.checkpoint_minutes");
+  auto last_save = Clock::now();
+  for (int64_t s = start; s < steps; ++s) {
     flat.zero_();
     for (int64_t k = 0; k < per_step; ++k) {
       Episode ep = prefetch ? prefetch->next() : episode_at(s * per_step + k);
@@ -223,14 +330,29 @@ TrainReport Trainer::run() {
     if (s == fail_step && rank == fail_rank && c.get_string("debug.fail_mode") == "hang")
       for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));
     const bool diverge = c.get_string("debug.fail_mode") == "diverge";
-    if (s == fail_step && rank == fail_rank && !diverge)
+    if (s == fail_step && rank == fail_rank && c.get_string("debug.fail_mode") == "signal") {
+      std::raise(SIGTERM);
+    } else if (s == fail_step && rank == fail_rank && !diverge)
       throw std::runtime_error("injected fault (debug.fail_rank=" + std::to_string(fail_rank) +
                                ", debug.fail_at_step=" + std::to_string(fail_step) + ")");
     const auto tc = Clock::now();
     reducer.allreduce_sum(flat);
     // Shared decision at the step boundary: a non-finite loss on any rank
     // stops every rank (the gradient is identical everywhere after the sum).
-    const bool bad = comm_->any(!std::isfinite(sum_loss)) || !std::isfinite(flat.sum().item<double>());
+    // One small collective carries every shared decision of the step:
+    // bit 0 non-finite loss, bit 1 stop requested (a signal on any rank),
+    // bit 2 time for a periodic checkpoint (rank 0's clock).
+    const bool due = lead && ckpt_minutes > 0 &&
+                     std::chrono::duration<double>(Clock::now() - last_save).count() > 60 * ckpt_minutes;
+    int64_t mine = (!std::isfinite(sum_loss) ? 1 : 0) | (stop_requested() ? 2 : 0) | (due ? 4 : 0);
+    // max() of each bit: OR across ranks, done per bit to keep it one call.
+    int64_t all = 0;
+    {
+      double bits[3] = {double(mine & 1), double((mine >> 1) & 1), double((mine >> 2) & 1)};
+      comm_->allreduce_sum(bits, 3);
+      all = (bits[0] > 0 ? 1 : 0) | (bits[1] > 0 ? 2 : 0) | (bits[2] > 0 ? 4 : 0);
+    }
+    const bool bad = (all & 1) || !std::isfinite(flat.sum().item<double>());
     comm_seconds += std::chrono::duration<double>(Clock::now() - tc).count();
     if (bad)
       throw UserError("meta-loss or meta-gradient is not finite at step " + std::to_string(s) +
@@ -279,14 +401,27 @@ TrainReport Trainer::run() {
                       "step %lld/%lld  meta-loss %.4f  query %s %.4f  %.1f tasks/s  eta %s",
                       static_cast<long long>(done), static_cast<long long>(steps), loss,
                       metric_name, metric, tps,
-                      format_duration(elapsed / done * (steps - done)).c_str());
+                      format_duration(elapsed / (done - start) * (steps - done)).c_str());
         std::cout << buf << std::endl;
       }
       last = now;
       sum_loss = sum_metric = 0;
       tasks_in_interval = 0;
     }
-    if (ckpt_every > 0 && done % ckpt_every == 0 && done != steps) last_ckpt = save(done);
+    if ((all & 2) && done != steps) {
+      // Preemption: checkpoint at this step boundary, then every rank exits.
+      last_ckpt = save(done);
+      comm_->barrier();
+      if (talk)
+        std::cout << "signal " << stop_signal() << ": checkpointed step " << done << " to "
+                  << last_ckpt << "; exit " << kExitResume << " (resume with --resume auto)"
+                  << std::endl;
+      throw Preempted{done, last_ckpt};
+    }
+    if (((ckpt_every > 0 && done % ckpt_every == 0) || (all & 4)) && done != steps) {
+      last_ckpt = save(done);
+      last_save = Clock::now();
+    }
   }
   last_ckpt = save(steps);
   TrainReport r;
@@ -295,8 +430,8 @@ TrainReport Trainer::run() {
   r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   r.checkpoint = last_ckpt;
   if (talk)
-    std::cout << "train: " << steps << " steps in " << format_duration(r.seconds) << " ("
-              << (r.seconds > 0 ? steps / r.seconds : 0) << " steps/s), checkpoint " << last_ckpt
+    std::cout << "train: " << steps - start << " steps in " << format_duration(r.seconds) << " ("
+              << (r.seconds > 0 ? (steps - start) / r.seconds : 0) << " steps/s), checkpoint " << last_ckpt
               << std::endl;
   return r;
 }
@@ -315,7 +450,8 @@ std::pair<std::unique_ptr<Experiment>, Params> pretrain_finetune(
   if (comm->rank() == 0)
     std::cout << "baseline finetune: joint pre-training for " << fc.get_int("train.steps")
               << " steps" << std::endl;
-  TrainReport r = Trainer(*ex, run_dir, /*verbose=*/true, comm).run();
+  // "auto": a resumed run reuses (or completes) its baseline's pre-training.
+  TrainReport r = Trainer(*ex, run_dir, /*verbose=*/true, comm, "auto").run();
   return {std::move(ex), r.theta};
 }
 
@@ -327,7 +463,7 @@ nlohmann::json results_json(const std::vector<EvalSummary>& rs) {
 
 }  // namespace
 
-void train_command(const Config& config, const std::string& run_dir) {
+void train_command(const Config& config, const std::string& run_dir, const std::string& resume) {
   std::string why;
   auto comm = comm::make_backend(config.get_string("comm.backend"), &why);
   g_backend = comm;
@@ -345,7 +481,7 @@ void train_command(const Config& config, const std::string& run_dir) {
       ex->source->check(parse_split(config.get_string("eval.split")), spec);
     }
   }
-  TrainReport r = Trainer(*ex, run_dir, true, comm).run();
+  TrainReport r = Trainer(*ex, run_dir, true, comm, resume).run();
   if (!config.get_bool("eval.at_end")) return;
 
   std::vector<EvalMethod> methods{{ex->learner->name(), ex->learner.get(), r.theta}};

@@ -26,8 +26,10 @@ class Trainer {
  public:
   // verbose: progress lines on stdout (rank 0). comm: the ranks to train
   // with; null means a single process.
+  // resume: "none" (refuse a run directory with checkpoints), "auto" (the
+  // newest valid checkpoint of run_dir, or a fresh start), or a file.
   Trainer(const Experiment& ex, std::string run_dir, bool verbose = true,
-          std::shared_ptr<comm::Backend> comm = nullptr);
+          std::shared_ptr<comm::Backend> comm = nullptr, std::string resume = "none");
   TrainReport run();
 
   // The all-reduced, averaged meta-gradient of `step` at theta (flat, in
@@ -39,12 +41,18 @@ class Trainer {
   std::string run_dir_;
   bool verbose_;
   std::shared_ptr<comm::Backend> comm_;
+  std::string resume_;
 };
+
+// Keys whose change does not affect what the next step computes; a resume
+// may change them (and says so). Any other change is refused.
+bool resume_may_change(const std::string& key);
 
 // `metacat train`: the training run, then (eval.at_end) the evaluation of the
 // learner and eval.baselines on the fixed test episodes, written to
 // RUN_DIR/eval.json and printed as a table.
-void train_command(const Config& config, const std::string& run_dir);
+void train_command(const Config& config, const std::string& run_dir,
+                   const std::string& resume = "none");
 
 // The backend the running command uses (for the top-level error handler:
 // a failing rank must end the job on every rank). Null before one exists.
