@@ -71,7 +71,8 @@ std::string checkpoint_path(const std::string& run_dir, int64_t step) {
   return (fs::path(run_dir) / "checkpoints" / name).string();
 }
 
-void save_checkpoint(const std::string& path, const Checkpoint& ck, int64_t keep) {
+void save_checkpoint(const std::string& path, const Checkpoint& ck, int64_t keep,
+                     bool update_latest) {
   const fs::path dir = fs::path(path).parent_path();
   fs::create_directories(dir);
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());
@@ -103,7 +104,7 @@ void save_checkpoint(const std::string& path, const Checkpoint& ck, int64_t keep
   h5::fsync_path(tmp);
   fs::rename(tmp, path);
   h5::fsync_dir_of(path);
-  write_latest(dir, fs::path(path).filename().string());
+  if (update_latest) write_latest(dir, fs::path(path).filename().string());
   if (keep > 0) {
     // Retention: the newest `keep` step files stay; the one just written is
     // among them, so a valid checkpoint always remains.

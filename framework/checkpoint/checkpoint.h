@@ -31,9 +31,10 @@ struct Checkpoint {
 };
 
 std::string checkpoint_path(const std::string& run_dir, int64_t step);
-// Writes the file and then points `latest` at it; keeps the newest `keep`
-// step files (never fewer than one) and deletes older ones.
-void save_checkpoint(const std::string& path, const Checkpoint& ck, int64_t keep = 0);
+// Writes the file and then (update_latest) points `latest` at it; keeps the
+// newest `keep` step files (never fewer than one) and deletes older ones.
+void save_checkpoint(const std::string& path, const Checkpoint& ck, int64_t keep = 0,
+                     bool update_latest = true);
 // Reads and verifies (content checksum); throws UserError naming the file
 // when it is truncated, corrupt or not a checkpoint.
 Checkpoint load_checkpoint(const std::string& path);

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <unistd.h>
 #include <csignal>
 #include <condition_variable>
 #include <mutex>
@@ -14,6 +15,7 @@
 #include "checkpoint/checkpoint.h"
 #include "core/error.h"
 #include "core/optimizer.h"
+#include "core/rng.h"
 #include "core/threads.h"
 #include "data/prefetch.h"
 #include "train/reducer.h"
@@ -46,6 +48,14 @@ void write_text(const fs::path& p, const std::string& text) {
 
 namespace {
 std::shared_ptr<comm::Backend> g_backend;
+
+// Peak resident memory of this process (MiB), from /proc.
+double peak_rss_mb() {
+  std::ifstream in("/proc/self/status");
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
+  return 0;
+}
 
 // Aborts the job when a meta-step takes longer than the timeout (a stalled
 // collective, a hung read): no rank waits forever.
@@ -149,6 +159,21 @@ void truncate_metrics(const fs::path& file, int64_t step) {
   const fs::path tmp = file.string() + ".tmp";
   std::ofstream(tmp) << kept;
   fs::rename(tmp, file);
+}
+
+// The best validation value recorded so far (a resumed run keeps its best.h5
+// unless it does better).
+double best_from_metrics(const fs::path& file, const std::string& metric, bool higher_better) {
+  double best = std::nan("");
+  std::ifstream in(file);
+  for (std::string line; std::getline(in, line);) {
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_discarded() || !j.contains("split") || !j.contains("metrics")) continue;
+    if (!j["metrics"].contains(metric) || !j["metrics"][metric].is_number()) continue;
+    const double v = j["metrics"][metric].get<double>();
+    if (!std::isfinite(best) || (higher_better ? v > best : v < best)) best = v;
+  }
+  return best;
 }
 
 }  // namespace
@@ -266,7 +291,7 @@ TrainReport Trainer::run() {
     resumed.reset();
   }
 
-  auto save = [&](int64_t step) {
+  auto make_checkpoint = [&](int64_t step) {
     Checkpoint ck;
     ck.step = step;
     ck.learner = ex_.learner->name();
@@ -278,6 +303,10 @@ TrainReport Trainer::run() {
     ck.exp_avg_sq = opt.exp_avg_sq();
     ck.world_size = comm_->size();
     ck.data_checksum = ex_.source->data_checksum();
+    return ck;
+  };
+  auto save = [&](int64_t step) {
+    Checkpoint ck = make_checkpoint(step);
     const std::string path = checkpoint_path(run_dir_, step);
     if (lead) save_checkpoint(path, ck, c.get_int("train.keep_checkpoints"));
     return path;
@@ -315,6 +344,21 @@ TrainReport Trainer::run() {
   double wait_before = 0;
 
   std::string last_ckpt;
+  const bool tty = isatty(STDOUT_FILENO);
+  const int64_t val_every = c.get_int("eval.val_every");
+  const int64_t val_shots = c.get_int("eval.val_shots") > 0 ? c.get_int("eval.val_shots") : ex_.spec.shots;
+  std::string best_metric = c.get_string("eval.best_metric");
+  if (best_metric.empty()) best_metric = primary_metric(ex_.source->kind());
+  const bool higher_better = !(best_metric == "mse" || best_metric == "loss" || best_metric == "log_loss");
+  double best_value = std::nan("");
+  if (val_every > 0) {
+    EpisodeSpec vs = ex_.spec;
+    vs.shots = val_shots;
+    vs.queries = c.get_int("eval.queries");
+    ex_.source->check(Split::kVal, vs);  // before training, not at the first validation
+    if (lead && start > 0)
+      best_value = best_from_metrics(fs::path(run_dir_) / "metrics.jsonl", best_metric, higher_better);
+  }
   install_stop_signals(c.get_strings("train.signals"));
   const double ckpt_minutes = c.get_float("train.checkpoint_minutes");
   auto last_save = Clock::now();
@@ -389,24 +433,60 @@ TrainReport Trainer::run() {
       const double tps = totals[2] / std::max(dt, 1e-9);
       const double waited = prefetch ? prefetch->wait_seconds() - wait_before : 0.0;
       wait_before += waited;
+      double rss = peak_rss_mb();
+      comm_->allreduce_sum(&rss, 1);  // summed over ranks: the job's peak
+      const double comm_share = comm_seconds / std::max(dt, 1e-9);
       nlohmann::json rec = {{"step", done},      {"time", elapsed},  {"meta_loss", loss},
                             {metric_name, metric}, {"tasks_per_s", tps}, {"lr", os.lr},
                             {"data_wait_s", waited}, {"comm_s", comm_seconds},
-                            {"ranks", comm_->size()}};
+                            {"ranks", comm_->size()}, {"peak_rss_mb", rss}};
       comm_seconds = 0;
       if (lead) metrics << rec.dump() << "\n" << std::flush;
       if (talk) {
         char buf[256];
         std::snprintf(buf, sizeof buf,
-                      "step %lld/%lld  meta-loss %.4f  query %s %.4f  %.1f tasks/s  eta %s",
+                      "step %lld/%lld  meta-loss %.4f  query %s %.4f  %.1f tasks/s  comm %.0f%%  eta %s",
                       static_cast<long long>(done), static_cast<long long>(steps), loss,
-                      metric_name, metric, tps,
+                      metric_name, metric, tps, 100 * comm_share,
                       format_duration(elapsed / (done - start) * (steps - done)).c_str());
-        std::cout << buf << std::endl;
+        // A terminal gets one live line; logs (Slurm, CI) get plain lines.
+        if (tty) std::cout << "\r" << buf << "\x1b[K" << (done == steps ? "\n" : "") << std::flush;
+        else std::cout << buf << std::endl;
       }
       last = now;
       sum_loss = sum_metric = 0;
       tasks_in_interval = 0;
+    }
+    if (val_every > 0 && done % val_every == 0) {
+      // Validation on fixed episodes of the val split, shared among ranks.
+      EpisodeSpec vs = ex_.spec;
+      vs.shots = val_shots;
+      vs.queries = c.get_int("eval.queries");
+      const uint64_t vseed = c.get_int("eval.seed") + 1;
+      EvalSummary v = evaluate(ex_.learner->name(), *ex_.source, Split::kVal, vs,
+                               c.get_int("eval.val_episodes"), vseed,
+                               [&](const Episode& e, int64_t i) {
+                                 return ex_.learner->predict(theta, e, mix64(vseed ^ (i + 77)));
+                               },
+                               comm_.get());
+      const double value = v.metrics.count(best_metric) ? v.metrics.at(best_metric) : v.mean;
+      if (lead) {
+        nlohmann::json rec = {{"step", done}, {"split", "val"}, {"metric", v.metric},
+                              {v.metric, v.mean}, {"ci95", v.ci95}, {"episodes", v.episodes},
+                              {"metrics", v.metrics}};
+        metrics << rec.dump() << "\n" << std::flush;
+        const bool better = !std::isfinite(best_value) ||
+                            (higher_better ? value > best_value : value < best_value);
+        if (better && std::isfinite(value)) {
+          best_value = value;
+          save_checkpoint((fs::path(run_dir_) / "best.h5").string(), make_checkpoint(done), 0,
+                          /*update_latest=*/false);
+        }
+        if (talk)
+          std::cout << (tty ? "\n" : "") << "validation at step " << done << ": " << v.metric << " "
+                    << v.mean << " ± " << v.ci95 << " (" << v.episodes << " episodes)"
+                    << (best_value == value ? ", best so far -> best.h5" : "") << std::endl;
+      }
     }
     if ((all & 2) && done != steps) {
       // Preemption: checkpoint at this step boundary, then every rank exits.

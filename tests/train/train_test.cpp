@@ -5,6 +5,7 @@
 
 #include "checkpoint/checkpoint.h"
 #include "core/error.h"
+#include <nlohmann/json.hpp>
 #include "core/threads.h"
 #include "datasets/fashion_mnist.h"
 #include "train/experiment.h"
@@ -131,4 +132,34 @@ TEST(Checkpoint, ReadableByStandardHdf5Tools) {
   auto pos = text.find("(0): ");
   ASSERT_NE(pos, std::string::npos) << text;
   EXPECT_NEAR(std::stod(text.substr(pos + 5)), bias, 1e-6 * std::max(1.0f, std::abs(bias)));
+}
+
+// Periodic validation on fixed val episodes: one record per validation in
+// metrics.jsonl, and best.h5 holds the step with the best metric.
+TEST(Validation, RecordsAndKeepsTheBestCheckpoint) {
+  apply_threads(1);
+  Config c = Config::load_file(std::string(METACAT_SOURCE_DIR) + "/configs/preference.yaml");
+  c.set("train.steps=120");
+  c.set("eval.val_every=30");
+  c.set("eval.val_episodes=40");
+  c.set("eval.at_end=false");
+  const std::string dir = fresh_dir("val");
+  auto ex = build_experiment(c);
+  Trainer(*ex, dir, false).run();
+  std::ifstream in(dir + "/metrics.jsonl");
+  int64_t best_step = -1, vals = 0;
+  double best = -1;
+  for (std::string line; std::getline(in, line);) {
+    auto j = nlohmann::json::parse(line);
+    EXPECT_TRUE(j.contains("peak_rss_mb") || j.contains("split")) << line;
+    if (!j.contains("split")) continue;
+    ++vals;
+    EXPECT_EQ(j["episodes"].get<int64_t>(), 40);
+    if (j["auc"].get<double>() > best) best = j["auc"].get<double>(), best_step = j["step"].get<int64_t>();
+  }
+  EXPECT_EQ(vals, 4);
+  Checkpoint b = load_checkpoint(dir + "/best.h5");
+  EXPECT_EQ(b.step, best_step);
+  // best.h5 is not where `latest` points.
+  EXPECT_EQ(newest_checkpoint(dir), checkpoint_path(dir, 120));
 }
