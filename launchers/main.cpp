@@ -11,6 +11,7 @@
 #include "config/config.h"
 #include "core/error.h"
 #include "data_commands.h"
+#include "report.h"
 #include "train/signals.h"
 #include "train/trainer.h"
 
@@ -60,6 +61,13 @@ int run(int argc, char** argv) {
 
   auto data_cmds = metacat::cli::add_data_commands(app);
 
+  auto* report = app.add_subcommand("report", "Write a self-contained HTML report of a run (charts as inline SVG)");
+  std::string report_dir, report_out;
+  std::vector<std::string> report_evals;
+  report->add_option("run_dir", report_dir, "Run directory")->required();
+  report->add_option("--out", report_out, "Output file (default RUN_DIR/report.html)");
+  report->add_option("--eval", report_evals, "More eval JSON files to include (from `metacat eval --json`)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -83,6 +91,8 @@ int run(int argc, char** argv) {
     if (!eval_episodes.empty()) eval_sets.push_back("eval.episodes_file=" + eval_episodes);
     if (!eval_data.empty()) eval_sets.push_back("data.path=" + eval_data);
     metacat::eval_command(checkpoints, baselines, eval_sets, json_out);
+  } else if (*report) {
+    std::cout << "report: " << metacat::cli::write_report(report_dir, report_out, report_evals) << std::endl;
   } else {
     for (auto& [cmd, fn] : data_cmds)
       if (*cmd) return fn();
