@@ -153,6 +153,11 @@ std::string bar_chart(const std::string& title, const std::string& ylabel,
   return o.str();
 }
 
+// A number field, NaN when absent or null (undefined metrics are written as null).
+double number(const json& j, const char* key) {
+  return j.contains(key) && j[key].is_number() ? j[key].get<double>() : NAN;
+}
+
 std::string read_text(const fs::path& p) {
   std::ifstream in(p);
   std::stringstream ss;
@@ -208,7 +213,7 @@ std::string write_report(const std::string& run_dir, const std::string& out_arg,
   if (!train.empty()) {
     const auto& last = train.back();
     h << "<p>" << last.value("step", 0) << " meta-steps in " << num(last.value("time", 0.0), 1) << " s on "
-      << last.value("ranks", 1) << " rank(s); last query " << metric << " " << num(last.value(metric, 0.0));
+      << last.value("ranks", 1) << " rank(s); last query " << metric << " " << num(number(last, metric.c_str()));
     if (last.contains("peak_rss_mb"))
       h << "; peak memory " << num(last["peak_rss_mb"].get<double>(), 0) << " MiB (all ranks)";
     h << ".</p>";
@@ -220,14 +225,14 @@ std::string write_report(const std::string& run_dir, const std::string& out_arg,
       tps{"tasks/s", {}, {}, {}};
   for (const auto& r : train) {
     const double s = r.value("step", 0);
-    loss.x.push_back(s), loss.y.push_back(r.value("meta_loss", NAN));
-    tm.x.push_back(s), tm.y.push_back(r.value(metric, NAN));
-    tps.x.push_back(s), tps.y.push_back(r.value("tasks_per_s", NAN));
+    loss.x.push_back(s), loss.y.push_back(number(r, "meta_loss"));
+    tm.x.push_back(s), tm.y.push_back(number(r, metric.c_str()));
+    tps.x.push_back(s), tps.y.push_back(number(r, "tasks_per_s"));
   }
   for (const auto& r : val) {
     vm.x.push_back(r.value("step", 0));
-    vm.y.push_back(r.contains("metrics") && r["metrics"].contains(metric) ? r["metrics"][metric].get<double>() : NAN);
-    vm.err.push_back(r.value("ci95", 0.0));
+    vm.y.push_back(r.contains("metrics") ? number(r["metrics"], metric.c_str()) : NAN);
+    vm.err.push_back((std::isfinite(number(r, "ci95")) ? number(r, "ci95") : 0.0));
   }
   h << line_chart("Meta-loss", "meta-step", "meta-loss", {loss});
   std::vector<Series> metric_series{tm};
@@ -251,7 +256,7 @@ std::string write_report(const std::string& run_dir, const std::string& out_arg,
       const int64_t k = r.value("shots", 0);
       if (std::find(shots.begin(), shots.end(), k) == shots.end()) shots.push_back(k);
       h << "<tr><td class=\"l\">" << esc(m) << "</td><td>" << k << "</td><td class=\"l\">" << esc(r.value("metric", ""))
-        << "</td><td>" << num(r.value("mean", NAN)) << " &plusmn; " << num(r.value("ci95", NAN)) << "</td><td>"
+        << "</td><td>" << num(number(r, "mean")) << " &plusmn; " << num(number(r, "ci95")) << "</td><td>"
         << r.value("episodes", 0) << "</td></tr>";
     }
     h << "</table>";
@@ -264,7 +269,7 @@ std::string write_report(const std::string& run_dir, const std::string& out_arg,
       for (int64_t k : shots) {
         double v = NAN, e = 0;
         for (const auto& r : results)
-          if (r.value("method", "") == m && r.value("shots", 0) == k) v = r.value("mean", NAN), e = r.value("ci95", 0.0);
+          if (r.value("method", "") == m && r.value("shots", 0) == k) v = number(r, "mean"), e = (std::isfinite(number(r, "ci95")) ? number(r, "ci95") : 0.0);
         s.x.push_back(static_cast<double>(k));
         s.y.push_back(v);
         s.err.push_back(e);
@@ -283,7 +288,7 @@ std::string write_report(const std::string& run_dir, const std::string& out_arg,
       std::vector<std::pair<double, std::string>> cats;
       std::map<std::string, int64_t> items;
       for (const auto& [name, c] : (*best)["per_category"].items()) {
-        cats.emplace_back(c.value("score", NAN), name);
+        cats.emplace_back(number(c, "score"), name);
         items[name] = c.value("items", 0);
       }
       std::sort(cats.begin(), cats.end());

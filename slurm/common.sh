@@ -33,11 +33,17 @@ run_metacat() {
     srun --mpi=pmix --kill-on-bad-exit=1 "$bin" "${args[@]}" &
   fi
   pid=$!
-  # `wait` returns early when a trapped signal arrives: wait until the step ends.
+  # `wait` returns early (128+signal) when a trapped signal arrives: wait
+  # again until the step's own exit status is collected.
   while :; do
     wait "$pid"
     rc=$?
-    kill -0 "$pid" 2>/dev/null || break
+    [ "$rc" -gt 128 ] || break
+    kill -0 "$pid" 2>/dev/null && continue
+    wait "$pid" 2>/dev/null
+    r=$?
+    [ "$r" -ne 127 ] && rc=$r  # 127: already collected, rc is its status
+    break
   done
   if [ "$rc" -eq 75 ]; then
     # Everything this job must leave is written before the requeue: Slurm

@@ -160,19 +160,9 @@ std::vector<std::string> list_checkpoints(const std::string& run_dir) {
 }
 
 std::string newest_valid_checkpoint(const std::string& run_dir, std::vector<std::string>* warnings) {
-  std::vector<std::string> candidates;
-  const fs::path latest = fs::path(run_dir) / "checkpoints" / "latest";
-  if (fs::exists(latest)) {
-    std::ifstream in(latest);
-    std::string name;
-    std::getline(in, name);
-    if (!name.empty()) candidates.push_back((latest.parent_path() / name).string());
-  }
-  for (const auto& p : list_checkpoints(run_dir))
-    if (std::find(candidates.begin(), candidates.end(), p) == candidates.end()) candidates.push_back(p);
-  // `latest` first; when it is broken, the newest step file that verifies.
-  std::sort(candidates.begin() + (candidates.empty() ? 0 : 1), candidates.end(), std::greater<>());
-  for (const auto& p : candidates) {
+  // By step, newest first ('latest' is a convenience for tools: a crash
+  // between a file's rename and the pointer's update must not hide it).
+  for (const auto& p : list_checkpoints(run_dir)) {
     try {
       load_checkpoint(p);
       return p;

@@ -40,8 +40,8 @@ void save_checkpoint(const std::string& path, const Checkpoint& ck, int64_t keep
 Checkpoint load_checkpoint(const std::string& path);
 // Step files of a run directory, newest first.
 std::vector<std::string> list_checkpoints(const std::string& run_dir);
-// The newest checkpoint of a run directory that verifies; skipped broken
-// ones are described in `warnings`. Empty when the run has none.
+// The newest (highest step) checkpoint of a run directory that verifies;
+// skipped broken ones are described in `warnings`. Empty when there is none.
 std::string newest_valid_checkpoint(const std::string& run_dir, std::vector<std::string>* warnings);
 // The newest checkpoint of a run directory; throws UserError if none.
 std::string newest_checkpoint(const std::string& run_dir);

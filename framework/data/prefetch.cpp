@@ -35,7 +35,7 @@ void Prefetcher::run() {
       ready_.emplace(idx, std::move(e));
     } catch (...) {
       std::lock_guard<std::mutex> g(mu_);
-      if (!error_) error_ = std::current_exception();
+      if (!error_ || idx < error_index_) error_ = std::current_exception(), error_index_ = idx;
     }
     cv_.notify_all();
   }
@@ -45,9 +45,10 @@ Episode Prefetcher::next() {
   const auto t0 = std::chrono::steady_clock::now();
   std::unique_lock<std::mutex> lk(mu_);
   if (next_out_ >= end_) throw std::logic_error("Prefetcher: read past the end");
-  cv_.wait(lk, [&] { return error_ || ready_.count(next_out_) > 0; });
-  // Items before a failed one are still handed out; the failure surfaces when
-  // its own index is reached (or right away if it cannot be reached).
+  // Items before a failed one are still handed out; the failure surfaces
+  // when its own index is reached (workers stop claiming after a failure, so
+  // items after it never arrive).
+  cv_.wait(lk, [&] { return ready_.count(next_out_) > 0 || (error_ && error_index_ <= next_out_); });
   if (ready_.count(next_out_) == 0) std::rethrow_exception(error_);
   Episode e = std::move(ready_[next_out_]);
   ready_.erase(next_out_);

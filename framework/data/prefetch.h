@@ -38,6 +38,7 @@ class Prefetcher {
   int64_t next_claim_, next_out_;
   std::map<int64_t, Episode> ready_;
   std::exception_ptr error_;
+  int64_t error_index_ = -1;  // the index whose work failed
   bool stop_ = false;
   std::mutex mu_;
   std::condition_variable cv_;

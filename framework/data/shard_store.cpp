@@ -94,6 +94,8 @@ Rows ShardStore::read_category(int64_t c) const {
 }
 
 Rows ShardStore::gather(int64_t c, const std::vector<int64_t>& rows) const {
+  if (c < 0 || c >= num_categories())
+    throw UserError("data: category " + std::to_string(c) + " does not exist in " + dir_);
   std::lock_guard<std::mutex> g(mu_);
   auto it = cache_.find(c);
   if (it == cache_.end()) {

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <unistd.h>
 #include <csignal>
 #include <condition_variable>
@@ -87,10 +88,14 @@ class Watchdog {
       if (stop_) break;
       const double idle = std::chrono::duration<double>(Clock::now() - last_).count();
       if (idle > timeout_) {
-        comm_->abort(3, "watchdog: meta-step " + std::to_string(step_) + " has taken " +
+        // No MPI call from this thread (MPI_THREAD_FUNNELED): print and exit;
+        // mpirun/srun (--kill-on-bad-exit) end the other ranks.
+        std::fprintf(stderr, "%s\n", ("watchdog: meta-step " + std::to_string(step_) + " has taken " +
                             std::to_string(static_cast<int>(idle)) + " s (> comm.timeout_s) on rank " +
                             std::to_string(comm_->rank()) + " (" + comm::hostname() +
-                            "); aborting the job");
+                            "); aborting the job").c_str());
+        std::fflush(stderr);
+        std::_Exit(3);
       }
     }
   }
@@ -157,7 +162,12 @@ void truncate_metrics(const fs::path& file, int64_t step) {
   }
   in.close();
   const fs::path tmp = file.string() + ".tmp";
-  std::ofstream(tmp) << kept;
+  {
+    std::ofstream out(tmp);
+    out << kept;
+    out.flush();
+    if (!out) throw std::runtime_error("cannot rewrite " + file.string() + " (disk full?)");
+  }
   fs::rename(tmp, file);
 }
 
@@ -267,10 +277,24 @@ TrainReport Trainer::run() {
       throw UserError("cannot resume: the checkpoint is at step " + std::to_string(start) +
                       ", beyond train.steps = " + std::to_string(steps));
     if (lead) {
-      truncate_metrics(fs::path(run_dir_) / "metrics.jsonl", start);
       std::cout << "resume: from " << resume_from << " (step " << start << ", saved by "
                 << resumed->world_size << " rank" << (resumed->world_size > 1 ? "s" : "")
                 << ")" << std::endl;
+    }
+  }
+
+  if (lead) {
+    // Records after the resumed step (or of a run that left no checkpoint)
+    // are dropped, so metrics.jsonl never holds a step twice.
+    truncate_metrics(fs::path(run_dir_) / "metrics.jsonl", start);
+    // Step files beyond the starting point belong to an abandoned timeline
+    // (corrupt, or newer than an explicitly named checkpoint): set aside.
+    for (const auto& f : list_checkpoints(run_dir_)) {
+      const int64_t st = std::stoll(fs::path(f).filename().string().substr(5, 8));
+      if (st > start) {
+        std::cerr << "warning: setting aside " << f << " (beyond the resumed step " << start << ")" << std::endl;
+        fs::rename(f, f + ".stale");
+      }
     }
   }
 
@@ -317,7 +341,7 @@ TrainReport Trainer::run() {
   const auto t0 = Clock::now();
   auto last = t0;
   double sum_loss = 0, sum_metric = 0;
-  int64_t tasks_in_interval = 0;
+  int64_t tasks_in_interval = 0, metric_tasks = 0;
   const char* metric_name = primary_metric(ex_.source->kind());
   const bool talk = verbose_ && lead;
   if (talk)
@@ -349,6 +373,18 @@ TrainReport Trainer::run() {
   const int64_t val_shots = c.get_int("eval.val_shots") > 0 ? c.get_int("eval.val_shots") : ex_.spec.shots;
   std::string best_metric = c.get_string("eval.best_metric");
   if (best_metric.empty()) best_metric = primary_metric(ex_.source->kind());
+  {
+    const TaskKind kind = ex_.source->kind();
+    auto names = task_metrics(kind, torch::zeros({1, kind == TaskKind::kClassification ? 2 : 1}),
+                              kind == TaskKind::kClassification ? torch::zeros({1}, torch::kInt64)
+                                                                : torch::zeros({1}));
+    if (!names.count(best_metric)) {
+      std::string known;
+      for (const auto& [k, v] : names) known += (known.empty() ? "" : ", ") + k;
+      throw UserError("eval.best_metric: '" + best_metric + "' is not a metric of " +
+                      to_string(kind) + " tasks (" + known + ")");
+    }
+  }
   const bool higher_better = !(best_metric == "mse" || best_metric == "loss" || best_metric == "log_loss");
   double best_value = std::nan("");
   if (val_every > 0) {
@@ -368,7 +404,9 @@ TrainReport Trainer::run() {
       Episode ep = prefetch ? prefetch->next() : episode_at(s * per_step + k);
       TaskStats st = ex_.learner->accumulate_meta_gradient(theta, ep, grads);
       sum_loss += st.loss;
-      sum_metric += st.metric;
+      // A metric undefined for one episode (AUC of a one-class query set)
+      // is left out of the average rather than poisoning it.
+      if (std::isfinite(st.metric)) sum_metric += st.metric, ++metric_tasks;
       ++tasks_in_interval;
     }
     if (s == fail_step && rank == fail_rank && c.get_string("debug.fail_mode") == "hang")
@@ -427,9 +465,11 @@ TrainReport Trainer::run() {
       const auto now = Clock::now();
       const double dt = std::chrono::duration<double>(now - last).count();
       const double elapsed = std::chrono::duration<double>(now - t0).count();
-      double totals[3] = {sum_loss, sum_metric, static_cast<double>(tasks_in_interval)};
-      comm_->allreduce_sum(totals, 3);
-      const double loss = totals[0] / totals[2], metric = totals[1] / totals[2];
+      double totals[4] = {sum_loss, sum_metric, static_cast<double>(tasks_in_interval),
+                          static_cast<double>(metric_tasks)};
+      comm_->allreduce_sum(totals, 4);
+      const double loss = totals[0] / totals[2];
+      const double metric = totals[3] > 0 ? totals[1] / totals[3] : std::nan("");
       const double tps = totals[2] / std::max(dt, 1e-9);
       const double waited = prefetch ? prefetch->wait_seconds() - wait_before : 0.0;
       wait_before += waited;
@@ -455,7 +495,7 @@ TrainReport Trainer::run() {
       }
       last = now;
       sum_loss = sum_metric = 0;
-      tasks_in_interval = 0;
+      tasks_in_interval = metric_tasks = 0;
     }
     if (val_every > 0 && done % val_every == 0) {
       // Validation on fixed episodes of the val split, shared among ranks.
@@ -487,6 +527,7 @@ TrainReport Trainer::run() {
                     << v.mean << " ± " << v.ci95 << " (" << v.episodes << " episodes)"
                     << (best_value == value ? ", best so far -> best.h5" : "") << std::endl;
       }
+      watchdog.kick(done);  // validation is not part of the step's time budget
     }
     if ((all & 2) && done != steps) {
       // Preemption: checkpoint at this step boundary, then every rank exits.
@@ -501,6 +542,7 @@ TrainReport Trainer::run() {
     if (((ckpt_every > 0 && done % ckpt_every == 0) || (all & 4)) && done != steps) {
       last_ckpt = save(done);
       last_save = Clock::now();
+      watchdog.kick(done);
     }
   }
   last_ckpt = save(steps);

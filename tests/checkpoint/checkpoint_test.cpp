@@ -189,3 +189,32 @@ TEST(Checkpoint, H5pyReadsTheSameParameters) {
   }
   EXPECT_EQ(lines, static_cast<int>(r.theta.size()));
 }
+
+// A run that left metrics but no checkpoint (crashed before the first one)
+// starts over: its records are not kept next to the new ones.
+TEST(Checkpoint, FreshStartDropsOrphanMetrics) {
+  const std::string dir = fresh_dir("orphan");
+  fs::create_directories(dir);
+  std::ofstream(dir + "/metrics.jsonl") << "{\"step\":10,\"meta_loss\":1}\n{\"step\":20,\"meta_loss\":1}\n";
+  Config c = small(20);
+  c.set("train.log_every=10");
+  train(c, dir, "auto");
+  std::ifstream in(dir + "/metrics.jsonl");
+  int lines = 0;
+  for (std::string line; std::getline(in, line);) {
+    ++lines;
+    EXPECT_NE(line.find("tasks_per_s"), std::string::npos) << line;  // only the new run's records
+  }
+  EXPECT_EQ(lines, 2);
+}
+
+TEST(Checkpoint, UnknownBestMetricIsRefused) {
+  Config c = small(10);
+  c.set("eval.best_metric=accuracy");  // regression tasks have mse and loss
+  try {
+    train(c, fresh_dir("best-metric"));
+    FAIL() << "no error";
+  } catch (const UserError& e) {
+    EXPECT_NE(std::string(e.what()).find("eval.best_metric"), std::string::npos) << e.what();
+  }
+}
