@@ -1,0 +1,182 @@
+#!/usr/bin/python3
+"""PyTorch reference for metacat's benchmarks.
+
+A faithful, straightforward implementation of the same algorithms as people
+write them with PyTorch: functional forward over a list of parameter
+tensors, torch.autograd.grad(create_graph=True) for second-order MAML,
+torch.optim.Adam for the outer loop. Same workloads and hyperparameters as
+the metacat side of bench/perf.sh. Prints one JSON line.
+
+  meta_reference.py --workload sinusoid|fmnist --learner maml|fomaml|protonet
+                    [--shots K] [--meta-batch B] [--steps N] [--threads T]
+"""
+import argparse
+import gzip
+import json
+import math
+import os
+import resource
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+FMNIST = "/usr/share/datasets/fashion-mnist"
+
+
+def init_linear(fan_in, fan_out):
+    # PyTorch's nn.Linear default: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for both.
+    layer = torch.nn.Linear(fan_in, fan_out)
+    return [layer.weight.detach().clone().requires_grad_(), layer.bias.detach().clone().requires_grad_()]
+
+
+def mlp_init(sizes):
+    params = []
+    for a, b in zip(sizes[:-1], sizes[1:]):
+        params += init_linear(a, b)
+    return params
+
+
+def mlp_forward(params, x):
+    for i in range(0, len(params) - 2, 2):
+        x = F.relu(F.linear(x, params[i], params[i + 1]))
+    return F.linear(x, params[-2], params[-1])
+
+
+def conv4_init(width, ways):
+    params, cin = [], 1
+    for _ in range(4):
+        conv = torch.nn.Conv2d(cin, width, 3, padding=1)
+        params += [conv.weight.detach().clone().requires_grad_(), conv.bias.detach().clone().requires_grad_()]
+        params += [torch.ones(width, requires_grad=True), torch.zeros(width, requires_grad=True)]
+        cin = width
+    return params + init_linear(width, ways)
+
+
+def conv4_features(params, x):
+    for b in range(4):
+        w, bias, g, beta = params[4 * b: 4 * b + 4]
+        x = F.conv2d(x, w, bias, padding=1)
+        x = F.batch_norm(x, None, None, g, beta, training=True)
+        x = F.max_pool2d(F.relu(x), 2)
+    return x.flatten(1)
+
+
+def conv4_forward(params, x):
+    return F.linear(conv4_features(params, x), params[-2], params[-1])
+
+
+def load_fmnist(classes):
+    def idx(name):
+        with gzip.open(os.path.join(FMNIST, name), "rb") as f:
+            data = f.read()
+        ndim = data[3]
+        dims = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+        return np.frombuffer(data, np.uint8, offset=4 + 4 * ndim).reshape(dims)
+    x = np.concatenate([idx("train-images-idx3-ubyte.gz"), idx("t10k-images-idx3-ubyte.gz")])
+    y = np.concatenate([idx("train-labels-idx1-ubyte.gz"), idx("t10k-labels-idx1-ubyte.gz")])
+    return {c: torch.from_numpy(x[y == c].copy()).float().div_(255).unsqueeze(1) for c in classes}
+
+
+def fmnist_episode(data, classes, ways, shots, queries, rng):
+    chosen = rng.choice(classes, ways, replace=False)
+    xs, ys, xq, yq = [], [], [], []
+    for j, c in enumerate(chosen):
+        items = data[c]
+        pick = torch.from_numpy(rng.choice(len(items), shots + queries, replace=False))
+        xs.append(items[pick[:shots]]), xq.append(items[pick[shots:]])
+        ys += [j] * shots
+        yq += [j] * queries
+    return torch.cat(xs), torch.tensor(ys), torch.cat(xq), torch.tensor(yq)
+
+
+def sinusoid_episode(shots, queries, rng):
+    amp, phase = rng.uniform(0.1, 5.0), rng.uniform(0, math.pi)
+    x = rng.uniform(-5, 5, (shots + queries, 1)).astype(np.float32)
+    y = (amp * np.sin(x - phase)).astype(np.float32)
+    x, y = torch.from_numpy(x), torch.from_numpy(y)  # [n, 1], as the model outputs
+    return x[:shots], y[:shots], x[shots:], y[shots:]
+
+
+def adapt(params, forward, loss_fn, xs, ys, lr, steps, create_graph):
+    fast = params
+    for _ in range(steps):
+        loss = loss_fn(forward(fast, xs), ys)
+        grads = torch.autograd.grad(loss, fast, create_graph=create_graph)
+        fast = [p - lr * g for p, g in zip(fast, grads)]
+    return fast
+
+
+def protonet_logits(params, xs, ys, xq, ways):
+    f = conv4_features(params, torch.cat([xs, xq]))
+    fs, fq = f[: len(xs)], f[len(xs):]
+    protos = torch.stack([fs[ys == c].mean(0) for c in range(ways)])
+    return -((fq.unsqueeze(1) - protos.unsqueeze(0)) ** 2).sum(2)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--workload", choices=["sinusoid", "fmnist"], required=True)
+    ap.add_argument("--learner", choices=["maml", "fomaml", "protonet"], required=True)
+    ap.add_argument("--shots", type=int, default=10)
+    ap.add_argument("--queries", type=int, default=10)
+    ap.add_argument("--ways", type=int, default=3)
+    ap.add_argument("--meta-batch", type=int, default=25)
+    ap.add_argument("--steps", type=int, default=100)
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--width", type=int, default=32)
+    ap.add_argument("--inner-lr", type=float, default=0.01)
+    ap.add_argument("--seed", type=int, default=0)
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(a.seed)
+    rng = np.random.default_rng(a.seed)
+
+    if a.workload == "sinusoid":
+        params = mlp_init([1, 40, 40, 1])
+        forward, loss_fn = mlp_forward, F.mse_loss
+        episode = lambda: sinusoid_episode(a.shots, a.queries, rng)
+    else:
+        classes = [0, 1, 2, 3, 4, 5]
+        data = load_fmnist(classes)
+        params = conv4_init(a.width, a.ways)
+        if a.learner == "protonet":
+            params = params[:-2]
+        forward, loss_fn = conv4_forward, F.cross_entropy
+        episode = lambda: fmnist_episode(data, classes, a.ways, a.shots, a.queries, rng)
+    opt = torch.optim.Adam(params, lr=1e-3)
+
+    def step():
+        opt.zero_grad()
+        total = 0.0
+        for _ in range(a.meta_batch):
+            xs, ys, xq, yq = episode()
+            if a.learner == "protonet":
+                loss = F.cross_entropy(protonet_logits(params, xs, ys, xq, a.ways), yq)
+            else:
+                fast = adapt(params, forward, loss_fn, xs, ys, a.inner_lr, 1, a.learner == "maml")
+                loss = loss_fn(forward(fast, xq), yq)
+            (loss / a.meta_batch).backward()
+            total += loss.item()
+        opt.step()
+        return total / a.meta_batch
+
+    for _ in range(a.warmup):
+        step()
+    t0 = time.perf_counter()
+    loss = 0.0
+    for _ in range(a.steps):
+        loss = step()
+    seconds = time.perf_counter() - t0
+    print(json.dumps({
+        "impl": "pytorch", "torch": torch.__version__, "workload": a.workload, "learner": a.learner,
+        "shots": a.shots, "meta_batch": a.meta_batch, "threads": a.threads, "steps": a.steps,
+        "tasks_per_s": round(a.steps * a.meta_batch / seconds, 2),
+        "last_meta_loss": round(loss, 4),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}))
+
+
+if __name__ == "__main__":
+    main()
