@@ -39,7 +39,9 @@ const std::vector<Key>& schema() {
       {"data.path", Type::kString, "data/fashion-mnist", -kInf, kInf, {},
        "shards: the packed dataset folder; fashion-mnist: the folder of the idx files"},
       {"data.cache_mb", Type::kInt, "1024", 0, 1e7, {}, "shards: memory budget of the category cache (MiB)"},
-      {"data.prefetch_workers", Type::kInt, "1", 0, 64, {}, "threads preparing episodes ahead of training; 0 = inline"},
+      {"data.prefetch_workers", Type::kInt, "-1", -1, 64, {},
+       "threads preparing episodes ahead of training; 0 = inline; -1 = one when a core is left "
+       "free by the compute threads, else inline"},
       {"data.prefetch_depth", Type::kInt, "32", 1, 1e6, {}, "episodes prepared ahead at most"},
       {"data.train_classes", Type::kInts, "[0, 1, 2, 3, 4, 5]", 0, 9, {}, "fashion-mnist: meta-training classes"},
       {"data.val_classes", Type::kInts, "[]", 0, 9, {}, "fashion-mnist: validation classes"},

@@ -16,6 +16,8 @@
 #include "checkpoint/checkpoint.h"
 #include "core/error.h"
 #include "core/optimizer.h"
+#include <ATen/Parallel.h>
+
 #include "core/rng.h"
 #include "core/threads.h"
 #include "data/prefetch.h"
@@ -360,11 +362,19 @@ TrainReport Trainer::run() {
     const int64_t step = i / per_step;
     return sampler.draw(step, sampler.my_slots(step)[i % per_step]);
   };
+  // Measured (bench/perf.sh, conv4 FOMAML, 2 threads on 2 cores): a prefetch
+  // thread competing with the compute threads costs 30-45% of tasks/s, so
+  // by default it runs only when a core is left free.
+  int64_t workers = c.get_int("data.prefetch_workers");
+  if (workers < 0)
+    workers = at::get_num_threads() * comm_->local_size() <
+                      static_cast<int>(std::thread::hardware_concurrency())
+                  ? 1
+                  : 0;
   std::unique_ptr<Prefetcher> prefetch;
-  if (c.get_int("data.prefetch_workers") > 0)
+  if (workers > 0)
     prefetch = std::make_unique<Prefetcher>(episode_at, start * per_step, steps * per_step,
-                                            static_cast<int>(c.get_int("data.prefetch_workers")),
-                                            c.get_int("data.prefetch_depth"));
+                                            static_cast<int>(workers), c.get_int("data.prefetch_depth"));
   double wait_before = 0;
 
   std::string last_ckpt;
