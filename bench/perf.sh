@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # metacat against the PyTorch reference (bench/reference/meta_reference.py,
 # Debian's python3-torch), side by side in one invocation, at 1 and 2
-# threads: tasks/s of each and their ratio, peak RSS. One JSON line per
+# threads: tasks/s of each (3 warm-up steps excluded on both sides) and
+# their ratio, peak RSS. One JSON line per
 # (workload, learner, threads); lines starting with '#' are commentary.
 #   bench/perf.sh [STEPS_SINUSOID] [STEPS_CONV4]
 set -euo pipefail
@@ -18,10 +19,17 @@ metacat_rate() {  # config steps batch threads extra... -> tasks/s over the whol
   local cfg=$1 steps=$2 batch=$3 threads=$4
   shift 4
   local dir="$tmp/run-$RANDOM$RANDOM"
+  # Warm-up steps are run first and left out, as the reference does: the
+  # rate is taken between the records of step WARMUP and step WARMUP+steps.
+  local warm=3
   /usr/bin/time -f "%M" -o "$dir.rss" $BIN train --config "$cfg" --run-dir "$dir" --set threads="$threads" \
-    --set train.steps="$steps" --set train.log_every="$steps" --set train.meta_batch="$batch" \
+    --set train.steps=$((steps + warm)) --set train.log_every=1 --set train.meta_batch="$batch" \
     --set eval.at_end=false --set comm.backend=local "$@" >/dev/null
-  python3 -c "import json,sys; r=json.loads(open('$dir/metrics.jsonl').read().splitlines()[-1]); print(round(r['step']*$batch/r['time'],2), round($(cat "$dir.rss")/1024,1))"
+  python3 -c "
+import json
+r = [json.loads(l) for l in open('$dir/metrics.jsonl')]
+a, b = r[$warm - 1], r[-1]
+print(round((b['step'] - a['step']) * $batch / (b['time'] - a['time']), 2), round($(cat "$dir.rss")/1024, 1))"
 }
 
 compare() {  # workload learner shots batch steps threads
