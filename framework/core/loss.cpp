@@ -39,6 +39,15 @@ const char* primary_metric(TaskKind kind) {
 
 bool higher_is_better(TaskKind kind) { return kind != TaskKind::kRegression; }
 
+std::vector<std::string> metric_names(TaskKind kind) {
+  switch (kind) {
+    case TaskKind::kClassification: return {"accuracy", "loss"};
+    case TaskKind::kRegression: return {"loss", "mse"};
+    case TaskKind::kPreference: return {"accuracy", "auc", "log_loss", "loss"};
+  }
+  return {};
+}
+
 torch::Tensor per_item_score(TaskKind kind, const torch::Tensor& out, const torch::Tensor& y) {
   torch::NoGradGuard ng;
   switch (kind) {

@@ -9,6 +9,7 @@
 
 #include <map>
 #include <string>
+#include <vector>
 
 namespace metacat {
 
@@ -25,6 +26,9 @@ bool higher_is_better(TaskKind kind);
 // holds a single class (undefined), and is then left out of averages.
 std::map<std::string, double> task_metrics(TaskKind kind, const torch::Tensor& outputs,
                                            const torch::Tensor& targets);
+// The names task_metrics() returns for a kind, sorted.
+std::vector<std::string> metric_names(TaskKind kind);
+
 // Per-item correctness (classification/preference) or squared error
 // (regression), for per-category breakdowns.
 torch::Tensor per_item_score(TaskKind kind, const torch::Tensor& outputs,

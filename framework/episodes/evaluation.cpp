@@ -56,11 +56,7 @@ EvalSummary evaluate(const std::string& method, const TaskSource& source, int64_
   s.metric = primary_metric(kind);
   // Dense per-episode tables (metric x episode, value and "defined" flag) and
   // per-category sums, so that ranks can add theirs together.
-  std::vector<std::string> names;
-  for (const auto& [k, v] : task_metrics(kind, torch::zeros({1, kind == TaskKind::kClassification ? 2 : 1}),
-                                         kind == TaskKind::kClassification ? torch::zeros({1}, torch::kInt64)
-                                                                           : torch::zeros({1})))
-    names.push_back(k);
+  const std::vector<std::string> names = metric_names(kind);
   const int64_t m = static_cast<int64_t>(names.size());
   std::vector<double> value(m * episodes, 0.0), defined(m * episodes, 0.0);
   std::map<int64_t, std::pair<double, double>> cats;  // id -> (score sum, items)

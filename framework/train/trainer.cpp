@@ -1,5 +1,6 @@
 #include "train/trainer.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -384,15 +385,12 @@ TrainReport Trainer::run() {
   std::string best_metric = c.get_string("eval.best_metric");
   if (best_metric.empty()) best_metric = primary_metric(ex_.source->kind());
   {
-    const TaskKind kind = ex_.source->kind();
-    auto names = task_metrics(kind, torch::zeros({1, kind == TaskKind::kClassification ? 2 : 1}),
-                              kind == TaskKind::kClassification ? torch::zeros({1}, torch::kInt64)
-                                                                : torch::zeros({1}));
-    if (!names.count(best_metric)) {
+    const auto names = metric_names(ex_.source->kind());
+    if (std::find(names.begin(), names.end(), best_metric) == names.end()) {
       std::string known;
-      for (const auto& [k, v] : names) known += (known.empty() ? "" : ", ") + k;
+      for (const auto& k : names) known += (known.empty() ? "" : ", ") + k;
       throw UserError("eval.best_metric: '" + best_metric + "' is not a metric of " +
-                      to_string(kind) + " tasks (" + known + ")");
+                      to_string(ex_.source->kind()) + " tasks (" + known + ")");
     }
   }
   const bool higher_better = !(best_metric == "mse" || best_metric == "loss" || best_metric == "log_loss");

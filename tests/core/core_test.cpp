@@ -137,3 +137,13 @@ TEST(Params, ChecksumSeesEveryBit) {
   b.tensors[0][1] = std::nextafter(2.0f, 3.0f);
   EXPECT_NE(checksum(a), checksum(b));
 }
+
+TEST(Loss, MetricNamesAreTheKeysOfTaskMetrics) {
+  for (TaskKind k : {TaskKind::kClassification, TaskKind::kRegression, TaskKind::kPreference}) {
+    const bool cls = k == TaskKind::kClassification;
+    auto m = task_metrics(k, torch::zeros({2, cls ? 2 : 1}), cls ? torch::zeros({2}, torch::kInt64) : torch::zeros({2}));
+    std::vector<std::string> keys;
+    for (const auto& [name, v] : m) keys.push_back(name);
+    EXPECT_EQ(keys, metric_names(k)) << to_string(k);
+  }
+}

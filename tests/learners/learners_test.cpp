@@ -72,6 +72,18 @@ std::vector<torch::Tensor> finite_difference(const GradientLearner& l, const Par
   return fd;
 }
 
+// Independent reference: plain SGD on the support set, `steps` times.
+Params sgd_on_support(const Model& m, const Params& theta, const Episode& e, int steps, double lr) {
+  Params fast = theta.detached(true);
+  for (int k = 0; k < steps; ++k) {
+    auto loss = task_loss(TaskKind::kRegression, m.forward(fast, e.support_x, Mode::kTrain), e.support_y);
+    auto g = torch::autograd::grad({loss}, fast.tensors);
+    for (size_t i = 0; i < fast.size(); ++i)
+      fast.tensors[i] = (fast.tensors[i] - lr * g[i]).detach().requires_grad_(true);
+  }
+  return fast;
+}
+
 double relative_error(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b) {
   torch::Tensor fa = flatten(a), fb = flatten(b);
   return (fa - fb).norm().item<double>() / fb.norm().item<double>();
@@ -114,13 +126,7 @@ TEST(Fomaml, EqualsQueryGradientAtAdaptedParameters) {
   Params theta = fo.init(4).detached(true);
   Episode e = regression_episode(5);
   // Independent reference: plain SGD on the support set, then grad of the query loss.
-  Params fast = theta.detached(true);
-  for (int k = 0; k < 3; ++k) {
-    auto loss = task_loss(TaskKind::kRegression, m->forward(fast, e.support_x, Mode::kTrain), e.support_y);
-    auto g = torch::autograd::grad({loss}, fast.tensors);
-    for (size_t i = 0; i < fast.size(); ++i)
-      fast.tensors[i] = (fast.tensors[i] - 0.05 * g[i]).detach().requires_grad_(true);
-  }
+  Params fast = sgd_on_support(*m, theta, e, 3, 0.05);
   auto ql = task_loss(TaskKind::kRegression, m->forward(fast, e.query_x, Mode::kTrain), e.query_y);
   auto expect = torch::autograd::grad({ql}, fast.tensors);
   EXPECT_LT(relative_error(meta_grad(fo, theta, e), expect), 1e-12);
@@ -131,13 +137,7 @@ TEST(Reptile, OuterSgdStepIsThetaPlusEpsilonTimesDisplacement) {
   Reptile rep(*m, TaskKind::kRegression, opts("reptile", 4, 0.05));
   Params theta = rep.init(6).detached(true);
   Episode e = regression_episode(7);
-  Params fast = theta.detached(true);
-  for (int k = 0; k < 4; ++k) {
-    auto loss = task_loss(TaskKind::kRegression, m->forward(fast, e.support_x, Mode::kTrain), e.support_y);
-    auto g = torch::autograd::grad({loss}, fast.tensors);
-    for (size_t i = 0; i < fast.size(); ++i)
-      fast.tensors[i] = (fast.tensors[i] - 0.05 * g[i]).detach().requires_grad_(true);
-  }
+  Params fast = sgd_on_support(*m, theta, e, 4, 0.05);
   auto grads = meta_grad(rep, theta, e);
   OptimizerSpec sgd;
   sgd.name = "sgd";
