@@ -38,6 +38,15 @@ torch::Tensor Model::head(const Params& p, const torch::Tensor& f) const {
   return torch::linear(f, p.at("head.weight"), p.at("head.bias"));
 }
 
+torch::Tensor Model::head_batched(const Params& p, const torch::Tensor& f) const {
+  return linear_batched(f, p.at("head.weight"), p.at("head.bias"));
+}
+
+torch::Tensor linear_batched(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b) {
+  // x [T, n, in], w [T, out, in], b [T, out] -> [T, n, out] in one batched GEMM.
+  return torch::baddbmm(b.unsqueeze(1), x, w.transpose(1, 2));
+}
+
 namespace {
 
 int64_t product(const std::vector<int64_t>& v) {
@@ -60,7 +69,16 @@ class Mlp : public Model {
     }
     return h;
   }
+  torch::Tensor features_batched(const Params& p, const torch::Tensor& x, Mode) const override {
+    torch::Tensor h = x.reshape({x.size(0), x.size(1), -1});
+    for (size_t i = 0; i < spec_.hidden.size(); ++i) {
+      const std::string k = "body." + std::to_string(i);
+      h = torch::relu(linear_batched(h, p.at(k + ".weight"), p.at(k + ".bias")));
+    }
+    return h;
+  }
   int64_t feature_dim() const override { return spec_.hidden.back(); }
+  bool batched_pays_off() const override { return true; }
 
  protected:
   void init_body(Params& p, uint64_t seed) const override {
@@ -100,7 +118,28 @@ class Conv4 : public Model {
     }
     return h.reshape({h.size(0), -1});
   }
+  // Tasks become channel groups: x [T, n, C, H, W] -> [n, T*C, H, W], and
+  // each conv is one grouped convolution (groups = T) with the T weight sets
+  // stacked. Batch norm over the T*C channels then normalises every task's
+  // channels with that task's own statistics, as T separate calls would.
+  torch::Tensor features_batched(const Params& p, const torch::Tensor& x, Mode) const override {
+    const int64_t T = x.size(0), n = x.size(1);
+    torch::Tensor h = x.transpose(0, 1).reshape({n, -1, x.size(3), x.size(4)});
+    for (int i = 0; i < 4; ++i) {
+      const std::string c = "conv" + std::to_string(i), b = "bn" + std::to_string(i);
+      const torch::Tensor& w = p.at(c + ".weight");
+      h = torch::conv2d(h, w.reshape({-1, w.size(2), w.size(3), w.size(4)}),
+                        p.at(c + ".bias").reshape({-1}), 1, 1, 1, T);
+      h = torch::batch_norm(h, p.at(b + ".weight").reshape({-1}), p.at(b + ".bias").reshape({-1}), {},
+                            {}, /*training=*/true, 0.1, 1e-5, /*cudnn_enabled=*/false);
+      h = torch::max_pool2d(torch::relu(h), 2);
+    }
+    return h.reshape({n, T, -1}).transpose(0, 1);
+  }
   int64_t feature_dim() const override { return spec_.width * spatial_; }
+  // Grouped convolution on CPU ran at 0.6-0.7x the speed of per-task
+  // convolutions (conv4 MAML, 3-way, meta-batch 4 and 16).
+  bool batched_pays_off() const override { return false; }
 
  protected:
   void init_body(Params& p, uint64_t seed) const override {

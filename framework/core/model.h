@@ -47,6 +47,19 @@ class Model {
   torch::Tensor forward(const Params& p, const torch::Tensor& x, Mode mode) const {
     return head(p, features(p, x, mode));
   }
+  // Task-batched forward (learner.inner_loop: batched): every tensor of `p`
+  // carries a leading task dimension T (per-task parameters, or an expand()
+  // of shared ones) and x is [T, n, item...]; results are [T, n, ...].
+  // Semantics are those of T separate forward() calls: batch norm takes each
+  // task's own statistics.
+  virtual torch::Tensor features_batched(const Params& p, const torch::Tensor& x, Mode mode) const = 0;
+  torch::Tensor head_batched(const Params& p, const torch::Tensor& features) const;
+  torch::Tensor forward_batched(const Params& p, const torch::Tensor& x, Mode mode) const {
+    return head_batched(p, features_batched(p, x, mode));
+  }
+  // Whether learner.inner_loop: auto batches this model's tasks (measured
+  // with bench/perf.sh; see bench/README.md).
+  virtual bool batched_pays_off() const = 0;
   static bool is_head(const std::string& name) { return name.rfind("head.", 0) == 0; }
   virtual int64_t feature_dim() const = 0;
 
@@ -57,6 +70,9 @@ class Model {
                              int64_t fan_in) const;
   ModelSpec spec_;
 };
+
+// x [T, n, in], w [T, out, in], b [T, out] -> [T, n, out].
+torch::Tensor linear_batched(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b);
 
 // Builds the model the spec names; throws UserError on an unknown name or a
 // spec that does not fit the input (e.g. conv4 on feature vectors).

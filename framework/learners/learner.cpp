@@ -22,6 +22,96 @@ TaskStats Learner::stats(const torch::Tensor& out, const torch::Tensor& y) const
   return s;
 }
 
+EpisodeBatch single_episode(const Episode& ep) {
+  EpisodeBatch b;
+  b.sx = ep.support_x, b.sy = ep.support_y, b.qx = ep.query_x, b.qy = ep.query_y;
+  return b;
+}
+
+bool stackable(const std::vector<Episode>& eps) {
+  for (const auto& e : eps)
+    if (e.support_x.sizes() != eps[0].support_x.sizes() || e.query_x.sizes() != eps[0].query_x.sizes() ||
+        e.support_y.sizes() != eps[0].support_y.sizes() || e.query_y.sizes() != eps[0].query_y.sizes())
+      return false;
+  return !eps.empty();
+}
+
+EpisodeBatch stack_episodes(const std::vector<Episode>& eps) {
+  EpisodeBatch b;
+  b.batched = true;
+  b.tasks = static_cast<int64_t>(eps.size());
+  std::vector<torch::Tensor> sx, sy, qx, qy;
+  for (const auto& e : eps) {
+    sx.push_back(e.support_x), sy.push_back(e.support_y);
+    qx.push_back(e.query_x), qy.push_back(e.query_y);
+  }
+  b.sx = torch::stack(sx), b.sy = torch::stack(sy), b.qx = torch::stack(qx), b.qy = torch::stack(qy);
+  return b;
+}
+
+bool Learner::batching(const std::vector<Episode>& eps) const {
+  if (!supports_batched() || opt_.inner_loop == "per_task" || eps.size() < 2 || !stackable(eps))
+    return false;
+  return opt_.inner_loop == "batched" || model_.batched_pays_off();
+}
+
+std::vector<TaskStats> Learner::accumulate_meta_gradients(const Params& theta, const std::vector<Episode>& eps,
+                                                          std::vector<torch::Tensor>& grad) const {
+  if (!batching(eps)) {
+    std::vector<TaskStats> out;
+    for (const auto& e : eps) out.push_back(accumulate_meta_gradient(theta, e, grad));
+    return out;
+  }
+  const EpisodeBatch b = stack_episodes(eps);
+  return batch_stats(accumulate_batched(theta, b, grad), b.qy);
+}
+
+torch::Tensor Learner::accumulate_batched(const Params&, const EpisodeBatch&, std::vector<torch::Tensor>&) const {
+  throw std::logic_error(opt_.name + " has no task-batched inner loop");
+}
+
+std::vector<TaskStats> Learner::batch_stats(const torch::Tensor& out, const torch::Tensor& y) const {
+  torch::NoGradGuard ng;
+  const int64_t T = out.size(0);
+  std::vector<TaskStats> st(T);
+  torch::Tensor loss, metric;
+  switch (kind_) {
+    case TaskKind::kClassification: {
+      torch::Tensor lp = torch::log_softmax(out, 2);
+      loss = -lp.gather(2, y.unsqueeze(2)).squeeze(2).mean(1);
+      metric = out.argmax(2).eq(y).to(torch::kFloat64).mean(1);
+      break;
+    }
+    case TaskKind::kRegression:
+      loss = metric = (out.reshape({T, -1}) - y.reshape({T, -1})).pow(2).mean(1);
+      break;
+    case TaskKind::kPreference:  // AUC is a rank statistic: per task
+      for (int64_t t = 0; t < T; ++t) st[t] = stats(out[t], y[t]);
+      return st;
+  }
+  loss = loss.to(torch::kFloat64).contiguous(), metric = metric.to(torch::kFloat64).contiguous();
+  for (int64_t t = 0; t < T; ++t) st[t].loss = loss.data_ptr<double>()[t], st[t].metric = metric.data_ptr<double>()[t];
+  return st;
+}
+
+torch::Tensor Learner::loss(const torch::Tensor& out, const torch::Tensor& y, const EpisodeBatch& b) const {
+  if (!b.batched) return task_loss(kind_, out, y);
+  // Equal sizes per task, so the mean over all T*n items times T is the sum
+  // of the T per-task means.
+  return task_loss(kind_, out.reshape({-1, out.size(-1)}), y.reshape({-1})) * static_cast<double>(b.tasks);
+}
+
+Params Learner::expand(const Params& theta, const EpisodeBatch& b) {
+  if (!b.batched) return theta;
+  Params out;
+  for (size_t i = 0; i < theta.size(); ++i) {
+    std::vector<int64_t> shape{b.tasks};
+    for (int64_t d : theta.tensors[i].sizes()) shape.push_back(d);
+    out.add(theta.names[i], theta.tensors[i].unsqueeze(0).expand(shape));
+  }
+  return out;
+}
+
 void Learner::add_into(std::vector<torch::Tensor>& acc, const std::vector<torch::Tensor>& g) {
   torch::NoGradGuard ng;
   for (size_t i = 0; i < acc.size(); ++i)

@@ -24,6 +24,13 @@ struct LearnerOptions {
   int64_t inner_steps = 1;
   int64_t eval_inner_steps = 1;
   bool first_order = false;
+  // batched: the inner loops of all episodes a rank holds in a meta-step run
+  // as one set of task-batched tensor operations; per_task: one at a time;
+  // auto: batched where it was measured faster (Model::batched_pays_off).
+  std::string inner_loop = "auto";
+  // Second-order learners: keep only the inner iterates and recompute each
+  // step's graph during the backward pass (memory flat in inner_steps).
+  bool recompute = false;
   // finetune / scratch baselines: Adam on the support set.
   double finetune_lr = 0.01;
   int64_t finetune_steps = 50;
@@ -37,6 +44,18 @@ struct TaskStats {
   double metric = 0;  // primary metric of the query set
 };
 
+// The inputs of one inner loop: one episode (tasks = 1, not batched), or T
+// episodes of equal shapes stacked along a leading task dimension.
+struct EpisodeBatch {
+  bool batched = false;
+  int64_t tasks = 1;
+  torch::Tensor sx, sy, qx, qy;
+};
+EpisodeBatch single_episode(const Episode& ep);
+// True when every episode has the same support and query shapes.
+bool stackable(const std::vector<Episode>& eps);
+EpisodeBatch stack_episodes(const std::vector<Episode>& eps);
+
 class Learner {
  public:
   Learner(const Model& model, TaskKind kind, LearnerOptions opt)
@@ -49,12 +68,30 @@ class Learner {
   virtual Params init(uint64_t seed) const { return model_.init(seed); }
   virtual TaskStats accumulate_meta_gradient(const Params& theta, const Episode& ep,
                                              std::vector<torch::Tensor>& grad) const = 0;
+  // The same for all episodes a rank holds in one meta-step, one TaskStats
+  // per episode. Runs them task-batched when batching() says so, else one
+  // at a time.
+  std::vector<TaskStats> accumulate_meta_gradients(const Params& theta, const std::vector<Episode>& eps,
+                                                   std::vector<torch::Tensor>& grad) const;
+  // Whether these episodes run task-batched (learner.inner_loop).
+  bool batching(const std::vector<Episode>& eps) const;
   // Adapts to ep's support set and returns outputs on its query items.
   // `seed` seeds anything random the adaptation needs (e.g. a fresh head).
   virtual torch::Tensor predict(const Params& theta, const Episode& ep, uint64_t seed) const = 0;
 
  protected:
+  // Task-batched meta-gradient of a stacked batch, returning the query
+  // outputs [T, q, outputs]; only called when supports_batched().
+  virtual torch::Tensor accumulate_batched(const Params& theta, const EpisodeBatch& b,
+                                           std::vector<torch::Tensor>& grad) const;
+  virtual bool supports_batched() const { return false; }
   TaskStats stats(const torch::Tensor& out, const torch::Tensor& y) const;
+  // Per-task stats of batched outputs [T, q, outputs] against y [T, q].
+  std::vector<TaskStats> batch_stats(const torch::Tensor& out, const torch::Tensor& y) const;
+  // The loss of one episode, or the sum over tasks of each task's loss.
+  torch::Tensor loss(const torch::Tensor& out, const torch::Tensor& y, const EpisodeBatch& b) const;
+  // theta for the inner loop: itself, or each tensor expanded to [T, ...].
+  static Params expand(const Params& theta, const EpisodeBatch& b);
   // Adds g (may be undefined: no gradient) into acc.
   static void add_into(std::vector<torch::Tensor>& acc, const std::vector<torch::Tensor>& g);
   const Model& model_;

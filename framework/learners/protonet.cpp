@@ -30,6 +30,19 @@ TaskStats ProtoNet::accumulate_meta_gradient(const Params& theta, const Episode&
   return stats(out, ep.query_y);
 }
 
+torch::Tensor ProtoNet::accumulate_batched(const Params& theta, const EpisodeBatch& b,
+                                           std::vector<torch::Tensor>& grad) const {
+  const int64_t ns = b.sx.size(1);
+  torch::Tensor f = model_.features_batched(expand(theta, b), torch::cat({b.sx, b.qx}, 1), Mode::kTrain);
+  torch::Tensor fs = f.slice(1, 0, ns), fq = f.slice(1, ns);
+  const int64_t ways = b.sy.max().item<int64_t>() + 1;
+  torch::Tensor onehot = torch::one_hot(b.sy, ways).to(fs.scalar_type());  // [T, ns, ways]
+  torch::Tensor protos = torch::bmm(onehot.transpose(1, 2), fs) / onehot.sum(1).unsqueeze(2);
+  torch::Tensor out = -(fq.unsqueeze(2) - protos.unsqueeze(1)).pow(2).sum(3);  // [T, nq, ways]
+  add_into(grad, torch::autograd::grad({loss(out, b.qy, b)}, theta.tensors, {}, false, false, true));
+  return out.detach();
+}
+
 torch::Tensor ProtoNet::predict(const Params& theta, const Episode& ep, uint64_t) const {
   torch::NoGradGuard ng;
   return logits(theta, ep);

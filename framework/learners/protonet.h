@@ -15,6 +15,14 @@ class ProtoNet : public Learner {
                                      std::vector<torch::Tensor>& grad) const override;
   torch::Tensor predict(const Params& theta, const Episode& ep, uint64_t seed) const override;
   torch::Tensor logits(const Params& theta, const Episode& ep) const;
+
+ protected:
+  // Batched: the body runs on all tasks' items at once (shared parameters
+  // expanded over tasks, so batch norm keeps per-task statistics), and the
+  // prototypes are one batched product with the support labels' one-hot.
+  bool supports_batched() const override { return true; }
+  torch::Tensor accumulate_batched(const Params& theta, const EpisodeBatch& b,
+                                   std::vector<torch::Tensor>& grad) const override;
 };
 
 }  // namespace metacat

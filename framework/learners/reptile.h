@@ -14,8 +14,14 @@ class Reptile : public Learner {
   TaskStats accumulate_meta_gradient(const Params& theta, const Episode& ep,
                                      std::vector<torch::Tensor>& grad) const override;
   torch::Tensor predict(const Params& theta, const Episode& ep, uint64_t seed) const override;
-  // theta' after `steps` plain SGD steps on the support set (no graph kept).
-  Params adapt(const Params& theta, const Episode& ep, int64_t steps) const;
+  // theta' after `steps` plain SGD steps on the support set (no graph kept);
+  // batched: [T, ...] per-task copies.
+  Params adapt(const Params& theta, const EpisodeBatch& b, int64_t steps) const;
+
+ protected:
+  bool supports_batched() const override { return true; }
+  torch::Tensor accumulate_batched(const Params& theta, const EpisodeBatch& b,
+                                   std::vector<torch::Tensor>& grad) const override;
 };
 
 }  // namespace metacat

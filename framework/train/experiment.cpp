@@ -116,6 +116,8 @@ std::unique_ptr<Experiment> build_experiment(const Config& c) {
   o.eval_inner_steps = c.get_int("learner.eval_inner_steps");
   if (o.eval_inner_steps == 0) o.eval_inner_steps = o.inner_steps;
   o.first_order = c.get_bool("learner.first_order");
+  o.inner_loop = c.get_string("learner.inner_loop");
+  o.recompute = c.get_bool("learner.recompute");
   o.finetune_lr = c.get_float("baselines.finetune.lr");
   o.finetune_steps = c.get_int("baselines.finetune.steps");
   o.finetune_head_only = c.get_bool("baselines.finetune.head_only");

@@ -204,8 +204,9 @@ torch::Tensor Trainer::meta_gradient(const Params& theta, int64_t step) {
     grads.push_back(flat.narrow(0, off, x.numel()).view(x.sizes()));
     off += x.numel();
   }
-  for (int64_t g : sampler.my_slots(step))
-    ex_.learner->accumulate_meta_gradient(t, sampler.draw(step, g), grads);
+  std::vector<Episode> eps;
+  for (int64_t g : sampler.my_slots(step)) eps.push_back(sampler.draw(step, g));
+  ex_.learner->accumulate_meta_gradients(t, eps, grads);
   Reducer(comm_, static_cast<int64_t>(c.get_float("comm.bucket_mb") * (1 << 20))).allreduce_sum(flat);
   return flat.div_(static_cast<double>(c.get_int("train.meta_batch")));
 }
@@ -408,9 +409,10 @@ TrainReport Trainer::run() {
   auto last_save = Clock::now();
   for (int64_t s = start; s < steps; ++s) {
     flat.zero_();
-    for (int64_t k = 0; k < per_step; ++k) {
-      Episode ep = prefetch ? prefetch->next() : episode_at(s * per_step + k);
-      TaskStats st = ex_.learner->accumulate_meta_gradient(theta, ep, grads);
+    std::vector<Episode> eps;
+    for (int64_t k = 0; k < per_step; ++k)
+      eps.push_back(prefetch ? prefetch->next() : episode_at(s * per_step + k));
+    for (const TaskStats& st : ex_.learner->accumulate_meta_gradients(theta, eps, grads)) {
       sum_loss += st.loss;
       // A metric undefined for one episode (AUC of a one-class query set)
       // is left out of the average rather than poisoning it.

@@ -50,7 +50,7 @@ std::vector<torch::Tensor> meta_grad(const Learner& l, const Params& theta, cons
 
 // Query loss after adaptation, as a plain function of theta (no graph).
 double adapted_query_loss(const GradientLearner& l, const Params& theta, const Episode& e) {
-  auto [fast, out] = l.adapt(theta.detached(true), e, l.options().inner_steps, false);
+  auto [fast, out] = l.adapt(theta.detached(true), single_episode(e), l.options().inner_steps, false);
   return task_loss(TaskKind::kRegression, out, e.query_y).item<double>();
 }
 
@@ -155,7 +155,7 @@ TEST(Anil, InnerLoopAdaptsOnlyTheHead) {
   GradientLearner anil(*m, TaskKind::kRegression, opts("anil", 2, 0.1));
   Params theta = anil.init(8).detached(true);
   Episode e = regression_episode(9);
-  auto [fast, out] = anil.adapt(theta, e, 2, true);
+  auto [fast, out] = anil.adapt(theta, single_episode(e), 2, true);
   for (size_t i = 0; i < theta.size(); ++i) {
     const bool same = torch::equal(fast.tensors[i], theta.tensors[i]);
     EXPECT_EQ(same, !Model::is_head(theta.names[i])) << theta.names[i];
