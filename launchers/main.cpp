@@ -10,6 +10,7 @@
 
 #include "config/config.h"
 #include "core/error.h"
+#include "core/threads.h"
 #include "data_commands.h"
 #include "report.h"
 #include "train/signals.h"
@@ -114,6 +115,7 @@ int fail(int code, const std::string& message) {
 }
 
 int main(int argc, char** argv) {
+  metacat::keep_freed_memory();
   try {
     return run(argc, argv);
   } catch (const metacat::Preempted&) {

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "core/batched_matmul.h"
 #include "core/error.h"
 #include "core/rng.h"
 
@@ -43,8 +44,8 @@ torch::Tensor Model::head_batched(const Params& p, const torch::Tensor& f) const
 }
 
 torch::Tensor linear_batched(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b) {
-  // x [T, n, in], w [T, out, in], b [T, out] -> [T, n, out] in one batched GEMM.
-  return torch::baddbmm(b.unsqueeze(1), x, w.transpose(1, 2));
+  // x [T, n, in], w [T, out, in], b [T, out] -> [T, n, out].
+  return batched_matmul(x, w.transpose(1, 2)) + b.unsqueeze(1);
 }
 
 namespace {

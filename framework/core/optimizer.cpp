@@ -10,11 +10,39 @@ Optimizer::Optimizer(OptimizerSpec spec, const std::vector<torch::Tensor>& like)
     : spec_(std::move(spec)) {
   if (spec_.name != "adam" && spec_.name != "sgd")
     throw UserError("train.optimizer: unknown optimiser '" + spec_.name + "'");
-  if (spec_.name == "adam")
-    for (const auto& t : like) {
-      m_.push_back(torch::zeros_like(t).detach());
-      v_.push_back(torch::zeros_like(t).detach());
-    }
+  if (spec_.name != "adam") return;
+  int64_t n = 0;
+  for (const auto& t : like) n += t.numel();
+  const auto options = like.empty() ? torch::TensorOptions() : like[0].options();
+  flat_m_ = torch::zeros({n}, options.requires_grad(false));
+  flat_v_ = torch::zeros({n}, options.requires_grad(false));
+  int64_t off = 0;
+  for (const auto& t : like) {
+    m_.push_back(flat_m_.narrow(0, off, t.numel()).view(t.sizes()));
+    v_.push_back(flat_v_.narrow(0, off, t.numel()).view(t.sizes()));
+    off += t.numel();
+  }
+}
+
+void Optimizer::update(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& m, torch::Tensor& v) const {
+  const double bc1 = 1.0 - std::pow(spec_.beta1, static_cast<double>(steps_));
+  const double bc2 = 1.0 - std::pow(spec_.beta2, static_cast<double>(steps_));
+  const double step_size = spec_.lr / bc1;
+  const double bc2_sqrt = std::sqrt(bc2);
+  m.mul_(spec_.beta1).add_(g, 1.0 - spec_.beta1);
+  v.mul_(spec_.beta2).addcmul_(g, g, 1.0 - spec_.beta2);
+  torch::Tensor denom = (v.sqrt() / bc2_sqrt).add_(spec_.eps);
+  p.addcdiv_(m, denom, -step_size);
+}
+
+void Optimizer::step_flat(torch::Tensor& flat_params, const torch::Tensor& flat_grads) {
+  torch::NoGradGuard ng;
+  ++steps_;
+  if (spec_.name == "sgd") {
+    flat_params.sub_(flat_grads, spec_.lr);
+    return;
+  }
+  update(flat_params, flat_grads, flat_m_, flat_v_);
 }
 
 void Optimizer::step(std::vector<torch::Tensor>& params, const std::vector<torch::Tensor>& grads) {
@@ -24,16 +52,7 @@ void Optimizer::step(std::vector<torch::Tensor>& params, const std::vector<torch
     for (size_t i = 0; i < params.size(); ++i) params[i].sub_(grads[i], spec_.lr);
     return;
   }
-  const double bc1 = 1.0 - std::pow(spec_.beta1, static_cast<double>(steps_));
-  const double bc2 = 1.0 - std::pow(spec_.beta2, static_cast<double>(steps_));
-  const double step_size = spec_.lr / bc1;
-  const double bc2_sqrt = std::sqrt(bc2);
-  for (size_t i = 0; i < params.size(); ++i) {
-    m_[i].mul_(spec_.beta1).add_(grads[i], 1.0 - spec_.beta1);
-    v_[i].mul_(spec_.beta2).addcmul_(grads[i], grads[i], 1.0 - spec_.beta2);
-    torch::Tensor denom = (v_[i].sqrt() / bc2_sqrt).add_(spec_.eps);
-    params[i].addcdiv_(m_[i], denom, -step_size);
-  }
+  for (size_t i = 0; i < params.size(); ++i) update(params[i], grads[i], m_[i], v_[i]);
 }
 
 double clip_global_norm(std::vector<torch::Tensor>& grads, double max_norm) {

@@ -21,6 +21,9 @@ class Optimizer {
   Optimizer(OptimizerSpec spec, const std::vector<torch::Tensor>& like);
   // params[i] -= update(grads[i]); grads are read only.
   void step(std::vector<torch::Tensor>& params, const std::vector<torch::Tensor>& grads);
+  // The same update when params and grads are the flat concatenations of the
+  // tensors `like` described (each moment tensor is a view of a flat one).
+  void step_flat(torch::Tensor& flat_params, const torch::Tensor& flat_grads);
   int64_t steps() const { return steps_; }
   const OptimizerSpec& spec() const { return spec_; }
   // Adam moments (empty for SGD), for checkpoints.
@@ -31,7 +34,9 @@ class Optimizer {
  private:
   OptimizerSpec spec_;
   int64_t steps_ = 0;
-  std::vector<torch::Tensor> m_, v_;
+  std::vector<torch::Tensor> m_, v_;  // views of flat_m_, flat_v_
+  torch::Tensor flat_m_, flat_v_;
+  void update(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& m, torch::Tensor& v) const;
 };
 
 // Clips the global L2 norm of grads to max_norm (in place); returns the norm

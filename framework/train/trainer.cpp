@@ -238,15 +238,21 @@ TrainReport Trainer::run() {
 
   TaskSampler sampler(*ex_.source, Split::kTrain, ex_.spec, seed, B,
                       c.get_int("train.partitions"), rank, comm_->size());
-  Params theta = ex_.learner->init(seed).detached(true);
+  Params theta = ex_.learner->init(seed);
 
   // One flat buffer holds the summed meta-gradient; grads[i] are views of it,
-  // so the all-reduce is one call and nothing is reallocated per step.
+  // so the all-reduce is one call and nothing is reallocated per step. The
+  // parameters live in one flat buffer too (theta's tensors are leaves that
+  // share its memory), so the outer optimiser updates everything in a few
+  // operations instead of a few per tensor.
   torch::Tensor flat = torch::zeros({theta.numel()}, theta.tensors[0].options().requires_grad(false));
+  torch::Tensor flat_theta = flatten(theta.tensors).detach().clone();
   std::vector<torch::Tensor> grads;
   int64_t off = 0;
-  for (const auto& t : theta.tensors) {
+  for (size_t i = 0; i < theta.size(); ++i) {
+    const auto& t = theta.tensors[i];
     grads.push_back(flat.narrow(0, off, t.numel()).view(t.sizes()));
+    theta.tensors[i] = flat_theta.narrow(0, off, t.numel()).view(t.sizes()).detach().set_requires_grad(true);
     off += t.numel();
   }
   int64_t start = 0;
@@ -454,7 +460,7 @@ TrainReport Trainer::run() {
       flat.div_(static_cast<double>(B));
     }
     if (clip > 0) clip_global_norm(grads, clip);
-    opt.step(theta.tensors, grads);
+    opt.step_flat(flat_theta, flat);
     if (diverge && s == fail_step && rank == fail_rank) {
       torch::NoGradGuard ng;
       theta.tensors[0].view({-1})[0].add_(1e-3);

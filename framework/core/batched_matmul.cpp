@@ -1,0 +1,111 @@
+#include "core/batched_matmul.h"
+
+#include <ATen/Parallel.h>
+#include <dlfcn.h>
+#include <torch/csrc/autograd/custom_function.h>
+
+namespace metacat {
+
+namespace {
+
+// Fortran BLAS (column-major), resolved from the process: LibTorch links
+// libblas.so.3, so every build has it loaded.
+using SgemmFn = void (*)(const char*, const char*, const int*, const int*, const int*, const float*,
+                         const float*, const int*, const float*, const int*, const float*, float*,
+                         const int*);
+using DgemmFn = void (*)(const char*, const char*, const int*, const int*, const int*, const double*,
+                         const double*, const int*, const double*, const int*, const double*, double*,
+                         const int*);
+
+struct Blas {
+  SgemmFn sgemm = reinterpret_cast<SgemmFn>(dlsym(RTLD_DEFAULT, "sgemm_"));
+  DgemmFn dgemm = reinterpret_cast<DgemmFn>(dlsym(RTLD_DEFAULT, "dgemm_"));
+};
+const Blas& blas() {
+  static const Blas b;
+  return b;
+}
+
+// How a [T, r, c] operand is laid out per matrix: row-major (stride(2) == 1)
+// or its transpose (stride(1) == 1), with leading dimension `ld`.
+struct Layout {
+  bool transposed = false;
+  int ld = 0;
+};
+bool layout_of(const torch::Tensor& t, Layout& l) {
+  const int64_t r = t.size(1), c = t.size(2);
+  if (t.stride(2) == 1 && (t.stride(1) >= std::max<int64_t>(c, 1) || r == 1)) {
+    l = {false, static_cast<int>(std::max<int64_t>(t.stride(1), std::max<int64_t>(c, 1)))};
+    return true;
+  }
+  if (t.stride(1) == 1 && (t.stride(2) >= std::max<int64_t>(r, 1) || c == 1)) {
+    l = {true, static_cast<int>(std::max<int64_t>(t.stride(2), std::max<int64_t>(r, 1)))};
+    return true;
+  }
+  return false;
+}
+
+template <typename S, typename Fn>
+void gemm_loop(Fn fn, const torch::Tensor& a, const Layout& la, const torch::Tensor& b, const Layout& lb,
+               torch::Tensor& c) {
+  // Row-major C = A B is column-major C^T = B^T A^T: pass B first.
+  const int64_t T = a.size(0);
+  const int m = static_cast<int>(a.size(1)), k = static_cast<int>(a.size(2)), n = static_cast<int>(b.size(2));
+  const char ta = la.transposed ? 'T' : 'N', tb = lb.transposed ? 'T' : 'N';
+  const S one = 1, zero = 0;
+  const int ldc = n;
+  const S* pa = a.data_ptr<S>();
+  const S* pb = b.data_ptr<S>();
+  S* pc = c.data_ptr<S>();
+  const int64_t sa = a.stride(0), sb = b.stride(0), sc = c.stride(0);
+  const int64_t grain = std::max<int64_t>(1, (1 << 16) / std::max<int64_t>(1, int64_t(m) * n * k));
+  at::parallel_for(0, T, grain, [&](int64_t begin, int64_t end) {
+    for (int64_t t = begin; t < end; ++t)
+      fn(&tb, &ta, &n, &m, &k, &one, pb + t * sb, &lb.ld, pa + t * sa, &la.ld, &zero, pc + t * sc, &ldc);
+  });
+}
+
+torch::Tensor raw_matmul(torch::Tensor a, torch::Tensor b) {
+  const auto type = a.scalar_type();
+  const bool have = type == torch::kFloat32 ? blas().sgemm != nullptr
+                    : type == torch::kFloat64 ? blas().dgemm != nullptr
+                                              : false;
+  if (!have || b.scalar_type() != type || a.size(1) == 0 || a.size(2) == 0 || b.size(2) == 0)
+    return torch::bmm(a, b);
+  Layout la, lb;
+  if (!layout_of(a, la)) a = a.contiguous(), layout_of(a, la);
+  if (!layout_of(b, lb)) b = b.contiguous(), layout_of(b, lb);
+  torch::Tensor c = torch::empty({a.size(0), a.size(1), b.size(2)}, a.options());
+  if (type == torch::kFloat32) gemm_loop<float>(blas().sgemm, a, la, b, lb, c);
+  else gemm_loop<double>(blas().dgemm, a, la, b, lb, c);
+  return c;
+}
+
+struct BatchedMatmul : public torch::autograd::Function<BatchedMatmul> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& a,
+                               const torch::Tensor& b) {
+    ctx->save_for_backward({a, b});
+    torch::NoGradGuard ng;
+    return raw_matmul(a, b);
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    auto saved = ctx->get_saved_variables();
+    const torch::Tensor &a = saved[0], &b = saved[1], &g = grads[0];
+    // dA = dC B^T, dB = A^T dC: themselves BatchedMatmul, so differentiable.
+    torch::Tensor da, db;
+    if (ctx->needs_input_grad(0)) da = BatchedMatmul::apply(g, b.transpose(1, 2));
+    if (ctx->needs_input_grad(1)) db = BatchedMatmul::apply(a.transpose(1, 2), g);
+    return {da, db};
+  }
+};
+
+}  // namespace
+
+torch::Tensor batched_matmul(const torch::Tensor& a, const torch::Tensor& b) {
+  TORCH_CHECK(a.dim() == 3 && b.dim() == 3 && a.size(0) == b.size(0) && a.size(2) == b.size(1),
+              "batched_matmul: shapes ", a.sizes(), " and ", b.sizes(), " do not match");
+  return BatchedMatmul::apply(a, b);
+}
+
+}  // namespace metacat

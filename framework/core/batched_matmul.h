@@ -1,0 +1,19 @@
+#pragma once
+// C[t] = A[t] @ B[t] for a stack of small matrices, differentiable to any
+// order (second-order MAML differentiates through its own backward).
+//
+// Why not torch::bmm: on CPU, LibTorch 1.13 runs bmm of matrices this small
+// as a loop of select() + addmm per matrix, each a full dispatcher round
+// trip; for the task-batched inner loop (tens of tasks, 40x40 weights) that
+// loop was a quarter of a meta-step. This calls the BLAS gemm LibTorch
+// itself links (libblas.so.3) once per matrix on raw pointers, reads
+// transposed and stride-0 (expanded) operands in place, and falls back to
+// torch::bmm for other dtypes or when no BLAS symbol is found.
+#include <torch/types.h>
+
+namespace metacat {
+
+// a [T, m, k], b [T, k, n] -> [T, m, n].
+torch::Tensor batched_matmul(const torch::Tensor& a, const torch::Tensor& b);
+
+}  // namespace metacat
