@@ -4,6 +4,7 @@
 
 #include "core/batched_matmul.h"
 #include "core/error.h"
+#include "core/pool.h"
 #include "core/rng.h"
 
 namespace metacat {
@@ -93,6 +94,11 @@ class Mlp : public Model {
   }
 };
 
+// max_pool(relu(h)) computed as relu(max_pool(h)): equal (relu is monotone)
+// with gradients equal too (a window whose maximum is <= 0 passes no
+// gradient either way), and relu then touches a quarter of the elements.
+torch::Tensor pool_relu(const torch::Tensor& h) { return torch::relu(max_pool_2x2(h)); }
+
 // The 4-block convolutional network of Finn et al. (2017):
 // [conv3x3(pad 1) -> batch-norm -> ReLU -> max-pool 2x2] x 4 -> flatten.
 class Conv4 : public Model {
@@ -115,7 +121,7 @@ class Conv4 : public Model {
       h = torch::conv2d(h, p.at(c + ".weight"), p.at(c + ".bias"), 1, 1);
       h = torch::batch_norm(h, p.at(b + ".weight"), p.at(b + ".bias"), {}, {}, /*training=*/true,
                             0.1, 1e-5, /*cudnn_enabled=*/false);
-      h = torch::max_pool2d(torch::relu(h), 2);
+      h = pool_relu(h);
     }
     return h.reshape({h.size(0), -1});
   }
@@ -133,7 +139,7 @@ class Conv4 : public Model {
                         p.at(c + ".bias").reshape({-1}), 1, 1, 1, T);
       h = torch::batch_norm(h, p.at(b + ".weight").reshape({-1}), p.at(b + ".bias").reshape({-1}), {},
                             {}, /*training=*/true, 0.1, 1e-5, /*cudnn_enabled=*/false);
-      h = torch::max_pool2d(torch::relu(h), 2);
+      h = pool_relu(h);
     }
     return h.reshape({n, T, -1}).transpose(0, 1);
   }

@@ -5,6 +5,7 @@
 #include <torch/csrc/autograd/autograd.h>
 
 #include "core/batched_matmul.h"
+#include "core/pool.h"
 #include "learners/gradient_learner.h"
 
 using namespace metacat;
@@ -195,4 +196,26 @@ TEST(BatchedMatmul, MatchesBmmWithGradientsToSecondOrderForStridedOperands) {
     EXPECT_LT(max_rel_diff(theirs, ours), tol);
     EXPECT_GT(ours.back().abs().max().item<double>(), 0);
   }
+}
+
+TEST(MaxPool2x2, MatchesMaxPool2dWithGradientsToSecondOrder) {
+  for (auto dtype : {torch::kFloat32, torch::kFloat64}) {
+    torch::manual_seed(11);
+    torch::Tensor x = torch::randn({3, 4, 7, 9}, torch::TensorOptions().dtype(dtype).requires_grad(true));
+    auto grads_of = [&](bool ours) {
+      // relu after pooling, as conv4 does, against PyTorch's order.
+      torch::Tensor y = ours ? torch::relu(max_pool_2x2(x)) : torch::max_pool2d(torch::relu(x), 2);
+      torch::Tensor w = torch::linspace(-1, 2, y.numel(), y.options()).view(y.sizes());
+      auto g = torch::autograd::grad({(y * y * w).sum()}, {x}, {}, true, true);
+      auto h = torch::autograd::grad({g[0].pow(3).sum()}, {x});
+      return std::vector<torch::Tensor>{y.detach(), g[0].detach(), h[0].detach()};
+    };
+    auto ours = grads_of(true), theirs = grads_of(false);
+    ASSERT_EQ(ours[0].sizes(), theirs[0].sizes());
+    EXPECT_LT(max_rel_diff(theirs, ours), 1e-6);
+    EXPECT_GT(ours[2].abs().max().item<double>(), 0);
+  }
+  torch::Tensor n = torch::zeros({1, 1, 2, 2});
+  n[0][0][1][0] = std::nan("");
+  EXPECT_TRUE(std::isnan(max_pool_2x2(n).item<double>()));
 }
