@@ -1,71 +1,201 @@
 #!/usr/bin/env bash
 # metacat against the PyTorch reference (bench/reference/meta_reference.py,
-# Debian's python3-torch), side by side in one invocation, at 1 and 2
-# threads: tasks/s of each (3 warm-up steps excluded on both sides) and
-# their ratio, peak RSS. One JSON line per
-# (workload, learner, threads); lines starting with '#' are commentary.
-#   bench/perf.sh [STEPS_SINUSOID] [STEPS_CONV4]
+# Debian's python3-torch), side by side in one invocation.
+#
+#   bench/perf.sh [STEPS_SINUSOID] [STEPS_CONV4]      (defaults 200 and 20)
+#   JSON=FILE bench/perf.sh ...                       also append the lines to FILE
+#   SECTIONS="matmul speed memory accuracy"           the default: all four
+#
+# One JSON line per measurement (lines starting with '#' are commentary):
+#   matmul    the machine's float32 matrix-multiply rate (1024x1024, LibTorch
+#             and its BLAS), at 1 and 2 threads: the ceiling GFLOP/s compare to.
+#   speed     tasks/s of both at 1 and 2 threads (warm-up steps excluded on both
+#             sides), their ratio, peak RSS, and achieved GFLOP/s (model FLOPs,
+#             estimated as below) on: sinusoid MAML/FOMAML (MLP 1-40-40-1,
+#             meta-batch 25, K=10, 1 inner step of 0.01) and Fashion-MNIST conv4
+#             (width 32) 3-way 1/5-shot MAML/FOMAML/ProtoNet, meta-batch 4/16,
+#             15 queries per class.
+#   memory    metacat's peak RSS for second-order conv4 MAML at 1, 5 and 10
+#             inner steps, with and without learner.recompute.
+#   accuracy  the metric both reach after the same meta-steps, each evaluated
+#             on fresh test tasks, with 95% confidence intervals.
+#
+# Model FLOPs per task: forward F per item = 2 x multiply-adds of the linear
+# and conv layers; backward counted 2F; second-order MAML's backward through
+# the support-set gradient 4F. So MAML F*(7 ns + 3 nq), FOMAML F*(3 ns + 3 nq),
+# ProtoNet 3F*(ns + nq), for ns support and nq query items.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 S_STEPS=${1:-200}
 C_STEPS=${2:-20}
+SECTIONS=${SECTIONS:-matmul speed memory accuracy}
 BIN=${BIN:-build/metacat}
-REF="/usr/bin/python3 bench/reference/meta_reference.py"
+PY=/usr/bin/python3
+REF="$PY bench/reference/meta_reference.py"
+[ -x "$BIN" ] || { echo "perf.sh: $BIN not built (bash scripts/build)" >&2; exit 1; }
+$PY -c "import torch" 2>/dev/null || { echo "perf.sh: needs Debian's python3-torch (apt-get install python3-torch)" >&2; exit 1; }
 [ -f data/fashion-mnist/manifest.h5 ] || $BIN pack --source fashion-mnist --out data/fashion-mnist --quiet
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+WARM=5
 
-metacat_rate() {  # config steps batch threads extra... -> tasks/s over the whole run
+emit() {  # prints a JSON line and appends it to $JSON when set
+  echo "$1"
+  if [ -n "${JSON:-}" ]; then echo "$1" >>"$JSON"; fi
+}
+
+# Model FLOPs per task (see the header): workload learner shots.
+flops_per_task() {
+  $PY - "$@" <<'PY'
+import sys
+workload, learner, shots = sys.argv[1], sys.argv[2], int(sys.argv[3])
+if workload == "sinusoid":
+    f, ns, nq = 2 * (1 * 40 + 40 * 40 + 40 * 1), 10, 10
+else:
+    w, ways, macs, side, cin = 32, 3, 0, 28, 1
+    for _ in range(4):
+        macs += side * side * w * cin * 9
+        side, cin = side // 2, w
+    macs += w * side * side * ways
+    f, ns, nq = 2 * macs, ways * shots, ways * 15
+print({"maml": f * (7 * ns + 3 * nq), "fomaml": f * (3 * ns + 3 * nq), "protonet": 3 * f * (ns + nq)}[learner])
+PY
+}
+
+# metacat: tasks/s between the record of step WARM and the last one, peak RSS.
+metacat_rate() {  # config steps batch threads extra...
   local cfg=$1 steps=$2 batch=$3 threads=$4
   shift 4
   local dir="$tmp/run-$RANDOM$RANDOM"
-  # Warm-up steps are run first and left out, as the reference does: the
-  # rate is taken between the records of step WARMUP and step WARMUP+steps.
-  local warm=3
   /usr/bin/time -f "%M" -o "$dir.rss" $BIN train --config "$cfg" --run-dir "$dir" --set threads="$threads" \
-    --set train.steps=$((steps + warm)) --set train.log_every=1 --set train.meta_batch="$batch" \
-    --set eval.at_end=false --set comm.backend=local "$@" >/dev/null
-  python3 -c "
+    --set train.steps=$((steps + WARM)) --set train.log_every=$WARM --set train.meta_batch="$batch" \
+    --set eval.at_end=false --set eval.val_every=0 --set comm.backend=local "$@" >/dev/null
+  $PY -c "
 import json
 r = [json.loads(l) for l in open('$dir/metrics.jsonl')]
-a, b = r[$warm - 1], r[-1]
+a, b = r[0], r[-1]
 print(round((b['step'] - a['step']) * $batch / (b['time'] - a['time']), 2), round($(cat "$dir.rss")/1024, 1))"
+}
+
+workload_args() {  # workload shots -> sets cfg, ref_args, mc_args
+  if [ "$1" = sinusoid ]; then
+    cfg=configs/sinusoid.yaml
+    ref_args="--workload sinusoid --shots 10 --queries 10 --inner-lr 0.01"
+    mc_args=(--set learner.inner_lr=0.01 --set learner.inner_steps=1 --set learner.eval_inner_steps=1)
+  else
+    cfg=configs/fashion-mnist.yaml
+    ref_args="--workload fmnist --ways 3 --shots $2 --queries 15 --inner-lr 0.4 --width 32"
+    mc_args=(--set task.shots="$2" --set task.queries=15 --set learner.inner_lr=0.4
+             --set learner.inner_steps=1 --set learner.eval_inner_steps=1)
+  fi
+}
+
+declare -A MATMUL
+section_matmul() {
+  for threads in 1 2; do
+    line=$(OPENBLAS_NUM_THREADS=$threads OMP_NUM_THREADS=$threads $PY - "$threads" <<'PY'
+import json, sys, time, torch
+t = int(sys.argv[1]); torch.set_num_threads(t)
+a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
+for _ in range(3): a @ b
+best = 0.0
+for _ in range(5):
+    t0 = time.perf_counter()
+    for _ in range(10): a @ b
+    best = max(best, 10 * 2 * 1024 ** 3 / (time.perf_counter() - t0) / 1e9)
+print(json.dumps({"bench": "matmul", "threads": t, "n": 1024, "dtype": "float32", "gflops": round(best, 1)}))
+PY
+)
+    emit "$line"
+    MATMUL[$threads]=$($PY -c "import json,sys; print(json.loads(sys.argv[1])['gflops'])" "$line")
+  done
 }
 
 compare() {  # workload learner shots batch steps threads
   local workload=$1 learner=$2 shots=$3 batch=$4 steps=$5 threads=$6
-  local cfg ref_args mc_args=()
-  if [ "$workload" = sinusoid ]; then
-    cfg=configs/sinusoid.yaml
-    ref_args="--workload sinusoid --shots 10 --queries 10 --inner-lr 0.01"
-    mc_args=(--set learner.inner_lr=0.01 --set learner.inner_steps=1)
-  else
-    cfg=configs/fashion-mnist.yaml
-    ref_args="--workload fmnist --ways 3 --shots $shots --queries 15 --inner-lr 0.4 --width 32"
-    mc_args=(--set task.shots="$shots" --set task.queries=15)
-  fi
+  workload_args "$workload" "$shots"
   read -r mc mc_rss < <(metacat_rate "$cfg" "$steps" "$batch" "$threads" --set learner.name="$learner" "${mc_args[@]}")
-  ref_line=$($REF $ref_args --learner "$learner" --meta-batch "$batch" --steps "$steps" --threads "$threads" 2>/dev/null)
-  python3 - "$ref_line" "$mc" "$mc_rss" "$workload" "$learner" "$shots" "$batch" "$threads" <<'PY'
+  # torch.set_num_threads does not reach OpenBLAS: its pool is sized here.
+  ref_line=$(OPENBLAS_NUM_THREADS=$threads OMP_NUM_THREADS=$threads $REF $ref_args --learner "$learner" \
+    --meta-batch "$batch" --steps "$steps" --warmup $WARM --threads "$threads" 2>/dev/null)
+  emit "$($PY - "$ref_line" "$mc" "$mc_rss" "$workload" "$learner" "$shots" "$batch" "$threads" \
+      "$(flops_per_task "$workload" "$learner" "$shots")" "${MATMUL[$threads]:-0}" <<'PY'
 import json, sys
 ref = json.loads(sys.argv[1])
 mc, mc_rss = float(sys.argv[2]), float(sys.argv[3])
+flops, peak = float(sys.argv[9]), float(sys.argv[10])
 print(json.dumps({"bench": "perf", "workload": sys.argv[4], "learner": sys.argv[5], "shots": int(sys.argv[6]),
                   "meta_batch": int(sys.argv[7]), "threads": int(sys.argv[8]),
                   "metacat_tasks_per_s": mc, "pytorch_tasks_per_s": ref["tasks_per_s"],
                   "ratio": round(mc / ref["tasks_per_s"], 2),
+                  "metacat_gflops": round(mc * flops / 1e9, 2), "pytorch_gflops": round(ref["tasks_per_s"] * flops / 1e9, 2),
+                  "matmul_gflops": peak, "gflop_per_task": round(flops / 1e9, 4),
                   "metacat_peak_rss_mb": mc_rss, "pytorch_peak_rss_mb": ref["peak_rss_mb"]}))
 PY
+)"
 }
 
-for threads in 1 2; do
-  compare sinusoid maml 10 25 "$S_STEPS" "$threads"
-  compare sinusoid fomaml 10 25 "$S_STEPS" "$threads"
-  for shots in 1 5; do
-    for batch in 4 16; do
-      for learner in maml fomaml protonet; do
-        compare fmnist "$learner" "$shots" "$batch" "$C_STEPS" "$threads"
+section_speed() {
+  for threads in 1 2; do
+    compare sinusoid maml 10 25 "$S_STEPS" "$threads"
+    compare sinusoid fomaml 10 25 "$S_STEPS" "$threads"
+    for shots in 1 5; do
+      for batch in 4 16; do
+        for learner in maml fomaml protonet; do
+          compare fmnist "$learner" "$shots" "$batch" "$C_STEPS" "$threads"
+        done
       done
     done
   done
-done
+}
+
+section_memory() {
+  echo "# second-order conv4 MAML, 3-way 5-shot, meta-batch 4, 1 thread: peak RSS against inner steps"
+  local dir="$tmp/mem-base"
+  /usr/bin/time -f "%M" -o "$dir.rss" $BIN train --config configs/fashion-mnist.yaml --run-dir "$dir" \
+    --set threads=1 --set train.steps=0 --set eval.at_end=false --set eval.val_every=0 --set comm.backend=local >/dev/null
+  local base
+  base=$(( $(cat "$dir.rss") / 1024 ))
+  for recompute in false true; do
+    for k in 1 5 10; do
+      read -r _ rss < <(metacat_rate configs/fashion-mnist.yaml 3 4 1 --set learner.name=maml --set task.shots=5 \
+        --set task.queries=15 --set learner.inner_steps=$k --set learner.recompute=$recompute)
+      emit "{\"bench\": \"memory\", \"learner\": \"maml\", \"inner_steps\": $k, \"recompute\": $recompute, \"peak_rss_mb\": $rss, \"idle_rss_mb\": $base}"
+    done
+  done
+}
+
+# Both sides train for the same meta-steps, then evaluate on fresh test tasks.
+accuracy() {  # workload learner shots batch steps episodes
+  local workload=$1 learner=$2 shots=$3 batch=$4 steps=$5 episodes=$6 dir="$tmp/acc-$RANDOM$RANDOM"
+  workload_args "$workload" "$shots"
+  local eq=15
+  [ "$workload" = sinusoid ] && eq=50
+  $BIN train --config "$cfg" --run-dir "$dir" --set threads=2 --set train.steps="$steps" --set train.meta_batch="$batch" \
+    --set learner.name="$learner" --set train.outer_lr=0.001 --set eval.val_every=0 --set comm.backend=local \
+    --set eval.episodes="$episodes" --set "eval.shots=[$shots]" --set eval.queries=$eq --set eval.baselines=[] \
+    "${mc_args[@]}" >/dev/null
+  ref_line=$(OPENBLAS_NUM_THREADS=2 OMP_NUM_THREADS=2 $REF $ref_args --learner "$learner" --meta-batch "$batch" --steps "$steps" --warmup 0 --threads 2 \
+    --eval-episodes "$episodes" --eval-queries $eq 2>/dev/null)
+  emit "$($PY - "$ref_line" "$dir/eval.json" "$workload" "$learner" "$shots" "$steps" <<'PY'
+import json, sys
+ref = json.loads(sys.argv[1])
+r = json.load(open(sys.argv[2]))["results"][0]
+m, rm = (r["mean"], r["ci95"]), (ref["eval_mean"], ref["eval_ci95"])
+overlap = abs(m[0] - rm[0]) <= m[1] + rm[1]
+print(json.dumps({"bench": "accuracy", "workload": sys.argv[3], "learner": sys.argv[4], "shots": int(sys.argv[5]),
+                  "meta_steps": int(sys.argv[6]), "metric": r["metric"], "episodes": r["episodes"],
+                  "metacat": round(m[0], 4), "metacat_ci95": round(m[1], 4),
+                  "pytorch": rm[0], "pytorch_ci95": rm[1], "intervals_overlap": overlap}))
+PY
+)"
+}
+
+section_accuracy() {
+  accuracy sinusoid maml 10 25 1000 300
+  accuracy sinusoid fomaml 10 25 1000 300
+  accuracy fmnist maml 1 4 200 300
+  accuracy fmnist protonet 1 4 200 300
+}
+
+for s in $SECTIONS; do "section_$s"; done

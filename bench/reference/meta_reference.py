@@ -9,6 +9,12 @@ the metacat side of bench/perf.sh. Prints one JSON line.
 
   meta_reference.py --workload sinusoid|fmnist --learner maml|fomaml|protonet
                     [--shots K] [--meta-batch B] [--steps N] [--threads T]
+                    [--eval-episodes E]
+
+With --eval-episodes, the trained parameters are then evaluated on E fresh
+test tasks (sinusoid: new amplitudes and phases; Fashion-MNIST: classes 6-9),
+adapting with the training inner loop, and the mean query metric (MSE or
+accuracy) with its 95% confidence interval is added to the output.
 """
 import argparse
 import gzip
@@ -115,6 +121,33 @@ def protonet_logits(params, xs, ys, xq, ways):
     return -((fq.unsqueeze(1) - protos.unsqueeze(0)) ** 2).sum(2)
 
 
+def evaluate(a, params, forward, loss_fn, data):
+    """Mean query metric after adaptation on fresh test tasks, with its 95% CI."""
+    rng = np.random.default_rng(a.seed + 1000)
+    queries = a.eval_queries or a.queries
+    values = []
+    for _ in range(a.eval_episodes):
+        if data is None:
+            xs, ys, xq, yq = sinusoid_episode(a.shots, queries, rng)
+        else:
+            xs, ys, xq, yq = fmnist_episode(data, [6, 7, 8, 9], a.ways, a.shots, queries, rng)
+        if a.learner == "protonet":
+            with torch.no_grad():
+                out = protonet_logits(params, xs, ys, xq, a.ways)
+        else:
+            fast = adapt(params, forward, loss_fn, xs, ys, a.inner_lr, 1, False)
+            with torch.no_grad():
+                out = forward(fast, xq)
+        if data is None:
+            values.append(F.mse_loss(out, yq).item())
+        else:
+            values.append((out.argmax(1) == yq).float().mean().item())
+    v = np.array(values)
+    return {"eval_metric": "mse" if data is None else "accuracy", "eval_episodes": len(v),
+            "eval_mean": round(float(v.mean()), 4),
+            "eval_ci95": round(float(1.96 * v.std(ddof=1) / math.sqrt(len(v))), 4)}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--workload", choices=["sinusoid", "fmnist"], required=True)
@@ -129,6 +162,8 @@ def main():
     ap.add_argument("--width", type=int, default=32)
     ap.add_argument("--inner-lr", type=float, default=0.01)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--eval-episodes", type=int, default=0)
+    ap.add_argument("--eval-queries", type=int, default=0, help="query items at evaluation (0 = --queries)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
@@ -140,7 +175,7 @@ def main():
         episode = lambda: sinusoid_episode(a.shots, a.queries, rng)
     else:
         classes = [0, 1, 2, 3, 4, 5]
-        data = load_fmnist(classes)
+        data = load_fmnist(classes + ([6, 7, 8, 9] if a.eval_episodes > 0 else []))
         params = conv4_init(a.width, a.ways)
         if a.learner == "protonet":
             params = params[:-2]
@@ -170,12 +205,15 @@ def main():
     for _ in range(a.steps):
         loss = step()
     seconds = time.perf_counter() - t0
+    result = {}
+    if a.eval_episodes > 0:
+        result = evaluate(a, params, forward, loss_fn, data if a.workload == "fmnist" else None)
     print(json.dumps({
         "impl": "pytorch", "torch": torch.__version__, "workload": a.workload, "learner": a.learner,
         "shots": a.shots, "meta_batch": a.meta_batch, "threads": a.threads, "steps": a.steps,
         "tasks_per_s": round(a.steps * a.meta_batch / seconds, 2),
         "last_meta_loss": round(loss, 4),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}))
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1), **result}))
 
 
 if __name__ == "__main__":
