@@ -60,9 +60,10 @@ Params GradientLearner::step(const Params& theta, const Params& model, const Par
   Params next = fast;
   for (size_t i = 0; i < fast.size(); ++i) {
     if (!g[i].defined()) continue;
-    // Meta-SGD's rates broadcast over the task dimension when batched.
-    torch::Tensor d = learned_lr_ ? theta.at("lr." + fast.names[i]) * g[i] : opt_.inner_lr * g[i];
-    next.tensors[i] = fast.tensors[i] - d;
+    // One fused op per tensor (and one node in the graph second order
+    // differentiates through). Meta-SGD's rates broadcast over tasks.
+    next.tensors[i] = learned_lr_ ? torch::addcmul(fast.tensors[i], theta.at("lr." + fast.names[i]), g[i], -1.0)
+                                  : torch::sub(fast.tensors[i], g[i], opt_.inner_lr);
   }
   return next;
 }

@@ -107,7 +107,7 @@ Params Learner::expand(const Params& theta, const EpisodeBatch& b) {
   for (size_t i = 0; i < theta.size(); ++i) {
     std::vector<int64_t> shape{b.tasks};
     for (int64_t d : theta.tensors[i].sizes()) shape.push_back(d);
-    out.add(theta.names[i], theta.tensors[i].unsqueeze(0).expand(shape));
+    out.add(theta.names[i], theta.tensors[i].expand(shape));  // adds the leading dim, no copy
   }
   return out;
 }
