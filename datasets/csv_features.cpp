@@ -1,6 +1,7 @@
 #include "datasets/csv_features.h"
 
 #include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -29,6 +30,46 @@ bool to_double(const std::string& s, double& v) {
   } catch (...) {
     return false;
   }
+}
+
+// Reads the data lines of a small CSV/TSV: a first line whose first cell is
+// not a number is a header. Returns (line number, cells) per data line.
+struct Table {
+  std::vector<std::string> header;
+  std::vector<std::pair<int64_t, std::vector<std::string>>> rows;
+};
+Table read_table(const std::string& path, const std::string& cmd) {
+  std::ifstream in(path);
+  if (!in) throw UserError(cmd + ": cannot read '" + path + "'");
+  Table t;
+  std::string line;
+  int64_t lineno = 0;
+  char sep = ',';
+  while (std::getline(in, line)) {
+    ++lineno;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.find_first_not_of(" \t") == std::string::npos) continue;
+    if (t.rows.empty() && t.header.empty() && line.find('\t') != std::string::npos) sep = '\t';
+    auto cells = split_line(line, sep);
+    for (auto& c : cells) {  // surrounding spaces are not part of a number
+      const auto a = c.find_first_not_of(' '), b = c.find_last_not_of(' ');
+      c = a == std::string::npos ? "" : c.substr(a, b - a + 1);
+    }
+    double v;
+    const bool any_number = std::any_of(cells.begin(), cells.end(), [&](const std::string& c) { return to_double(c, v); });
+    if (t.rows.empty() && t.header.empty() && !any_number) {
+      t.header = cells;
+      continue;
+    }
+    t.rows.emplace_back(lineno, std::move(cells));
+  }
+  return t;
+}
+
+std::string column_name(const Table& t, size_t col) {
+  std::string s = "column " + std::to_string(col + 1);
+  if (col < t.header.size() && !t.header[col].empty()) s += " (" + t.header[col] + ")";
+  return s;
 }
 
 struct CategoryData {
@@ -119,6 +160,69 @@ PackSummary pack_csv(const std::string& path, const CsvSplit& split, torch::Scal
     return CategoryRows{torch::tensor(d.features).reshape({rows, dim}).to(dtype),
                         torch::tensor(d.labels), torch::tensor(d.ids, torch::kInt64)};
   }, opt);
+}
+
+SupportSet read_support_csv(const std::string& path, int64_t dim) {
+  const Table t = read_table(path, "adapt");
+  if (t.rows.empty())
+    throw UserError("adapt: '" + path + "' has no labelled rows (empty file); expected label,f1..f" +
+                    std::to_string(dim));
+  const size_t width = static_cast<size_t>(dim) + 1;
+  if (!t.header.empty() && t.header.size() != width)
+    throw UserError("adapt: " + path + ": the header has " + std::to_string(t.header.size()) +
+                    " columns, expected " + std::to_string(width) + " (label and the model's " +
+                    std::to_string(dim) + " features)");
+  std::vector<float> xs, ys;
+  SupportSet s;
+  for (const auto& [line, cells] : t.rows) {
+    const std::string row = path + ": row " + std::to_string(line);
+    if (cells.size() != width)
+      throw UserError("adapt: " + row + ": " + std::to_string(cells.size()) + " columns, expected " +
+                      std::to_string(width) + " (label and the model's " + std::to_string(dim) +
+                      " features)");
+    for (size_t c = 0; c < width; ++c) {
+      double v;
+      if (!to_double(cells[c], v) || !std::isfinite(v))
+        throw UserError("adapt: " + row + ", " + column_name(t, c) + ": '" + cells[c] + "' is not a number");
+      if (c == 0) {
+        if (v != 0 && v != 1)
+          throw UserError("adapt: " + row + ", " + column_name(t, c) + ": label '" + cells[c] +
+                          "' is not 0 or 1");
+        ys.push_back(static_cast<float>(v));
+        (v == 1 ? s.positives : s.negatives)++;
+      } else {
+        xs.push_back(static_cast<float>(v));
+      }
+    }
+  }
+  if (s.positives == 0 || s.negatives == 0)
+    throw UserError("adapt: " + path + ": the support set has no " +
+                    std::string(s.positives == 0 ? "positive (label 1)" : "negative (label 0)") +
+                    " rows; adaptation needs both labels");
+  const int64_t n = static_cast<int64_t>(ys.size());
+  s.x = torch::tensor(xs).reshape({n, dim});
+  s.y = torch::tensor(ys);
+  return s;
+}
+
+torch::Tensor read_vector_csv(const std::string& path, int64_t dim, const std::string& what) {
+  const Table t = read_table(path, "adapt");
+  if (t.rows.size() != 1)
+    throw UserError("adapt: " + path + ": a " + what + " file holds one row of " + std::to_string(dim) +
+                    " numbers, found " + std::to_string(t.rows.size()) + " rows");
+  const auto& [line, cells] = t.rows[0];
+  if (static_cast<int64_t>(cells.size()) != dim)
+    throw UserError("adapt: " + path + ": row " + std::to_string(line) + ": " + std::to_string(cells.size()) +
+                    " values, the checkpoint's " + what + " has " + std::to_string(dim));
+  std::vector<float> v;
+  for (size_t c = 0; c < cells.size(); ++c) {
+    double x;
+    if (!to_double(cells[c], x) || !std::isfinite(x))
+      throw UserError("adapt: " + path + ": row " + std::to_string(line) + ", " + column_name(t, c) + ": '" +
+                      cells[c] + "' is not a number");
+    v.push_back(static_cast<float>(x));
+  }
+  return torch::tensor(v);
 }
 
 }  // namespace metacat

@@ -22,4 +22,19 @@ struct CsvSplit {
 PackSummary pack_csv(const std::string& path, const CsvSplit& split, torch::ScalarType dtype,
                      const PackOptions& opt);
 
+// A new category's labelled examples for `metacat adapt`:
+//   label,f1,...,fd        (comma or tab separated; a header line is optional)
+// label 0 or 1, exactly `dim` features. Errors name the file, the row (its
+// line number) and the column (number, and header name when there is one);
+// an empty file, or a set without a positive or without a negative label,
+// is refused.
+struct SupportSet {
+  torch::Tensor x;  // [n, dim] float32
+  torch::Tensor y;  // [n] float32 0/1
+  int64_t positives = 0, negatives = 0;
+};
+SupportSet read_support_csv(const std::string& path, int64_t dim);
+// One row of `dim` numbers (a header line is optional): a category descriptor.
+torch::Tensor read_vector_csv(const std::string& path, int64_t dim, const std::string& what);
+
 }  // namespace metacat

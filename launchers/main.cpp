@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "core/threads.h"
 #include "data_commands.h"
+#include "model_commands.h"
 #include "report.h"
 #include "train/signals.h"
 #include "train/trainer.h"
@@ -61,6 +62,8 @@ int run(int argc, char** argv) {
   eval->add_option("--data", eval_data, "Dataset folder, if not where the run read it (data.path)");
 
   auto data_cmds = metacat::cli::add_data_commands(app);
+  auto model_cmds = metacat::cli::add_model_commands(app);
+  data_cmds.insert(data_cmds.end(), model_cmds.begin(), model_cmds.end());
 
   auto* report = app.add_subcommand("report", "Write a self-contained HTML report of a run (charts as inline SVG)");
   std::string report_dir, report_out;

@@ -248,10 +248,15 @@ std::string write_report(const std::string& run_dir, const std::string& out_arg,
     h << "<p>From " << esc([&] { std::string s; for (auto& x : sources) s += (s.empty() ? "" : ", ") + x; return s; }())
       << ": mean &plusmn; 95% confidence interval (1.96&sigma;/&radic;n) over the same fixed episodes.</p>";
     h << "<table class=\"results\"><tr><th>method</th><th>shots</th><th>metric</th><th>mean &plusmn; 95% CI</th><th>episodes</th></tr>";
+    // Warm and cold categories (eval.warm) are separate rows and series.
+    auto label = [](const json& r) {
+      const std::string m = r.value("method", "?"), g = r.value("categories", "");
+      return g.empty() ? m : m + " (" + g + ")";
+    };
     std::vector<std::string> methods;
     std::vector<int64_t> shots;
     for (const auto& r : results) {
-      const std::string m = r.value("method", "?");
+      const std::string m = label(r);
       if (std::find(methods.begin(), methods.end(), m) == methods.end()) methods.push_back(m);
       const int64_t k = r.value("shots", 0);
       if (std::find(shots.begin(), shots.end(), k) == shots.end()) shots.push_back(k);
@@ -269,7 +274,7 @@ std::string write_report(const std::string& run_dir, const std::string& out_arg,
       for (int64_t k : shots) {
         double v = NAN, e = 0;
         for (const auto& r : results)
-          if (r.value("method", "") == m && r.value("shots", 0) == k) v = number(r, "mean"), e = (std::isfinite(number(r, "ci95")) ? number(r, "ci95") : 0.0);
+          if (label(r) == m && r.value("shots", 0) == k) v = number(r, "mean"), e = (std::isfinite(number(r, "ci95")) ? number(r, "ci95") : 0.0);
         s.x.push_back(static_cast<double>(k));
         s.y.push_back(v);
         s.err.push_back(e);
@@ -280,10 +285,13 @@ std::string write_report(const std::string& run_dir, const std::string& out_arg,
     h << bar_chart("Test " + metric + " by method and shots (95% CI)", metric, groups, bars);
     h << line_chart("Test " + metric + " against the number of shots", "shots", metric, lines);
 
-    // Per-category: the first method at its largest shot setting.
+    // Per-category: the first method at its largest shot setting, on the
+    // cold categories when warm ones are reported too.
     const json* best = nullptr;
     for (const auto& r : results)
-      if (r.value("method", "") == methods[0] && (!best || r.value("shots", 0) > (*best).value("shots", 0))) best = &r;
+      if (r.value("method", "") == results[0].value("method", "") && r.value("categories", "") != "warm" &&
+          (!best || r.value("shots", 0) > (*best).value("shots", 0)))
+        best = &r;
     if (best && best->contains("per_category") && !(*best)["per_category"].empty()) {
       std::vector<std::pair<double, std::string>> cats;
       std::map<std::string, int64_t> items;
@@ -305,7 +313,7 @@ std::string write_report(const std::string& run_dir, const std::string& out_arg,
             << items[cats[i].second] << "</td></tr>";
         h << "</table>";
       };
-      h << "<h2>Cold-start categories: " << esc(methods[0]) << ", " << best->value("shots", 0) << "-shot</h2>";
+      h << "<h2>Cold-start categories: " << esc(best->value("method", "")) << ", " << best->value("shots", 0) << "-shot</h2>";
       table("best " + std::to_string(n), 0, n, false);
       h << "<br>";
       table("worst " + std::to_string(n), cats.size() - n, cats.size(), true);

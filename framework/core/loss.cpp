@@ -43,7 +43,8 @@ std::vector<std::string> metric_names(TaskKind kind) {
   switch (kind) {
     case TaskKind::kClassification: return {"accuracy", "loss"};
     case TaskKind::kRegression: return {"loss", "mse"};
-    case TaskKind::kPreference: return {"accuracy", "auc", "log_loss", "loss"};
+    case TaskKind::kPreference:
+      return {"accuracy", "auc", "log_loss", "loss", "ndcg@10", "ndcg@5", "recall@10", "recall@5"};
   }
   return {};
 }
@@ -80,6 +81,24 @@ double auc(const std::vector<double>& s, const std::vector<double>& y) {
   return (rank_sum - pos * (pos + 1) / 2) / (pos * neg);
 }
 
+std::pair<double, double> ranking_at(const std::vector<double>& s, const std::vector<double>& y, size_t k) {
+  std::vector<size_t> order(s.size());
+  std::iota(order.begin(), order.end(), 0);
+  // Highest score first; ties keep the query set's order (a stable sort).
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return s[a] > s[b]; });
+  size_t positives = 0;
+  for (double v : y) positives += v > 0.5;
+  if (positives == 0) return {std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::quiet_NaN()};
+  double dcg = 0, ideal = 0;
+  size_t hits = 0;
+  for (size_t r = 0; r < std::min(k, order.size()); ++r) {
+    const double discount = 1.0 / std::log2(static_cast<double>(r) + 2.0);
+    if (y[order[r]] > 0.5) dcg += discount, ++hits;
+    if (r < positives) ideal += discount;
+  }
+  return {dcg / ideal, static_cast<double>(hits) / static_cast<double>(positives)};
+}
+
 std::map<std::string, double> task_metrics(TaskKind kind, const torch::Tensor& out,
                                            const torch::Tensor& y) {
   torch::NoGradGuard ng;
@@ -97,8 +116,14 @@ std::map<std::string, double> task_metrics(TaskKind kind, const torch::Tensor& o
       m["log_loss"] = m["loss"];
       torch::Tensor s = out.reshape({-1}).to(torch::kFloat64).contiguous();
       torch::Tensor l = y.reshape({-1}).to(torch::kFloat64).contiguous();
-      m["auc"] = auc(std::vector<double>(s.data_ptr<double>(), s.data_ptr<double>() + s.numel()),
-                     std::vector<double>(l.data_ptr<double>(), l.data_ptr<double>() + l.numel()));
+      const std::vector<double> sv(s.data_ptr<double>(), s.data_ptr<double>() + s.numel());
+      const std::vector<double> lv(l.data_ptr<double>(), l.data_ptr<double>() + l.numel());
+      m["auc"] = auc(sv, lv);
+      for (size_t k : {5, 10}) {
+        auto [ndcg, recall] = ranking_at(sv, lv, k);
+        m["ndcg@" + std::to_string(k)] = ndcg;
+        m["recall@" + std::to_string(k)] = recall;
+      }
       break;
     }
   }

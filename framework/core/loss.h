@@ -4,7 +4,9 @@
 //                   loss cross-entropy; metric accuracy (higher is better)
 //   regression:     outputs [n, 1], targets float; loss and metric MSE (lower)
 //   preference:     outputs [n, 1] logits, targets float 0/1; loss binary
-//                   cross-entropy; metrics accuracy, AUC (primary), log-loss
+//                   cross-entropy; metrics accuracy, AUC (primary), log-loss,
+//                   and ranking metrics of the query set ordered by score:
+//                   NDCG@5/@10 and recall@5/@10
 #include <torch/types.h>
 
 #include <map>
@@ -33,6 +35,11 @@ std::vector<std::string> metric_names(TaskKind kind);
 // (regression), for per-category breakdowns.
 torch::Tensor per_item_score(TaskKind kind, const torch::Tensor& outputs,
                              const torch::Tensor& targets);
+
+// Binary-relevance NDCG@k and recall@k of items ranked by score, highest
+// first (ties in the given order); NaN for both when no item is positive.
+std::pair<double, double> ranking_at(const std::vector<double>& scores, const std::vector<double>& labels,
+                                     size_t k);
 
 // Area under the ROC curve by the rank statistic, ties counted half.
 double auc(const std::vector<double>& scores, const std::vector<double>& labels);

@@ -62,12 +62,13 @@ class Model {
   virtual bool batched_pays_off() const = 0;
   static bool is_head(const std::string& name) { return name.rfind("head.", 0) == 0; }
   virtual int64_t feature_dim() const = 0;
+  // PyTorch-default uniform init of a weight of shape `shape` with fan_in,
+  // from the counter-based stream (seed, which).
+  torch::Tensor uniform_init(uint64_t seed, uint64_t which, std::vector<int64_t> shape,
+                             int64_t fan_in) const;
 
  protected:
   virtual void init_body(Params& p, uint64_t seed) const = 0;
-  // PyTorch-default uniform init of a weight of shape `shape` with fan_in.
-  torch::Tensor uniform_init(uint64_t seed, uint64_t which, std::vector<int64_t> shape,
-                             int64_t fan_in) const;
   ModelSpec spec_;
 };
 

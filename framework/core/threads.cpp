@@ -5,6 +5,10 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <condition_variable>
+#include <exception>
+#include <mutex>
+#include <vector>
 #include <thread>
 
 namespace metacat {
@@ -18,6 +22,88 @@ int resolve_threads(int requested, int ranks_on_node) {
 void keep_freed_memory() {
   mallopt(M_MMAP_THRESHOLD, 32 << 20);  // glibc's maximum on 64-bit
   mallopt(M_TRIM_THRESHOLD, 1 << 30);
+}
+
+namespace {
+
+// Worker threads kept for the life of the process: LibTorch sets a thread up
+// on its first operation (and resizes its own pools while doing so), which
+// must not happen again at every meta-step.
+class WorkerPool {
+ public:
+  static WorkerPool& instance() {
+    static WorkerPool* pool = new WorkerPool();  // never destroyed: threads outlive main's statics
+    return *pool;
+  }
+  void run(int workers, const std::function<void(int)>& fn) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    while (static_cast<int>(threads_.size()) < workers) {
+      const int w = static_cast<int>(threads_.size());
+      threads_.emplace_back([this, w] { loop(w); });
+      threads_.back().detach();
+    }
+    fn_ = &fn;
+    active_ = workers;
+    pending_ = workers;
+    errors_.assign(workers, nullptr);
+    ++generation_;
+    wake_.notify_all();
+    done_.wait(lock, [this] { return pending_ == 0; });
+    fn_ = nullptr;
+    for (auto& e : errors_)
+      if (e) std::rethrow_exception(e);
+  }
+
+ private:
+  void loop(int w) {
+    using SetFn = void (*)(int);
+    static const auto omp_set = reinterpret_cast<SetFn>(dlsym(RTLD_DEFAULT, "omp_set_num_threads"));
+    at::get_num_threads();  // LibTorch's per-thread setup, once
+    if (omp_set) omp_set(1);
+    uint64_t seen = 0;
+    std::unique_lock<std::mutex> lock(mutex_);
+    for (;;) {
+      wake_.wait(lock, [&] { return generation_ != seen; });
+      seen = generation_;
+      if (w >= active_) continue;
+      const std::function<void(int)>* fn = fn_;
+      lock.unlock();
+      std::exception_ptr error;
+      try {
+        (*fn)(w);
+      } catch (...) {
+        error = std::current_exception();
+      }
+      lock.lock();
+      errors_[w] = error;
+      if (--pending_ == 0) done_.notify_all();
+    }
+  }
+  std::mutex mutex_;
+  std::condition_variable wake_, done_;
+  std::vector<std::thread> threads_;
+  const std::function<void(int)>* fn_ = nullptr;
+  std::vector<std::exception_ptr> errors_;
+  int active_ = 0, pending_ = 0;
+  uint64_t generation_ = 0;
+};
+
+}  // namespace
+
+void run_workers(int workers, const std::function<void(int)>& fn) {
+  using SetFn = void (*)(int);
+  using GetFn = int (*)();
+  static const auto blas_set = reinterpret_cast<SetFn>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+  static const auto blas_get = reinterpret_cast<GetFn>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
+  const int blas_threads = blas_get ? blas_get() : 0;
+  if (blas_set && blas_threads > 1) blas_set(1);
+  try {
+    WorkerPool::instance().run(workers, fn);
+  } catch (...) {
+    if (blas_set && blas_threads > 1) blas_set(blas_threads);
+    throw;
+  }
+  if (blas_set && blas_threads > 1) blas_set(blas_threads);
 }
 
 std::string blas_name() {

@@ -2,6 +2,7 @@
 // Thread settings for the math libraries. LibTorch's intra-op pool and
 // OpenBLAS's own pool are separate: torch::set_num_threads does not reach
 // OpenBLAS, so both are set here.
+#include <functional>
 #include <string>
 
 namespace metacat {
@@ -17,6 +18,11 @@ std::string apply_threads(int n);
 // every step. Measured: +30% meta-steps/s on task-batched sinusoid MAML.
 // Peak memory is unchanged; resident memory stays near its peak.
 void keep_freed_memory();
+// Runs fn(0) .. fn(workers - 1) concurrently, each on its own thread with
+// one intra-op thread (OpenMP) and OpenBLAS at one thread meanwhile, so that
+// the workers share the cores instead of each fanning out over all of them.
+// Rethrows the first exception a worker threw, after all have finished.
+void run_workers(int workers, const std::function<void(int)>& fn);
 // Name of the BLAS the process resolved ("OpenBLAS", or "reference/unknown").
 std::string blas_name();
 

@@ -82,6 +82,9 @@ int64_t ClassificationSource::num_sources(Split split) const {
 
 void ClassificationSource::check(Split split, const EpisodeSpec& spec) const {
   const auto& cls = classes_.at(static_cast<int>(split));
+  if (spec.shots < 1)
+    throw UserError("shots: classification episodes need at least 1 labelled item per class "
+                    "(zero-shot needs per-category preference tasks with descriptors)");
   if (spec.ways != ways_)
     throw UserError("episodes are " + std::to_string(spec.ways) + "-way but the data was set up for " +
                     std::to_string(ways_) + "-way tasks (task.ways)");

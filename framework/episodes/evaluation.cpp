@@ -40,9 +40,11 @@ EvalSummary evaluate(const std::string& method, const TaskSource& source, Split 
                      const EpisodeSpec& spec, int64_t episodes, uint64_t seed,
                      const Predictor& predict, comm::Backend* comm) {
   source.check(split, spec);
-  return evaluate(method, source, spec.shots, episodes,
-                  [&](int64_t i) { return eval_episode(source, split, spec, seed, i); }, predict,
-                  comm);
+  EvalSummary s = evaluate(method, source, spec.shots, episodes,
+                           [&](int64_t i) { return eval_episode(source, split, spec, seed, i); }, predict,
+                           comm);
+  s.split = to_string(split);
+  return s;
 }
 
 EvalSummary evaluate(const std::string& method, const TaskSource& source, int64_t shots,
@@ -111,6 +113,8 @@ EvalSummary evaluate(const std::string& method, const TaskSource& source, int64_
 nlohmann::json to_json(const EvalSummary& s) {
   nlohmann::json j;
   j["method"] = s.method;
+  if (!s.split.empty()) j["split"] = s.split;
+  if (!s.group.empty()) j["categories"] = s.group;
   j["shots"] = s.shots;
   j["metric"] = s.metric;
   j["mean"] = s.mean;
@@ -126,10 +130,10 @@ nlohmann::json to_json(const EvalSummary& s) {
 
 std::string format_summary(const EvalSummary& s) {
   char buf[256];
-  std::snprintf(buf, sizeof buf, "%-10s %3lld-shot  %-8s %.4f ± %.4f  (%lld episodes)",
+  std::snprintf(buf, sizeof buf, "%-16s %3lld-shot  %-8s %.4f ± %.4f  (%lld episodes)",
                 s.method.c_str(), static_cast<long long>(s.shots), s.metric.c_str(), s.mean,
                 s.ci95, static_cast<long long>(s.episodes));
-  return buf;
+  return s.group.empty() ? std::string(buf) : s.group + "  " + buf;
 }
 
 }  // namespace metacat

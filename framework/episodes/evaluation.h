@@ -17,6 +17,8 @@ namespace metacat {
 
 struct EvalSummary {
   std::string method;
+  std::string split;   // split the episodes came from ("" for stored episodes)
+  std::string group;   // "warm" / "cold" when both are reported (eval.warm), else ""
   int64_t shots = 0;
   std::string metric;  // primary metric
   double mean = 0, ci95 = 0;

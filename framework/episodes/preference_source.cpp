@@ -56,6 +56,8 @@ Episode PreferenceSource::materialize(const EpisodePlan& p, const EpisodeSpec& s
   e.support_y = r.labels.slice(0, 0, spec.shots).to(dtype_);
   e.query_y = r.labels.slice(0, spec.shots).to(dtype_);
   e.query_category = torch::full({spec.queries}, c, torch::kInt64);
+  const torch::Tensor& d = store_->descriptors();
+  if (d.defined()) e.descriptor = d[c].to(dtype_);
   e.source = p.source;
   return e;
 }
@@ -80,6 +82,11 @@ void PreferenceSource::check_plan(const EpisodePlan& p, Split split, const Episo
     if (r < 0 || r >= n) throw UserError("stored episode row out of range for category " + store_->info(c).name);
   for (int64_t r : p.query_rows)
     if (r < 0 || r >= n) throw UserError("stored episode row out of range for category " + store_->info(c).name);
+}
+
+int64_t PreferenceSource::descriptor_dim() const {
+  const torch::Tensor& d = store_->descriptors();
+  return d.defined() ? d.size(1) : 0;
 }
 
 std::string PreferenceSource::source_name(Split split, int64_t source) const {

@@ -21,6 +21,7 @@ class PreferenceSource : public TaskSource {
   std::string source_name(Split split, int64_t source) const override;
   std::string describe() const override;
   uint64_t data_checksum() const override { return checksum_; }
+  int64_t descriptor_dim() const override;
   void set_data_checksum(uint64_t c) { checksum_ = c; }
   // Category id of a source.
   int64_t category(Split split, int64_t source) const;

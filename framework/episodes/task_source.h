@@ -38,6 +38,10 @@ struct Episode {
   // Per query item: id of its category (category_name() names it), for
   // per-category breakdowns. Undefined when categories do not apply.
   torch::Tensor query_category;
+  // The category's descriptor [D] (e.g. an attribute or text embedding
+  // computed upstream), float in the run's dtype; undefined when the data
+  // has none or the task spans several categories.
+  torch::Tensor descriptor;
   int64_t source = -1;
 };
 
@@ -74,6 +78,8 @@ class TaskSource {
   virtual int64_t outputs(const EpisodeSpec& spec) const;
   // Outputs of one model trained jointly on the whole training split.
   virtual int64_t joint_outputs() const { return 1; }
+  // Length of the descriptors episodes carry (0: none).
+  virtual int64_t descriptor_dim() const { return 0; }
   virtual std::string describe() const = 0;
 
   torch::Dtype dtype() const { return dtype_; }

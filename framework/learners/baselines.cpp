@@ -26,6 +26,7 @@ TaskStats FineTune::accumulate_meta_gradient(const Params& theta, const Episode&
 torch::Tensor FineTune::predict(const Params& theta, const Episode& ep, uint64_t seed) const {
   Params p = theta;
   if (kind_ == TaskKind::kClassification) {
+    if (ep.support_y.numel() == 0) throw UserError("finetune: classification needs support items");
     const int64_t ways = ep.support_y.max().item<int64_t>() + 1;
     p = p.with(model_.init_head(seed, ways));
   }

@@ -2,10 +2,16 @@
 
 #include <torch/csrc/autograd/autograd.h>
 
+#include "core/error.h"
+
 namespace metacat {
 
 namespace {
 bool is_rate(const std::string& n) { return n.rfind("lr.", 0) == 0; }
+// Meta-parameters that are not the model's: Meta-SGD rates, descriptor net.
+bool meta_only(const std::string& n) { return is_rate(n) || n.rfind("desc.", 0) == 0; }
+
+int64_t support_size(const EpisodeBatch& b) { return b.sx.size(b.batched ? 1 : 0); }
 
 std::vector<torch::Tensor> concat(std::vector<torch::Tensor> a, const std::vector<torch::Tensor>& b) {
   a.insert(a.end(), b.begin(), b.end());
@@ -27,11 +33,47 @@ Params GradientLearner::init(uint64_t seed) const {
     for (size_t i = 0; i < n; ++i)
       p.add("lr." + p.names[i], torch::full_like(p.tensors[i], opt_.inner_lr));
   }
+  if (opt_.descriptor_init) {
+    // descriptor -> hidden ReLU layers -> offsets of every head tensor. The
+    // last layer starts at zero: the initial start is the plain one.
+    int64_t in = opt_.descriptor_dim, out = 0, k = 0;
+    for (const auto& n : p.names)
+      if (Model::is_head(n)) out += p.at(n).numel();
+    for (int64_t h : opt_.descriptor_hidden) {
+      const std::string name = "desc." + std::to_string(k);
+      p.add(name + ".weight", model_.uniform_init(seed, 5000 + 2 * k, {h, in}, in));
+      p.add(name + ".bias", model_.uniform_init(seed, 5001 + 2 * k, {h}, in));
+      in = h, ++k;
+    }
+    const std::string name = "desc." + std::to_string(k);
+    p.add(name + ".weight", torch::zeros({out, in}, p.tensors[0].options()));
+    p.add(name + ".bias", torch::zeros({out}, p.tensors[0].options()));
+  }
   return p;
 }
 
 Params GradientLearner::model_params(const Params& theta, const EpisodeBatch& b) const {
-  return expand(theta.filter([](const std::string& n) { return !is_rate(n); }), b);
+  Params m = expand(theta.filter([](const std::string& n) { return !meta_only(n); }), b);
+  if (!opt_.descriptor_init) return m;
+  if (!b.desc.defined())
+    throw UserError("learner.descriptor_init: an episode came without a category descriptor");
+  // The descriptor network's output is the offset of the head's start.
+  torch::Tensor h = b.batched ? b.desc : b.desc.unsqueeze(0);  // [T, D]
+  const int64_t layers = static_cast<int64_t>(opt_.descriptor_hidden.size()) + 1;
+  for (int64_t k = 0; k < layers; ++k) {
+    const std::string name = "desc." + std::to_string(k);
+    h = torch::linear(h, theta.at(name + ".weight"), theta.at(name + ".bias"));
+    if (k + 1 < layers) h = torch::relu(h);
+  }
+  int64_t off = 0;
+  for (size_t i = 0; i < m.size(); ++i) {
+    if (!Model::is_head(m.names[i])) continue;
+    const torch::Tensor& t = m.tensors[i];
+    const int64_t n = t.numel() / (b.batched ? b.tasks : 1);
+    m.tensors[i] = t + h.narrow(1, off, n).reshape(t.sizes());
+    off += n;
+  }
+  return m;
 }
 
 Params GradientLearner::adapted(const Params& model) const {
@@ -72,9 +114,13 @@ std::pair<Params, torch::Tensor> GradientLearner::adapt(const Params& theta, con
                                                         int64_t steps, bool create_graph) const {
   const Params model = model_params(theta, b);
   Params fast = adapted(model);
+  if (support_size(b) == 0) steps = 0;  // zero-shot: the start itself
   // ANIL: the body is not adapted, so its features are computed once.
   torch::Tensor fs, fq;
-  if (head_only_) fs = features(model, b, false), fq = features(model, b, true);
+  if (head_only_) {
+    if (steps > 0) fs = features(model, b, false);
+    fq = features(model, b, true);
+  }
   for (int64_t k = 0; k < steps; ++k) fast = step(theta, model, fast, fs, b, create_graph);
   Params full = model.with(fast);
   return {full, output(full, b, true, fq)};
@@ -96,7 +142,7 @@ torch::Tensor GradientLearner::accumulate(const Params& theta, const EpisodeBatc
 
 torch::Tensor GradientLearner::accumulate_recomputed(const Params& theta, const EpisodeBatch& b,
                                                      std::vector<torch::Tensor>& grad) const {
-  const int64_t K = opt_.inner_steps;
+  const int64_t K = support_size(b) == 0 ? 0 : opt_.inner_steps;
   // Forward without a graph across steps: keep the iterates fast_0..fast_{K-1}.
   std::vector<Params> iterates;
   Params fast;
@@ -104,7 +150,7 @@ torch::Tensor GradientLearner::accumulate_recomputed(const Params& theta, const 
     const Params constant = theta.detached(false);
     const Params model = model_params(constant, b);
     torch::Tensor fs;
-    if (head_only_) {
+    if (head_only_ && K > 0) {
       torch::NoGradGuard ng;
       fs = features(model, b, false);
     }
@@ -145,13 +191,14 @@ torch::Tensor GradientLearner::accumulate_recomputed(const Params& theta, const 
     adj.assign(g.begin(), g.begin() + x.size());
     add_into(grad, std::vector<torch::Tensor>(g.begin() + x.size(), g.end()));
   }
-  // fast_0 is theta's adapted subset (expanded over tasks when batched).
-  torch::NoGradGuard ng;
-  for (size_t i = 0; i < fast.size(); ++i) {
-    if (!adj[i].defined()) continue;
-    torch::Tensor& acc = grad[theta.index_of(fast.names[i])];
-    acc.add_(b.batched ? adj[i].sum(0) : adj[i]);
-  }
+  // fast_0 is a function of theta (its adapted subset, expanded over tasks
+  // when batched, plus the descriptor network's offset): pull the adjoint
+  // back to theta through it.
+  const Params start = adapted(model_params(theta, b));
+  std::vector<torch::Tensor> outs, seeds;
+  for (size_t i = 0; i < start.size(); ++i)
+    if (adj[i].defined()) outs.push_back(start.tensors[i]), seeds.push_back(adj[i]);
+  if (!outs.empty()) add_into(grad, torch::autograd::grad(outs, theta.tensors, seeds, false, false, true));
   return out.detach();
 }
 

@@ -2,9 +2,12 @@
 
 #include <torch/csrc/autograd/autograd.h>
 
+#include <ATen/Parallel.h>
+
 #include <algorithm>
 
 #include "core/error.h"
+#include "core/threads.h"
 #include "core/optimizer.h"
 #include "learners/baselines.h"
 #include "learners/gradient_learner.h"
@@ -25,13 +28,15 @@ TaskStats Learner::stats(const torch::Tensor& out, const torch::Tensor& y) const
 EpisodeBatch single_episode(const Episode& ep) {
   EpisodeBatch b;
   b.sx = ep.support_x, b.sy = ep.support_y, b.qx = ep.query_x, b.qy = ep.query_y;
+  b.desc = ep.descriptor;
   return b;
 }
 
 bool stackable(const std::vector<Episode>& eps) {
   for (const auto& e : eps)
     if (e.support_x.sizes() != eps[0].support_x.sizes() || e.query_x.sizes() != eps[0].query_x.sizes() ||
-        e.support_y.sizes() != eps[0].support_y.sizes() || e.query_y.sizes() != eps[0].query_y.sizes())
+        e.support_y.sizes() != eps[0].support_y.sizes() || e.query_y.sizes() != eps[0].query_y.sizes() ||
+        e.descriptor.defined() != eps[0].descriptor.defined())
       return false;
   return !eps.empty();
 }
@@ -46,6 +51,11 @@ EpisodeBatch stack_episodes(const std::vector<Episode>& eps) {
     qx.push_back(e.query_x), qy.push_back(e.query_y);
   }
   b.sx = torch::stack(sx), b.sy = torch::stack(sy), b.qx = torch::stack(qx), b.qy = torch::stack(qy);
+  if (eps[0].descriptor.defined()) {
+    std::vector<torch::Tensor> d;
+    for (const auto& e : eps) d.push_back(e.descriptor);
+    b.desc = torch::stack(d);
+  }
   return b;
 }
 
@@ -58,8 +68,31 @@ bool Learner::batching(const std::vector<Episode>& eps) const {
 std::vector<TaskStats> Learner::accumulate_meta_gradients(const Params& theta, const std::vector<Episode>& eps,
                                                           std::vector<torch::Tensor>& grad) const {
   if (!batching(eps)) {
-    std::vector<TaskStats> out;
-    for (const auto& e : eps) out.push_back(accumulate_meta_gradient(theta, e, grad));
+    std::vector<TaskStats> out(eps.size());
+    const int workers = opt_.task_parallel ? std::min<int>(at::get_num_threads(), static_cast<int>(eps.size())) : 1;
+    if (workers <= 1) {
+      for (size_t i = 0; i < eps.size(); ++i) out[i] = accumulate_meta_gradient(theta, eps[i], grad);
+      return out;
+    }
+    // Worker w takes episodes w, w + W, ... in order into its own buffer,
+    // and the buffers are added in worker order: the same bits every run
+    // for a given number of threads.
+    worker_grads_.resize(workers);
+    for (auto& buf : worker_grads_) {
+      if (buf.size() != grad.size()) buf.assign(grad.size(), {});
+      for (size_t k = 0; k < grad.size(); ++k) {
+        if (!buf[k].defined() || buf[k].sizes() != grad[k].sizes() || buf[k].dtype() != grad[k].dtype())
+          buf[k] = torch::zeros_like(grad[k]);
+        else
+          buf[k].zero_();
+      }
+    }
+    run_workers(workers, [&](int w) {
+      for (size_t i = w; i < eps.size(); i += workers) out[i] = accumulate_meta_gradient(theta, eps[i], worker_grads_[w]);
+    });
+    torch::NoGradGuard ng;
+    for (int w = 0; w < workers; ++w)
+      for (size_t k = 0; k < grad.size(); ++k) grad[k].add_(worker_grads_[w][k]);
     return out;
   }
   const EpisodeBatch b = stack_episodes(eps);
@@ -119,13 +152,19 @@ void Learner::add_into(std::vector<torch::Tensor>& acc, const std::vector<torch:
 }
 
 std::unique_ptr<Learner> make_learner(const Model& model, TaskKind kind, const LearnerOptions& o) {
+  if (o.descriptor_init) {
+    if (o.name != "maml" && o.name != "fomaml" && o.name != "anil" && o.name != "metasgd")
+      throw UserError("learner.descriptor_init: works with maml, fomaml, anil and metasgd, not " + o.name);
+    if (o.descriptor_dim <= 0)
+      throw UserError("learner.descriptor_init: the data has no category descriptors "
+                      "(pack a catalogue with descriptors, e.g. --source synthetic)");
+  }
   if (o.name == "maml" || o.name == "fomaml" || o.name == "anil" || o.name == "metasgd")
     return std::make_unique<GradientLearner>(model, kind, o);
   if (o.name == "reptile") return std::make_unique<Reptile>(model, kind, o);
   if (o.name == "protonet") {
-    if (kind != TaskKind::kClassification)
-      throw UserError("learner.name: protonet needs classification tasks, not " +
-                      std::string(to_string(kind)));
+    if (kind == TaskKind::kRegression)
+      throw UserError("learner.name: protonet needs classification or preference tasks, not regression");
     return std::make_unique<ProtoNet>(model, kind, o);
   }
   if (o.name == "finetune") return std::make_unique<FineTune>(model, kind, o);
@@ -135,6 +174,7 @@ std::unique_ptr<Learner> make_learner(const Model& model, TaskKind kind, const L
 Params fit_supervised(const Model& model, TaskKind kind, const Params& params,
                       const std::vector<std::string>& trainable, const torch::Tensor& x,
                       const torch::Tensor& y, int64_t steps, double lr) {
+  if (x.size(0) == 0 || steps == 0) return params.detached(false);  // nothing to fit (zero-shot)
   Params train = params.filter([&](const std::string& n) {
     return std::find(trainable.begin(), trainable.end(), n) != trainable.end();
   }).detached(true);

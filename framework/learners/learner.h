@@ -31,6 +31,16 @@ struct LearnerOptions {
   // Second-order learners: keep only the inner iterates and recompute each
   // step's graph during the backward pass (memory flat in inner_steps).
   bool recompute = false;
+  // Per-task inner loops of a rank's episodes run concurrently, one per
+  // thread of the rank's budget (each op on one thread), instead of one at
+  // a time with every op split over the threads.
+  bool task_parallel = true;
+  // maml/fomaml/anil/metasgd: a network descriptor -> the head's starting
+  // offset, meta-learned through the inner loop ("desc.*" parameters);
+  // descriptor_dim is the data's descriptor length.
+  bool descriptor_init = false;
+  std::vector<int64_t> descriptor_hidden = {32};
+  int64_t descriptor_dim = 0;
   // finetune / scratch baselines: Adam on the support set.
   double finetune_lr = 0.01;
   int64_t finetune_steps = 50;
@@ -50,6 +60,7 @@ struct EpisodeBatch {
   bool batched = false;
   int64_t tasks = 1;
   torch::Tensor sx, sy, qx, qy;
+  torch::Tensor desc;  // [D] or [T, D]; undefined without descriptors
 };
 EpisodeBatch single_episode(const Episode& ep);
 // True when every episode has the same support and query shapes.
@@ -97,6 +108,10 @@ class Learner {
   const Model& model_;
   TaskKind kind_;
   LearnerOptions opt_;
+
+ private:
+  // One gradient buffer per task-parallel worker, kept across steps.
+  mutable std::vector<std::vector<torch::Tensor>> worker_grads_;
 };
 
 std::unique_ptr<Learner> make_learner(const Model& model, TaskKind kind, const LearnerOptions& opt);

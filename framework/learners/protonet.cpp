@@ -2,6 +2,8 @@
 
 #include <torch/csrc/autograd/autograd.h>
 
+#include "core/error.h"
+
 namespace metacat {
 
 Params ProtoNet::init(uint64_t seed) const {
@@ -10,16 +12,23 @@ Params ProtoNet::init(uint64_t seed) const {
 }
 
 torch::Tensor ProtoNet::logits(const Params& theta, const Episode& ep) const {
-  const int64_t ns = ep.support_x.size(0);
+  const int64_t ns = ep.support_x.size(0), nq = ep.query_x.size(0);
+  const bool binary = kind_ == TaskKind::kPreference;
+  if (binary && ns == 0) return torch::zeros({nq, 1}, ep.query_x.options());  // nothing to compare with
   torch::Tensor f = model_.features(theta, torch::cat({ep.support_x, ep.query_x}), Mode::kTrain);
   torch::Tensor fs = f.slice(0, 0, ns), fq = f.slice(0, ns);
-  const int64_t ways = ep.support_y.max().item<int64_t>() + 1;
-  torch::Tensor sums = torch::zeros({ways, fs.size(1)}, fs.options()).index_add(0, ep.support_y, fs);
-  torch::Tensor counts = torch::zeros({ways}, fs.options())
-                             .index_add(0, ep.support_y, torch::ones({ns}, fs.options()));
-  torch::Tensor protos = sums / counts.unsqueeze(1);
+  torch::Tensor labels = binary ? ep.support_y.to(torch::kInt64) : ep.support_y;
+  const int64_t ways = binary ? 2 : labels.max().item<int64_t>() + 1;
+  torch::Tensor sums = torch::zeros({ways, fs.size(1)}, fs.options()).index_add(0, labels, fs);
+  torch::Tensor counts = torch::zeros({ways}, fs.options()).index_add(0, labels, torch::ones({ns}, fs.options()));
   // ||q - p||^2 for every (query, prototype) pair.
-  return -(fq.unsqueeze(1) - protos.unsqueeze(0)).pow(2).sum(2);
+  torch::Tensor d = (fq.unsqueeze(1) - (sums / counts.clamp_min(1).unsqueeze(1)).unsqueeze(0)).pow(2).sum(2);
+  if (!binary) return -d;
+  // Preference: the logit of "positive" is the distance to the negatives'
+  // prototype minus the distance to the positives'; a support set with one
+  // label only gives no preference (logit 0).
+  torch::Tensor logit = (d.select(1, 0) - d.select(1, 1)).unsqueeze(1);
+  return counts.min().item<double>() > 0 ? logit : logit * 0;
 }
 
 TaskStats ProtoNet::accumulate_meta_gradient(const Params& theta, const Episode& ep,
@@ -33,12 +42,20 @@ TaskStats ProtoNet::accumulate_meta_gradient(const Params& theta, const Episode&
 torch::Tensor ProtoNet::accumulate_batched(const Params& theta, const EpisodeBatch& b,
                                            std::vector<torch::Tensor>& grad) const {
   const int64_t ns = b.sx.size(1);
+  const bool binary = kind_ == TaskKind::kPreference;
+  if (ns == 0) throw UserError("protonet: meta-training needs support items (task.shots >= 1)");
   torch::Tensor f = model_.features_batched(expand(theta, b), torch::cat({b.sx, b.qx}, 1), Mode::kTrain);
   torch::Tensor fs = f.slice(1, 0, ns), fq = f.slice(1, ns);
-  const int64_t ways = b.sy.max().item<int64_t>() + 1;
-  torch::Tensor onehot = torch::one_hot(b.sy, ways).to(fs.scalar_type());  // [T, ns, ways]
-  torch::Tensor protos = torch::bmm(onehot.transpose(1, 2), fs) / onehot.sum(1).unsqueeze(2);
+  torch::Tensor labels = binary ? b.sy.to(torch::kInt64) : b.sy;
+  const int64_t ways = binary ? 2 : labels.max().item<int64_t>() + 1;
+  torch::Tensor onehot = torch::one_hot(labels, ways).to(fs.scalar_type());  // [T, ns, ways]
+  torch::Tensor counts = onehot.sum(1);                                      // [T, ways]
+  torch::Tensor protos = torch::bmm(onehot.transpose(1, 2), fs) / counts.clamp_min(1).unsqueeze(2);
   torch::Tensor out = -(fq.unsqueeze(2) - protos.unsqueeze(1)).pow(2).sum(3);  // [T, nq, ways]
+  if (binary) {  // as logits(): positive minus negative, 0 without both labels
+    torch::Tensor both = std::get<0>(counts.min(1)).gt(0).to(out.scalar_type()).view({-1, 1, 1});
+    out = (out.select(2, 1) - out.select(2, 0)).unsqueeze(2) * both;
+  }
   add_into(grad, torch::autograd::grad({loss(out, b.qy, b)}, theta.tensors, {}, false, false, true));
   return out.detach();
 }

@@ -2,7 +2,9 @@
 // Prototypical Networks (Snell et al. 2017): the body embeds support and
 // query items (in one batch), a class prototype is the mean support
 // embedding, and the logits are minus squared Euclidean distances to the
-// prototypes. No inner loop; the model's head is unused.
+// prototypes. No inner loop; the model's head is unused. Preference tasks
+// are two classes (negative, positive): the logit is the difference of the
+// two distances.
 #include "learners/learner.h"
 
 namespace metacat {

@@ -6,6 +6,7 @@ namespace metacat {
 
 Params Reptile::adapt(const Params& theta, const EpisodeBatch& b, int64_t steps) const {
   Params fast = expand(theta, b).detached(true);
+  if (b.sx.size(b.batched ? 1 : 0) == 0) steps = 0;  // zero-shot: the start itself
   for (int64_t k = 0; k < steps; ++k) {
     torch::Tensor out = b.batched ? model_.forward_batched(fast, b.sx, Mode::kTrain)
                                   : model_.forward(fast, b.sx, Mode::kTrain);

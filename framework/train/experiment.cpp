@@ -101,15 +101,18 @@ std::shared_ptr<TaskSource> make_source(const Config& c) {
   return s;
 }
 
-std::unique_ptr<Experiment> build_experiment(const Config& c) {
-  auto ex = std::make_unique<Experiment>();
-  ex->config = c;
-  ex->source = make_source(c);
-  ex->spec.ways = c.get_int("task.ways");
-  ex->spec.shots = c.get_int("task.shots");
-  ex->spec.queries = c.get_int("task.queries");
+ModelSpec model_spec(const Config& c, std::vector<int64_t> input_shape) {
+  ModelSpec ms;
+  ms.name = c.get_string("model.name");
+  ms.input_shape = std::move(input_shape);
+  ms.hidden = c.get_ints("model.hidden");
+  ms.width = c.get_int("model.width");
+  ms.dtype = dtype_of(c);
+  return ms;
+}
 
-  LearnerOptions& o = ex->options;
+LearnerOptions learner_options(const Config& c, int64_t descriptor_dim) {
+  LearnerOptions o;
   o.name = c.get_string("learner.name");
   o.inner_lr = c.get_float("learner.inner_lr");
   o.inner_steps = c.get_int("learner.inner_steps");
@@ -118,11 +121,28 @@ std::unique_ptr<Experiment> build_experiment(const Config& c) {
   o.first_order = c.get_bool("learner.first_order");
   o.inner_loop = c.get_string("learner.inner_loop");
   o.recompute = c.get_bool("learner.recompute");
+  o.task_parallel = c.get_bool("learner.task_parallel");
+  o.descriptor_init = c.get_bool("learner.descriptor_init");
+  o.descriptor_hidden = c.get_ints("learner.descriptor_hidden");
+  o.descriptor_dim = descriptor_dim;
   o.finetune_lr = c.get_float("baselines.finetune.lr");
   o.finetune_steps = c.get_int("baselines.finetune.steps");
   o.finetune_head_only = c.get_bool("baselines.finetune.head_only");
   o.scratch_lr = c.get_float("baselines.scratch.lr");
   o.scratch_steps = c.get_int("baselines.scratch.steps");
+  return o;
+}
+
+std::unique_ptr<Experiment> build_experiment(const Config& c) {
+  auto ex = std::make_unique<Experiment>();
+  ex->config = c;
+  ex->source = make_source(c);
+  ex->spec.ways = c.get_int("task.ways");
+  ex->spec.shots = c.get_int("task.shots");
+  ex->spec.queries = c.get_int("task.queries");
+
+  ex->options = learner_options(c, ex->source->descriptor_dim());
+  const LearnerOptions& o = ex->options;
 
   const TaskKind kind = ex->source->kind();
   if (o.name == "reptile" && c.get_string("train.optimizer") != "sgd")
@@ -133,12 +153,7 @@ std::unique_ptr<Experiment> build_experiment(const Config& c) {
        o.name == "reptile") && o.inner_steps == 0)
     throw UserError("learner.inner_steps: " + o.name + " needs at least one inner step");
 
-  ModelSpec ms;
-  ms.name = c.get_string("model.name");
-  ms.input_shape = ex->source->input_shape();
-  ms.hidden = c.get_ints("model.hidden");
-  ms.width = c.get_int("model.width");
-  ms.dtype = dtype_of(c);
+  ModelSpec ms = model_spec(c, ex->source->input_shape());
   if (ms.name == "preference" && kind != TaskKind::kPreference)
     throw UserError("model.name: preference scores items of preference tasks, but data.source '" +
                     c.get_string("data.source") + "' gives " + to_string(kind) + " tasks");
@@ -178,13 +193,20 @@ std::vector<EvalSummary> evaluate_methods(const Experiment& ex,
     return out;
   }
   const int64_t n = c.get_int("eval.episodes");
-  for (int64_t shots : c.get_ints("eval.shots")) {
-    EpisodeSpec spec = ex.spec;
-    spec.shots = shots;
-    spec.queries = c.get_int("eval.queries");
-    for (const auto& m : methods) {
-      out.push_back(evaluate(m.name, *ex.source, split, spec, n, seed, predictor(m), comm));
-      if (print) std::cout << format_summary(out.back()) << std::endl;
+  // Cold: categories never seen in meta-training (eval.split); warm: the
+  // training categories, with episodes of the same seeded protocol.
+  std::vector<std::pair<Split, std::string>> groups = {{split, ""}};
+  if (c.get_bool("eval.warm") && split != Split::kTrain) groups = {{Split::kTrain, "warm"}, {split, "cold"}};
+  for (const auto& [sp, group] : groups) {
+    for (int64_t shots : c.get_ints("eval.shots")) {
+      EpisodeSpec spec = ex.spec;
+      spec.shots = shots;
+      spec.queries = c.get_int("eval.queries");
+      for (const auto& m : methods) {
+        out.push_back(evaluate(m.name, *ex.source, sp, spec, n, seed, predictor(m), comm));
+        out.back().group = group;
+        if (print) std::cout << format_summary(out.back()) << std::endl;
+      }
     }
   }
   return out;

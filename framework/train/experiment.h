@@ -23,6 +23,11 @@ struct Experiment {
   std::unique_ptr<Learner> learner;
 };
 
+// The model a config describes, for items of this shape (outputs left 1).
+ModelSpec model_spec(const Config& config, std::vector<int64_t> input_shape);
+// The learner options a config describes (descriptor_dim: the data's).
+LearnerOptions learner_options(const Config& config, int64_t descriptor_dim);
+
 // Builds the task source a config names (loads or generates its data).
 // Sources are cached per process by their data keys, so baselines and
 // evaluations of the same data do not reload it.

@@ -581,6 +581,7 @@ std::pair<std::unique_ptr<Experiment>, Params> pretrain_finetune(
     const Config& config, const std::string& run_dir, std::shared_ptr<comm::Backend> comm) {
   Config fc = config;
   fc.set("learner.name", "finetune", "finetune baseline");
+  fc.set("learner.descriptor_init", "false", "finetune baseline");
   fc.set("train.steps", std::to_string(config.get_int("baselines.finetune.pretrain_steps")),
          "finetune baseline");
   fc.set("train.optimizer", "adam", "finetune baseline");
@@ -591,6 +592,11 @@ std::pair<std::unique_ptr<Experiment>, Params> pretrain_finetune(
   // "auto": a resumed run reuses (or completes) its baseline's pre-training.
   TrainReport r = Trainer(*ex, run_dir, /*verbose=*/true, comm, "auto").run();
   return {std::move(ex), r.theta};
+}
+
+// The name results carry: the learner, marked when it starts from descriptors.
+std::string method_label(const Config& c) {
+  return c.get_string("learner.name") + (c.get_bool("learner.descriptor_init") ? "+descriptor" : "");
 }
 
 nlohmann::json results_json(const std::vector<EvalSummary>& rs) {
@@ -617,12 +623,13 @@ void train_command(const Config& config, const std::string& run_dir, const std::
     for (int64_t shots : config.get_ints("eval.shots")) {
       spec.shots = shots;
       ex->source->check(parse_split(config.get_string("eval.split")), spec);
+      if (config.get_bool("eval.warm")) ex->source->check(Split::kTrain, spec);
     }
   }
   TrainReport r = Trainer(*ex, run_dir, true, comm, resume).run();
   if (!config.get_bool("eval.at_end")) return;
 
-  std::vector<EvalMethod> methods{{ex->learner->name(), ex->learner.get(), r.theta}};
+  std::vector<EvalMethod> methods{{method_label(config), ex->learner.get(), r.theta}};
   std::unique_ptr<Experiment> ft;
   for (const auto& b : config.get_strings("eval.baselines")) {
     if (b == "scratch") {
@@ -667,7 +674,7 @@ void eval_command(const std::vector<std::string>& checkpoints,
     const Params expected = exps.back()->learner->init(0);
     if (expected.names != theta.names)
       throw UserError("checkpoint '" + path + "' does not match its config's model/learner");
-    methods.push_back({ck.learner, exps.back()->learner.get(), theta});
+    methods.push_back({method_label(cfg), exps.back()->learner.get(), theta});
     paths.push_back(path);
   }
   const Experiment& first = *exps.front();

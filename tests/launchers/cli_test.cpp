@@ -107,7 +107,7 @@ TEST(Cli, PackInspectEpisodesAndEvalFromFile) {
   const std::string json = tmp("eval.json");
   r = run("eval --checkpoint " + run_dir + " --episodes " + eps + " --baseline scratch --json " + json);
   ASSERT_EQ(r.code, 0) << r.output;
-  EXPECT_NE(r.output.find("maml         5-shot  auc"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("maml+descriptor" + std::string(4, ' ') + "5-shot  auc"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("(20 episodes)"), std::string::npos) << r.output;
   EXPECT_TRUE(fs::exists(json));
   // Packing again into the same folder needs --force.

@@ -60,10 +60,13 @@ TEST(Report, NumbersMatchMetricsAndEvalJson) {
   ASSERT_EQ(code, 0) << out;
   const std::string html = read(run_dir() + "/report.html");
   auto eval = nlohmann::json::parse(read(run_dir() + "/eval.json"));
-  ASSERT_EQ(eval["results"].size(), 6u);  // maml, finetune, scratch x 1 and 5 shots
+  // maml+descriptor, finetune, scratch x 1 and 5 shots x warm and cold categories
+  ASSERT_EQ(eval["results"].size(), 12u);
   for (const auto& r : eval["results"]) {
     const std::string cell = fmt(r["mean"].get<double>()) + " &plusmn; " + fmt(r["ci95"].get<double>());
     EXPECT_NE(html.find(cell), std::string::npos) << r["method"] << " " << r["shots"] << ": " << cell;
+    EXPECT_NE(html.find(r["method"].get<std::string>() + " (" + r["categories"].get<std::string>() + ")"),
+              std::string::npos);
   }
   // One polyline point per training record, one per validation record.
   std::ifstream in(run_dir() + "/metrics.jsonl");

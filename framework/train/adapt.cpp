@@ -1,0 +1,121 @@
+#include "train/adapt.h"
+
+#include <torch/serialize.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+
+#include "config/config.h"
+#include "core/error.h"
+#include "core/loss.h"
+#include "data/h5.h"
+#include "learners/gradient_learner.h"
+#include "learners/reptile.h"
+#include "train/experiment.h"
+
+namespace metacat {
+
+int64_t checkpoint_input_dim(const Checkpoint& ck) {
+  if (!ck.params.contains("body.0.weight"))
+    throw UserError("adapt: the checkpoint's model does not take feature vectors (model.name: mlp or preference)");
+  return ck.params.at("body.0.weight").size(1);
+}
+
+int64_t checkpoint_descriptor_dim(const Checkpoint& ck) {
+  return ck.params.contains("desc.0.weight") ? ck.params.at("desc.0.weight").size(1) : 0;
+}
+
+Params model_parameters(const Params& p) {
+  return p.filter([](const std::string& n) { return n.rfind("lr.", 0) != 0 && n.rfind("desc.", 0) != 0; });
+}
+
+AdaptResult adapt_checkpoint(const Checkpoint& ck, const AdaptRequest& req) {
+  const Config cfg = Config::from_yaml(ck.config_yaml, "checkpoint config");
+  if (cfg.get_string("model.name") != "preference")
+    throw UserError("adapt: the checkpoint's model is '" + cfg.get_string("model.name") +
+                    "'; adapt works on preference checkpoints (model.name: preference)");
+  const int64_t dim = checkpoint_input_dim(ck);
+  ModelSpec ms = model_spec(cfg, {dim});
+  ms.outputs = 1;
+  auto model = make_model(ms);
+  LearnerOptions o = learner_options(cfg, checkpoint_descriptor_dim(ck));
+  if (o.name != "maml" && o.name != "fomaml" && o.name != "anil" && o.name != "metasgd" && o.name != "reptile")
+    throw UserError("adapt: the checkpoint's learner '" + o.name +
+                    "' has no inner loop to adapt with (maml, fomaml, anil, metasgd, reptile do)");
+  AdaptResult r;
+  r.steps = req.steps >= 0 ? req.steps : o.eval_inner_steps;
+  r.inner_lr = o.inner_lr;
+  const auto dtype = ms.dtype;
+  EpisodeBatch b;
+  b.sx = req.x.to(dtype), b.sy = req.y.to(dtype), b.qx = b.sx, b.qy = b.sy;
+  Params theta = ck.params.detached(true);
+  if (o.descriptor_init && !req.descriptor.defined()) {
+    // No descriptor: start from the shared head (the descriptor network's
+    // input is absent, so its offset is left out).
+    o.descriptor_init = false;
+    theta = theta.filter([](const std::string& n) { return n.rfind("desc.", 0) != 0; });
+  }
+  if (req.descriptor.defined()) {
+    if (!o.descriptor_init)
+      throw UserError("adapt: --descriptor given, but the checkpoint was trained without "
+                      "learner.descriptor_init");
+    b.desc = req.descriptor.to(dtype);
+    r.used_descriptor = true;
+  }
+  auto metrics = [&](const Params& p) {
+    torch::NoGradGuard ng;
+    return task_metrics(TaskKind::kPreference, model->forward(model_parameters(p), b.sx, Mode::kTrain), b.sy);
+  };
+  Params adapted;
+  if (o.name == "reptile") {
+    Reptile l(*model, TaskKind::kPreference, o);
+    r.before = metrics(theta);
+    adapted = l.adapt(theta, b, r.steps);
+  } else {
+    GradientLearner l(*model, TaskKind::kPreference, o);
+    // The start (with the descriptor's offset) is the 0-step adaptation.
+    r.before = metrics(l.adapt(theta, b, 0, false).first);
+    adapted = l.adapt(theta, b, r.steps, false).first;
+  }
+  r.adapted = model_parameters(adapted).detached(false);
+  r.after = metrics(r.adapted);
+  return r;
+}
+
+namespace {
+void commit(const std::string& tmp, const std::string& path) {
+  h5::fsync_path(tmp);
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    throw UserError("cannot write '" + path + "'");
+  }
+  h5::fsync_dir_of(path);
+}
+}  // namespace
+
+void save_params_h5(const std::string& path, const Params& p, const std::map<std::string, std::string>& attrs) {
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  {
+    h5::Handle f = h5::create_file(tmp, /*ordered=*/true);
+    for (const auto& [k, v] : attrs) h5::write_string_attr(f, k, v, tmp);
+    h5::Handle g = h5::create_group(f, "params", tmp, true);
+    for (size_t i = 0; i < p.size(); ++i) h5::write_tensor(g, p.names[i], p.tensors[i], tmp);
+  }
+  commit(tmp, path);
+}
+
+void save_params_pytorch(const std::string& path, const Params& p) {
+  c10::Dict<std::string, torch::Tensor> dict;
+  for (size_t i = 0; i < p.size(); ++i) dict.insert(p.names[i], p.tensors[i].detach().contiguous());
+  const std::vector<char> bytes = torch::pickle_save(dict);
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  {
+    std::ofstream out(tmp, std::ios::binary);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    if (!out) throw UserError("cannot write '" + tmp + "'");
+  }
+  commit(tmp, path);
+}
+
+}  // namespace metacat

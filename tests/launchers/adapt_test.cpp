@@ -1,0 +1,179 @@
+// `metacat adapt` and `metacat export` through the real binary: a new
+// category's CSV in, adapted parameters out; exported files checked with
+// Debian's python3-torch against metacat's own outputs.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <torch/serialize.h>
+
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "checkpoint/checkpoint.h"
+#include "datasets/synthetic_catalogue.h"
+#include "train/experiment.h"
+
+using namespace metacat;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Result {
+  int code;
+  std::string output;
+};
+
+Result sh(const std::string& cmd) {
+  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
+  std::string out;
+  char buf[4096];
+  while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+  const int status = pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), out};
+}
+Result run(const std::string& args) { return sh(std::string(METACAT_BIN) + " " + args); }
+
+std::string dir(const std::string& name) {
+  return (fs::temp_directory_path() / ("metacat-adapt-" + std::to_string(::getpid()) + "-" + name)).string();
+}
+
+void write(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
+
+bool have_python_torch() { return sh("/usr/bin/python3 -c 'import torch, h5py'").code == 0; }
+
+// A tiny trained preference run with descriptors (shared by the tests).
+const std::string& preference_run() {
+  static const std::string d = [] {
+    std::string r = dir("pref-run");
+    fs::remove_all(r);
+    Result t = run("train --config " + std::string(METACAT_SOURCE_DIR) +
+                   "/configs/preference.yaml --run-dir " + r +
+                   " --set train.steps=40 --set eval.at_end=false --set eval.val_every=0"
+                   " --set learner.descriptor_init=true");
+    EXPECT_EQ(t.code, 0) << t.output;
+    return r;
+  }();
+  return d;
+}
+
+// CSV rows "label,f1..f16" and the descriptor of a test category.
+void write_category(int64_t category, int64_t rows, const std::string& csv, const std::string& desc) {
+  SyntheticSpec s;  // the preference config's catalogue (categories 300, 8 departments, 16 features)
+  SyntheticCatalogue cat(s, 3);
+  SyntheticCategory c = cat.generate(category);
+  std::ofstream out(csv);
+  out << "label";
+  for (int k = 1; k <= 16; ++k) out << ",f" << k;
+  out << "\n";
+  for (int64_t i = 0; i < rows; ++i) {
+    out << c.labels[i].item<float>();
+    for (int k = 0; k < 16; ++k) out << "," << c.items[i][k].item<float>();
+    out << "\n";
+  }
+  std::ofstream d(desc);
+  for (int64_t k = 0; k < c.descriptor.size(0); ++k) d << (k ? "," : "") << c.descriptor[k].item<float>();
+  d << "\n";
+}
+
+}  // namespace
+
+TEST(Adapt, WritesAdaptedParametersThatFitTheSupportSet) {
+  const std::string out = dir("out"), csv = dir("support.csv"), desc = dir("desc.csv");
+  write_category(290, 20, csv, desc);  // categories 240..299 are the test split
+  Result r = run("adapt --checkpoint " + preference_run() + " --support " + csv + " --descriptor " + desc +
+                 " --steps 10 --out " + out);
+  ASSERT_EQ(r.code, 0) << r.output;
+  auto j = nlohmann::json::parse(std::ifstream(out + "/adapt.json"));
+  EXPECT_EQ(j["support_rows"], 20);
+  EXPECT_EQ(j["descriptor"], true);
+  EXPECT_LT(j["support_metrics_after"]["log_loss"].get<double>(),
+            j["support_metrics_before"]["log_loss"].get<double>());
+  // The adapted parameters are the model's only, in metacat's order.
+  Checkpoint ck = load_checkpoint(newest_checkpoint(preference_run()));
+  EXPECT_TRUE(ck.params.contains("desc.0.weight"));
+  ASSERT_TRUE(fs::exists(out + "/adapted.h5") && fs::exists(out + "/adapted.pt"));
+  if (!have_python_torch()) GTEST_SKIP() << "python3-torch/h5py not installed";
+  Result py = sh("/usr/bin/python3 " + std::string(METACAT_SOURCE_DIR) + "/tests/launchers/check_export.py --same " +
+                 out + "/adapted.pt " + out + "/adapted.h5");
+  EXPECT_EQ(py.code, 0) << py.output;
+}
+
+TEST(Adapt, BadSupportFilesNameTheRowAndColumn) {
+  const std::string ck = preference_run();
+  struct Case {
+    std::string name, text, needle;
+  };
+  std::string header = "label";
+  for (int k = 1; k <= 16; ++k) header += ",f" + std::to_string(k);
+  auto row = [](const std::string& label, int features, const std::string& cell = "0.5") {
+    std::string s = label;
+    for (int k = 0; k < features; ++k) s += "," + (k == 3 ? cell : std::string("0.5"));
+    return s + "\n";
+  };
+  const std::vector<Case> cases = {
+      {"empty", "", "no labelled rows (empty file)"},
+      {"header-only", header + "\n", "no labelled rows"},
+      {"width", header + "\n" + row("1", 16) + row("0", 15), "row 3: 16 columns, expected 17"},
+      {"nonnumeric", header + "\n" + row("1", 16) + row("0", 16, "abc"), "row 3, column 5 (f4): 'abc' is not a number"},
+      {"label", header + "\n" + row("1", 16) + row("2", 16), "row 3, column 1 (label): label '2' is not 0 or 1"},
+      {"no-positive", row("0", 16) + row("0", 16), "no positive (label 1) rows"},
+      {"no-negative", row("1", 16) + row("1", 16), "no negative (label 0) rows"},
+  };
+  for (const auto& c : cases) {
+    const std::string csv = dir(c.name + ".csv");
+    write(csv, c.text);
+    Result r = run("adapt --checkpoint " + ck + " --support " + csv + " --out " + dir(c.name));
+    EXPECT_EQ(r.code, 1) << c.name << ": " << r.output;
+    EXPECT_NE(r.output.find(c.needle), std::string::npos) << c.name << ": " << r.output;
+    EXPECT_NE(r.output.find(csv), std::string::npos) << c.name << ": the message names the file";
+  }
+  const std::string desc = dir("bad-desc.csv"), csv = dir("ok.csv");
+  write(csv, header + "\n" + row("1", 16) + row("0", 16));
+  write(desc, "0.1,0.2\n");
+  Result r = run("adapt --checkpoint " + ck + " --support " + csv + " --descriptor " + desc + " --out " + dir("d"));
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.output.find("2 values, the checkpoint's descriptor has 8"), std::string::npos) << r.output;
+}
+
+// Exported parameters in PyTorch (scripts/metacat_model.py) give metacat's
+// outputs on the same inputs, for a preference MLP and for conv4.
+TEST(Export, PyTorchModelReproducesMetacatOutputs) {
+  if (!have_python_torch()) GTEST_SKIP() << "python3-torch/h5py not installed";
+  const std::string conv_run = dir("conv-run");
+  fs::remove_all(conv_run);
+  Result t = run("train --config " + std::string(METACAT_SOURCE_DIR) +
+                 "/configs/fashion-mnist.yaml --run-dir " + conv_run +
+                 " --set data.source=fashion-mnist --set data.path=/usr/share/datasets/fashion-mnist"
+                 " --set train.steps=2 --set eval.at_end=false --set eval.val_every=0");
+  ASSERT_EQ(t.code, 0) << t.output;
+  for (const std::string& run_dir : {preference_run(), conv_run}) {
+    Checkpoint ck = load_checkpoint(newest_checkpoint(run_dir));
+    const Config cfg = Config::from_yaml(ck.config_yaml, "test");
+    const bool conv = cfg.get_string("model.name") == "conv4";
+    std::vector<int64_t> shape = conv ? std::vector<int64_t>{1, 28, 28} : std::vector<int64_t>{16};
+    ModelSpec ms = model_spec(cfg, shape);
+    ms.outputs = ck.params.at("head.weight").size(0);
+    auto model = make_model(ms);
+    torch::manual_seed(1);
+    std::vector<int64_t> xs = {12};
+    xs.insert(xs.end(), shape.begin(), shape.end());
+    torch::Tensor x = torch::rand(xs);
+    torch::Tensor y = model->forward(ck.params, x, Mode::kEval).detach();
+    c10::Dict<std::string, torch::Tensor> io;
+    io.insert("x", x);
+    io.insert("y", y);
+    const std::string io_path = dir(conv ? "conv-io.pt" : "pref-io.pt"), pt = dir(conv ? "conv.pt" : "pref.pt");
+    auto bytes = torch::pickle_save(io);
+    std::ofstream(io_path, std::ios::binary).write(bytes.data(), bytes.size());
+    Result e = run("export --checkpoint " + run_dir + " --format pytorch --out " + pt);
+    ASSERT_EQ(e.code, 0) << e.output;
+    Result py = sh("/usr/bin/python3 " + std::string(METACAT_SOURCE_DIR) + "/tests/launchers/check_export.py " +
+                   pt + " " + io_path);
+    EXPECT_EQ(py.code, 0) << (conv ? "conv4: " : "preference: ") << py.output;
+  }
+  Result bad = run("export --checkpoint " + conv_run + " --format onnx --out " + dir("x.onnx"));
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_NE(bad.output.find("unknown --format 'onnx'"), std::string::npos) << bad.output;
+}
