@@ -18,7 +18,8 @@
 #   memory    metacat's peak RSS for second-order conv4 MAML at 1, 5 and 10
 #             inner steps, with and without learner.recompute.
 #   accuracy  the metric both reach after the same meta-steps, each evaluated
-#             on fresh test tasks, with 95% confidence intervals.
+#             on fresh test tasks: mean over training seeds (5 sinusoid, 3
+#             conv4) with t-based 95% intervals over the seeds.
 #
 # Model FLOPs per task: forward F per item = 2 x multiply-adds of the linear
 # and conv layers; backward counted 2F; second-order MAML's backward through
@@ -156,46 +157,64 @@ section_memory() {
     --set threads=1 --set train.steps=0 --set eval.at_end=false --set eval.val_every=0 --set comm.backend=local >/dev/null
   local base
   base=$(( $(cat "$dir.rss") / 1024 ))
-  for recompute in false true; do
-    for k in 1 5 10; do
-      read -r _ rss < <(metacat_rate configs/fashion-mnist.yaml 3 4 1 --set learner.name=maml --set task.shots=5 \
-        --set task.queries=15 --set learner.inner_steps=$k --set learner.recompute=$recompute)
-      emit "{\"bench\": \"memory\", \"learner\": \"maml\", \"inner_steps\": $k, \"recompute\": $recompute, \"peak_rss_mb\": $rss, \"idle_rss_mb\": $base}"
+  # per_task: one task's graph alive at a time; batched: all 4 at once.
+  for loop in per_task batched; do
+    for recompute in false true; do
+      for k in 1 5 10; do
+        read -r _ rss < <(metacat_rate configs/fashion-mnist.yaml 3 4 1 --set learner.name=maml --set task.shots=5 \
+          --set task.queries=15 --set learner.inner_steps=$k --set learner.recompute=$recompute \
+          --set learner.inner_loop=$loop)
+        emit "{\"bench\": \"memory\", \"learner\": \"maml\", \"inner_loop\": \"$loop\", \"inner_steps\": $k, \"recompute\": $recompute, \"peak_rss_mb\": $rss, \"idle_rss_mb\": $base}"
+      done
     done
   done
 }
 
-# Both sides train for the same meta-steps, then evaluate on fresh test tasks.
-accuracy() {  # workload learner shots batch steps episodes
-  local workload=$1 learner=$2 shots=$3 batch=$4 steps=$5 episodes=$6 dir="$tmp/acc-$RANDOM$RANDOM"
+# Both sides train for the same meta-steps from SEEDS seeds each, then
+# evaluate on fresh test tasks. A single run's CI covers only the evaluation
+# episodes, not the training seed, so the comparison is between the means
+# over seeds, with t-based 95% intervals over the seeds.
+accuracy() {  # workload learner shots batch steps episodes seeds
+  local workload=$1 learner=$2 shots=$3 batch=$4 steps=$5 episodes=$6 seeds=$7
   workload_args "$workload" "$shots"
-  local eq=15
+  local eq=15 mc_vals="" ref_vals=""
   [ "$workload" = sinusoid ] && eq=50
-  $BIN train --config "$cfg" --run-dir "$dir" --set threads=2 --set train.steps="$steps" --set train.meta_batch="$batch" \
-    --set learner.name="$learner" --set train.outer_lr=0.001 --set eval.val_every=0 --set comm.backend=local \
-    --set eval.episodes="$episodes" --set "eval.shots=[$shots]" --set eval.queries=$eq --set eval.baselines=[] \
-    "${mc_args[@]}" >/dev/null
-  ref_line=$(OPENBLAS_NUM_THREADS=2 OMP_NUM_THREADS=2 $REF $ref_args --learner "$learner" --meta-batch "$batch" --steps "$steps" --warmup 0 --threads 2 \
-    --eval-episodes "$episodes" --eval-queries $eq 2>/dev/null)
-  emit "$($PY - "$ref_line" "$dir/eval.json" "$workload" "$learner" "$shots" "$steps" <<'PY'
-import json, sys
-ref = json.loads(sys.argv[1])
-r = json.load(open(sys.argv[2]))["results"][0]
-m, rm = (r["mean"], r["ci95"]), (ref["eval_mean"], ref["eval_ci95"])
-overlap = abs(m[0] - rm[0]) <= m[1] + rm[1]
-print(json.dumps({"bench": "accuracy", "workload": sys.argv[3], "learner": sys.argv[4], "shots": int(sys.argv[5]),
-                  "meta_steps": int(sys.argv[6]), "metric": r["metric"], "episodes": r["episodes"],
-                  "metacat": round(m[0], 4), "metacat_ci95": round(m[1], 4),
-                  "pytorch": rm[0], "pytorch_ci95": rm[1], "intervals_overlap": overlap}))
+  for seed in $(seq 1 "$seeds"); do
+    local dir="$tmp/acc-$RANDOM$RANDOM"
+    $BIN train --config "$cfg" --run-dir "$dir" --set threads=2 --set seed="$seed" --set train.steps="$steps" \
+      --set train.meta_batch="$batch" --set learner.name="$learner" --set train.outer_lr=0.001 --set eval.val_every=0 \
+      --set comm.backend=local --set eval.episodes="$episodes" --set "eval.shots=[$shots]" --set eval.queries=$eq \
+      --set eval.baselines=[] "${mc_args[@]}" >/dev/null
+    mc_vals+="$($PY -c "import json; print(json.load(open('$dir/eval.json'))['results'][0]['mean'])") "
+    ref_vals+="$(OPENBLAS_NUM_THREADS=2 OMP_NUM_THREADS=2 $REF $ref_args --learner "$learner" --meta-batch "$batch" \
+      --steps "$steps" --warmup 0 --threads 2 --seed "$seed" --eval-episodes "$episodes" --eval-queries $eq 2>/dev/null |
+      $PY -c "import json, sys; print(json.load(sys.stdin)['eval_mean'])") "
+  done
+  emit "$($PY - "$workload" "$learner" "$shots" "$steps" "$episodes" "$mc_vals" "$ref_vals" <<'PY'
+import json, math, sys
+t95 = {2: 12.706, 3: 4.303, 4: 3.182, 5: 2.776, 6: 2.571, 8: 2.365, 10: 2.262}
+def summary(text):
+    v = [float(x) for x in text.split()]
+    m = sum(v) / len(v)
+    sd = math.sqrt(sum((x - m) ** 2 for x in v) / (len(v) - 1)) if len(v) > 1 else 0.0
+    return v, m, t95.get(len(v), 1.96) * sd / math.sqrt(len(v))
+mv, mm, mc = summary(sys.argv[6])
+rv, rm, rc = summary(sys.argv[7])
+print(json.dumps({"bench": "accuracy", "workload": sys.argv[1], "learner": sys.argv[2], "shots": int(sys.argv[3]),
+                  "meta_steps": int(sys.argv[4]), "eval_episodes": int(sys.argv[5]),
+                  "metric": "mse" if sys.argv[1] == "sinusoid" else "accuracy", "seeds": len(mv),
+                  "metacat": round(mm, 4), "metacat_ci95": round(mc, 4), "pytorch": round(rm, 4), "pytorch_ci95": round(rc, 4),
+                  "intervals_overlap": abs(mm - rm) <= mc + rc,
+                  "metacat_per_seed": [round(x, 4) for x in mv], "pytorch_per_seed": [round(x, 4) for x in rv]}))
 PY
 )"
 }
 
 section_accuracy() {
-  accuracy sinusoid maml 10 25 1000 300
-  accuracy sinusoid fomaml 10 25 1000 300
-  accuracy fmnist maml 1 4 200 300
-  accuracy fmnist protonet 1 4 200 300
+  accuracy sinusoid maml 10 25 1000 300 5
+  accuracy sinusoid fomaml 10 25 1000 300 5
+  accuracy fmnist maml 1 4 200 300 3
+  accuracy fmnist protonet 1 4 200 300 3
 }
 
 for s in $SECTIONS; do "section_$s"; done

@@ -25,6 +25,28 @@ torch::Tensor argmax_2x2(const torch::Tensor& x) {
     for (int64_t p = begin; p < end; ++p) {
       const S* plane = px + p * H * W;
       int32_t* out = pi + p * h * w;
+      // Branch-free first-maximum selection (vectorisable); a plane holding
+      // a NaN is redone with NaN propagation, as PyTorch does.
+      bool nan = false;
+      for (int64_t i = 0; i < h; ++i) {
+        const S* r0 = plane + 2 * i * W;
+        const S* r1 = r0 + W;
+        const int32_t base = static_cast<int32_t>(2 * i * W);
+        for (int64_t j = 0; j < w; ++j) {
+          const S a = r0[2 * j], b = r0[2 * j + 1], c = r1[2 * j], d = r1[2 * j + 1];
+          nan |= (a != a) | (b != b) | (c != c) | (d != d);
+          const int32_t at = base + static_cast<int32_t>(2 * j);
+          const bool tb = b > a;
+          S m = tb ? b : a;
+          int32_t best = tb ? at + 1 : at;
+          const bool tc = c > m;
+          m = tc ? c : m;
+          best = tc ? at + static_cast<int32_t>(W) : best;
+          best = d > m ? at + static_cast<int32_t>(W) + 1 : best;
+          out[i * w + j] = best;
+        }
+      }
+      if (!nan) continue;
       for (int64_t i = 0; i < h; ++i) {
         const S* r0 = plane + 2 * i * W;
         const S* r1 = r0 + W;
