@@ -1,6 +1,7 @@
 #include "datasets/csv_features.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <fstream>
 #include <map>
@@ -32,8 +33,11 @@ bool to_double(const std::string& s, double& v) {
   }
 }
 
-// Reads the data lines of a small CSV/TSV: a first line whose first cell is
-// not a number is a header. Returns (line number, cells) per data line.
+// Reads the data lines of a small CSV/TSV. The first line is a header when
+// none of its cells is a number, or when its first cell is "label" (so that
+// a data row with a typo is reported, not taken for a header). A UTF-8 byte
+// order mark and one trailing separator are ignored. Returns (line number,
+// cells) per data line.
 struct Table {
   std::vector<std::string> header;
   std::vector<std::pair<int64_t, std::vector<std::string>>> rows;
@@ -48,16 +52,20 @@ Table read_table(const std::string& path, const std::string& cmd) {
   while (std::getline(in, line)) {
     ++lineno;
     if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (lineno == 1 && line.rfind("\xEF\xBB\xBF", 0) == 0) line.erase(0, 3);
     if (line.find_first_not_of(" \t") == std::string::npos) continue;
     if (t.rows.empty() && t.header.empty() && line.find('\t') != std::string::npos) sep = '\t';
     auto cells = split_line(line, sep);
+    if (cells.size() > 1 && cells.back().find_first_not_of(" ") == std::string::npos) cells.pop_back();
     for (auto& c : cells) {  // surrounding spaces are not part of a number
       const auto a = c.find_first_not_of(' '), b = c.find_last_not_of(' ');
       c = a == std::string::npos ? "" : c.substr(a, b - a + 1);
     }
     double v;
     const bool any_number = std::any_of(cells.begin(), cells.end(), [&](const std::string& c) { return to_double(c, v); });
-    if (t.rows.empty() && t.header.empty() && !any_number) {
+    std::string first = cells[0];
+    std::transform(first.begin(), first.end(), first.begin(), [](unsigned char ch) { return std::tolower(ch); });
+    if (t.rows.empty() && t.header.empty() && (!any_number || first == "label")) {
       t.header = cells;
       continue;
     }
@@ -165,7 +173,8 @@ PackSummary pack_csv(const std::string& path, const CsvSplit& split, torch::Scal
 SupportSet read_support_csv(const std::string& path, int64_t dim) {
   const Table t = read_table(path, "adapt");
   if (t.rows.empty())
-    throw UserError("adapt: '" + path + "' has no labelled rows (empty file); expected label,f1..f" +
+    throw UserError("adapt: '" + path + "' has no labelled rows (" +
+                    (t.header.empty() ? "empty file" : "a header only") + "); expected label,f1..f" +
                     std::to_string(dim));
   const size_t width = static_cast<size_t>(dim) + 1;
   if (!t.header.empty() && t.header.size() != width)
@@ -206,19 +215,19 @@ SupportSet read_support_csv(const std::string& path, int64_t dim) {
 }
 
 torch::Tensor read_vector_csv(const std::string& path, int64_t dim, const std::string& what) {
-  const Table t = read_table(path, "adapt");
+  const Table t = read_table(path, what);
   if (t.rows.size() != 1)
-    throw UserError("adapt: " + path + ": a " + what + " file holds one row of " + std::to_string(dim) +
+    throw UserError(what + " file " + path + ": a " + what + " file holds one row of " + std::to_string(dim) +
                     " numbers, found " + std::to_string(t.rows.size()) + " rows");
   const auto& [line, cells] = t.rows[0];
   if (static_cast<int64_t>(cells.size()) != dim)
-    throw UserError("adapt: " + path + ": row " + std::to_string(line) + ": " + std::to_string(cells.size()) +
+    throw UserError(what + " file " + path + ": row " + std::to_string(line) + ": " + std::to_string(cells.size()) +
                     " values, the checkpoint's " + what + " has " + std::to_string(dim));
   std::vector<float> v;
   for (size_t c = 0; c < cells.size(); ++c) {
     double x;
     if (!to_double(cells[c], x) || !std::isfinite(x))
-      throw UserError("adapt: " + path + ": row " + std::to_string(line) + ", " + column_name(t, c) + ": '" +
+      throw UserError(what + " file " + path + ": row " + std::to_string(line) + ", " + column_name(t, c) + ": '" +
                       cells[c] + "' is not a number");
     v.push_back(static_cast<float>(x));
   }

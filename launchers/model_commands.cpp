@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
@@ -25,7 +26,7 @@ struct AdaptArgs {
 };
 
 struct ExportArgs {
-  std::string checkpoint, format = "pytorch", out;
+  std::string checkpoint, format = "pytorch", out, descriptor;
 };
 
 std::string fmt(double v) {
@@ -48,6 +49,7 @@ int run_adapt(const AdaptArgs& a) {
     req.descriptor = read_vector_csv(a.descriptor, d, "descriptor");
   }
   const AdaptResult r = adapt_checkpoint(ck, req);
+  for (const auto& w : r.warnings) std::cerr << "warning: adapt: " << w << std::endl;
   fs::create_directories(a.out);
   const std::string h5 = (fs::path(a.out) / "adapted.h5").string();
   const std::string pt = (fs::path(a.out) / "adapted.pt").string();
@@ -61,13 +63,16 @@ int run_adapt(const AdaptArgs& a) {
                       {"negatives", s.negatives},
                       {"descriptor", r.used_descriptor},
                       {"steps", r.steps},
-                      {"inner_lr", r.inner_lr},
+                      {"inner_lr", std::isnan(r.inner_lr) ? nlohmann::json("learned per-parameter rates (lr.*)")
+                                                          : nlohmann::json(r.inner_lr)},
                       {"support_metrics_before", r.before},
                       {"support_metrics_after", r.after},
                       {"files", {h5, pt}}};
   std::ofstream((fs::path(a.out) / "adapt.json").string()) << j.dump(2) << "\n";
   std::cout << "adapt: " << s.positives + s.negatives << " support rows (" << s.positives << " positive), "
-            << r.steps << " steps of " << r.inner_lr << (r.used_descriptor ? ", from the descriptor's start" : "")
+            << r.steps << " steps "
+            << (std::isnan(r.inner_lr) ? std::string("at the learned Meta-SGD rates") : "of " + fmt(r.inner_lr))
+            << (r.used_descriptor ? ", from the descriptor's start" : "")
             << "\n  support log-loss " << fmt(r.before.at("log_loss")) << " -> " << fmt(r.after.at("log_loss"))
             << ", accuracy " << fmt(r.before.at("accuracy")) << " -> " << fmt(r.after.at("accuracy"))
             << "\n  wrote " << h5 << ", " << pt << ", " << (fs::path(a.out) / "adapt.json").string() << std::endl;
@@ -78,7 +83,22 @@ int run_export(const ExportArgs& a) {
   if (a.format != "pytorch") throw UserError("export: unknown --format '" + a.format + "' (pytorch)");
   const std::string path = resolve_checkpoint(a.checkpoint);
   const Checkpoint ck = load_checkpoint(path);
-  const Params p = model_parameters(ck.params);
+  Params p = model_parameters(ck.params);
+  const int64_t d = checkpoint_descriptor_dim(ck);
+  if (!a.descriptor.empty()) {
+    // The category's zero-shot start: the head with its descriptor's offset.
+    if (d == 0)
+      throw UserError("export: --descriptor given, but the checkpoint was trained without learner.descriptor_init");
+    AdaptRequest req;
+    req.x = torch::zeros({0, checkpoint_input_dim(ck)});
+    req.y = torch::zeros({0});
+    req.descriptor = read_vector_csv(a.descriptor, d, "descriptor");
+    p = adapt_checkpoint(ck, req).adapted;
+  } else if (d > 0) {
+    std::cerr << "warning: export: the checkpoint was trained with learner.descriptor_init; the exported head "
+                 "is the shared one, without any category's descriptor offset (pass --descriptor FILE to "
+                 "export a category's start)" << std::endl;
+  }
   if (fs::path(a.out).has_parent_path()) fs::create_directories(fs::path(a.out).parent_path());
   save_params_pytorch(a.out, p);
   std::cout << "export: " << p.size() << " tensors of " << path << " -> " << a.out
@@ -114,6 +134,8 @@ std::vector<std::pair<CLI::App*, std::function<int()>>> add_model_commands(CLI::
   ex->add_option("--checkpoint", exp->checkpoint, "Checkpoint file, or run directory (its newest)")->required();
   ex->add_option("--format", exp->format, "Output format: pytorch (a state_dict file for torch.load)");
   ex->add_option("--out", exp->out, "Output file, e.g. model.pt")->required();
+  ex->add_option("--descriptor", exp->descriptor,
+                 "CSV with one row: a category's descriptor; exports that category's (zero-shot) start");
   return {{ad, [adapt] { return run_adapt(*adapt); }}, {ex, [exp] { return run_export(*exp); }}};
 }
 

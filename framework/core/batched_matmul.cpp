@@ -102,6 +102,10 @@ struct BatchedMatmul : public torch::autograd::Function<BatchedMatmul> {
 
 }  // namespace
 
+bool batched_matmul_uses_blas(torch::Dtype dtype) {
+  return dtype == torch::kFloat32 ? blas().sgemm != nullptr : dtype == torch::kFloat64 && blas().dgemm != nullptr;
+}
+
 torch::Tensor batched_matmul(const torch::Tensor& a, const torch::Tensor& b) {
   TORCH_CHECK(a.dim() == 3 && b.dim() == 3 && a.size(0) == b.size(0) && a.size(2) == b.size(1),
               "batched_matmul: shapes ", a.sizes(), " and ", b.sizes(), " do not match");

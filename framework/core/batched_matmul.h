@@ -15,5 +15,7 @@ namespace metacat {
 
 // a [T, m, k], b [T, k, n] -> [T, m, n].
 torch::Tensor batched_matmul(const torch::Tensor& a, const torch::Tensor& b);
+// Whether matrices of this dtype go through the process's BLAS (else bmm).
+bool batched_matmul_uses_blas(torch::Dtype dtype);
 
 }  // namespace metacat

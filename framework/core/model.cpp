@@ -64,7 +64,8 @@ class Mlp : public Model {
     if (spec_.hidden.empty()) throw UserError("model.hidden: needs at least one layer size");
   }
   torch::Tensor features(const Params& p, const torch::Tensor& x, Mode) const override {
-    torch::Tensor h = x.reshape({x.size(0), -1});
+    // Explicit width: an empty batch (a zero-shot support set) reshapes too.
+    torch::Tensor h = x.reshape({x.size(0), product(spec_.input_shape)});
     for (size_t i = 0; i < spec_.hidden.size(); ++i) {
       const std::string k = "body." + std::to_string(i);
       h = torch::relu(torch::linear(h, p.at(k + ".weight"), p.at(k + ".bias")));
@@ -72,7 +73,7 @@ class Mlp : public Model {
     return h;
   }
   torch::Tensor features_batched(const Params& p, const torch::Tensor& x, Mode) const override {
-    torch::Tensor h = x.reshape({x.size(0), x.size(1), -1});
+    torch::Tensor h = x.reshape({x.size(0), x.size(1), product(spec_.input_shape)});
     for (size_t i = 0; i < spec_.hidden.size(); ++i) {
       const std::string k = "body." + std::to_string(i);
       h = torch::relu(linear_batched(h, p.at(k + ".weight"), p.at(k + ".bias")));

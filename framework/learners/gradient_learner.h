@@ -19,8 +19,9 @@
 // learner.recompute (second order only): the forward pass keeps just the
 // inner iterates fast_0..fast_{k-1}; the backward pass walks the steps in
 // reverse, rebuilding one step's graph at a time and pulling the adjoint
-// through it (a vector-Jacobian product). Same gradient, and peak memory
-// that no longer grows with the number of inner steps.
+// through it (a vector-Jacobian product). Same gradient; activations of
+// one step alive at a time instead of k (only the k parameter-sized
+// iterates grow with the number of inner steps).
 #include "learners/learner.h"
 
 namespace metacat {

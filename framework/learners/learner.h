@@ -29,7 +29,8 @@ struct LearnerOptions {
   // auto: batched where it was measured faster (Model::batched_pays_off).
   std::string inner_loop = "auto";
   // Second-order learners: keep only the inner iterates and recompute each
-  // step's graph during the backward pass (memory flat in inner_steps).
+  // step's graph during the backward pass: activation memory flat in
+  // inner_steps (the k iterates, parameter-sized, are kept).
   bool recompute = false;
   // Per-task inner loops of a rank's episodes run concurrently, one per
   // thread of the rank's budget (each op on one thread), instead of one at

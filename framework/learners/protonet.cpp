@@ -25,10 +25,12 @@ torch::Tensor ProtoNet::logits(const Params& theta, const Episode& ep) const {
   torch::Tensor d = (fq.unsqueeze(1) - (sums / counts.clamp_min(1).unsqueeze(1)).unsqueeze(0)).pow(2).sum(2);
   if (!binary) return -d;
   // Preference: the logit of "positive" is the distance to the negatives'
-  // prototype minus the distance to the positives'; a support set with one
-  // label only gives no preference (logit 0).
-  torch::Tensor logit = (d.select(1, 0) - d.select(1, 1)).unsqueeze(1);
-  return counts.min().item<double>() > 0 ? logit : logit * 0;
+  // prototype minus the distance to the positives'; with one label only, the
+  // distance to that label's prototype (closer to positives, or farther
+  // from negatives, ranks higher).
+  torch::Tensor d0 = d.select(1, 0), d1 = d.select(1, 1);
+  const bool neg = counts[0].item<double>() > 0, pos = counts[1].item<double>() > 0;
+  return (neg && pos ? d0 - d1 : pos ? -d1 : d0).unsqueeze(1);
 }
 
 TaskStats ProtoNet::accumulate_meta_gradient(const Params& theta, const Episode& ep,
@@ -52,9 +54,11 @@ torch::Tensor ProtoNet::accumulate_batched(const Params& theta, const EpisodeBat
   torch::Tensor counts = onehot.sum(1);                                      // [T, ways]
   torch::Tensor protos = torch::bmm(onehot.transpose(1, 2), fs) / counts.clamp_min(1).unsqueeze(2);
   torch::Tensor out = -(fq.unsqueeze(2) - protos.unsqueeze(1)).pow(2).sum(3);  // [T, nq, ways]
-  if (binary) {  // as logits(): positive minus negative, 0 without both labels
-    torch::Tensor both = std::get<0>(counts.min(1)).gt(0).to(out.scalar_type()).view({-1, 1, 1});
-    out = (out.select(2, 1) - out.select(2, 0)).unsqueeze(2) * both;
+  if (binary) {  // as logits(): out holds minus the distances
+    const auto type = out.scalar_type();
+    torch::Tensor neg = counts.select(1, 0).gt(0).to(type).unsqueeze(1), pos = counts.select(1, 1).gt(0).to(type).unsqueeze(1);
+    torch::Tensor d0 = -out.select(2, 0), d1 = -out.select(2, 1);
+    out = (neg * pos * (d0 - d1) + (1 - neg) * (-d1) + (1 - pos) * d0).unsqueeze(2);
   }
   add_into(grad, torch::autograd::grad({loss(out, b.qy, b)}, theta.tensors, {}, false, false, true));
   return out.detach();

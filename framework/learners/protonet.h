@@ -4,7 +4,8 @@
 // embedding, and the logits are minus squared Euclidean distances to the
 // prototypes. No inner loop; the model's head is unused. Preference tasks
 // are two classes (negative, positive): the logit is the difference of the
-// two distances.
+// two distances (with one label in the support set, the distance to its
+// prototype).
 #include "learners/learner.h"
 
 namespace metacat {

@@ -3,6 +3,7 @@
 #include <torch/serialize.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 
@@ -44,15 +45,18 @@ AdaptResult adapt_checkpoint(const Checkpoint& ck, const AdaptRequest& req) {
     throw UserError("adapt: the checkpoint's learner '" + o.name +
                     "' has no inner loop to adapt with (maml, fomaml, anil, metasgd, reptile do)");
   AdaptResult r;
-  r.steps = req.steps >= 0 ? req.steps : o.eval_inner_steps;
-  r.inner_lr = o.inner_lr;
+  r.steps = req.x.size(0) == 0 ? 0 : req.steps >= 0 ? req.steps : o.eval_inner_steps;
+  r.inner_lr = o.name == "metasgd" ? std::nan("") : o.inner_lr;  // Meta-SGD: its learned lr.* rates
   const auto dtype = ms.dtype;
   EpisodeBatch b;
   b.sx = req.x.to(dtype), b.sy = req.y.to(dtype), b.qx = b.sx, b.qy = b.sy;
   Params theta = ck.params.detached(true);
   if (o.descriptor_init && !req.descriptor.defined()) {
-    // No descriptor: start from the shared head (the descriptor network's
-    // input is absent, so its offset is left out).
+    // No descriptor: start from the shared head. The run always trained it
+    // together with a descriptor's offset, so this start was never evaluated.
+    r.warnings.push_back("the checkpoint was trained with learner.descriptor_init, but no descriptor was "
+                         "given: starting from the shared head without any category's offset "
+                         "(pass --descriptor for the start meta-training used)");
     o.descriptor_init = false;
     theta = theta.filter([](const std::string& n) { return n.rfind("desc.", 0) != 0; });
   }
@@ -65,6 +69,7 @@ AdaptResult adapt_checkpoint(const Checkpoint& ck, const AdaptRequest& req) {
   }
   auto metrics = [&](const Params& p) {
     torch::NoGradGuard ng;
+    if (b.sx.size(0) == 0) return std::map<std::string, double>{};
     return task_metrics(TaskKind::kPreference, model->forward(model_parameters(p), b.sx, Mode::kTrain), b.sy);
   };
   Params adapted;

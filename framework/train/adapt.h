@@ -4,6 +4,7 @@
 // export parameters for PyTorch.
 #include <map>
 #include <string>
+#include <vector>
 
 #include "checkpoint/checkpoint.h"
 #include "core/params.h"
@@ -11,7 +12,8 @@
 namespace metacat {
 
 struct AdaptRequest {
-  torch::Tensor x, y;        // support set: [n, d] features, [n] labels 0/1
+  torch::Tensor x, y;        // support set: [n, d] features, [n] labels 0/1 (n may be 0:
+                             // the start itself, e.g. a descriptor's zero-shot start)
   torch::Tensor descriptor;  // [D] or undefined
   int64_t steps = -1;        // inner steps; -1 = the run's evaluation setting
 };
@@ -19,7 +21,8 @@ struct AdaptRequest {
 struct AdaptResult {
   Params adapted;                         // model parameters for this category
   int64_t steps = 0;
-  double inner_lr = 0;
+  double inner_lr = 0;                    // NaN for Meta-SGD (learned per-parameter rates)
+  std::vector<std::string> warnings;
   bool used_descriptor = false;
   std::map<std::string, double> before;   // support-set metrics at the start
   std::map<std::string, double> after;    // and after adaptation

@@ -125,7 +125,9 @@ Trainer::Trainer(const Experiment& ex, std::string run_dir, bool verbose,
 bool resume_may_change(const std::string& key) {
   for (const char* prefix : {"train.steps", "train.log_every", "train.checkpoint_", "train.keep_",
                              "train.signals", "threads", "comm.", "eval.", "baselines.", "debug.",
-                             "data.path", "data.cache_mb", "data.prefetch_"})
+                             "data.path", "data.cache_mb", "data.prefetch_",
+                             // how, not what, is computed (rounding may differ, as with threads)
+                             "learner.inner_loop", "learner.recompute", "learner.task_parallel"})
     if (key.rfind(prefix, 0) == 0) return true;
   return false;
 }

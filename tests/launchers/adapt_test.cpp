@@ -94,6 +94,14 @@ TEST(Adapt, WritesAdaptedParametersThatFitTheSupportSet) {
   Checkpoint ck = load_checkpoint(newest_checkpoint(preference_run()));
   EXPECT_TRUE(ck.params.contains("desc.0.weight"));
   ASSERT_TRUE(fs::exists(out + "/adapted.h5") && fs::exists(out + "/adapted.pt"));
+  // Without the descriptor the start is not the one meta-training used: said so.
+  Result plain = run("adapt --checkpoint " + preference_run() + " --support " + csv + " --out " + dir("out-plain"));
+  ASSERT_EQ(plain.code, 0) << plain.output;
+  EXPECT_NE(plain.output.find("no descriptor was given"), std::string::npos) << plain.output;
+  // A category's zero-shot start exports too.
+  Result e = run("export --checkpoint " + preference_run() + " --descriptor " + desc + " --out " + dir("zero.pt"));
+  EXPECT_EQ(e.code, 0) << e.output;
+  EXPECT_EQ(e.output.find("warning"), std::string::npos) << e.output;
   if (!have_python_torch()) GTEST_SKIP() << "python3-torch/h5py not installed";
   Result py = sh("/usr/bin/python3 " + std::string(METACAT_SOURCE_DIR) + "/tests/launchers/check_export.py --same " +
                  out + "/adapted.pt " + out + "/adapted.h5");

@@ -203,6 +203,7 @@ TEST(Recompute, SameSecondOrderGradientAsTheFullGraph) {
 TEST(BatchedMatmul, MatchesBmmWithGradientsToSecondOrderForStridedOperands) {
   for (auto dtype : {torch::kFloat32, torch::kFloat64}) {
     SCOPED_TRACE(dtype == torch::kFloat32 ? "float32" : "float64");
+    ASSERT_TRUE(batched_matmul_uses_blas(dtype));  // else this compares bmm with bmm
     torch::manual_seed(7);
     const double tol = dtype == torch::kFloat32 ? 1e-4 : 1e-10;
     auto opt = torch::TensorOptions().dtype(dtype).requires_grad(true);
@@ -255,4 +256,27 @@ TEST(MaxPool2x2, MatchesMaxPool2dWithGradientsToSecondOrder) {
   torch::Tensor n = torch::zeros({1, 1, 2, 2});
   n[0][0][1][0] = std::nan("");
   EXPECT_TRUE(std::isnan(max_pool_2x2(n).item<double>()));
+}
+
+// Preference ProtoNet with a support set of one label: the distance to that
+// label's prototype still ranks the queries; batched and per-task agree.
+TEST(ProtoNetPreference, OneLabelSupportStillRanksAndBatchesTheSame) {
+  const Case c{"preference", TaskKind::kPreference};
+  auto model = model_for(c);
+  std::vector<Episode> eps = {episode_for(c, 40), episode_for(c, 41)};
+  eps[0].support_y = torch::ones({6}, torch::kFloat64);   // positives only
+  eps[1].support_y = torch::zeros({6}, torch::kFloat64);  // negatives only
+  auto per_task = make_learner(*model, c.kind, opts("protonet", "per_task", 1));
+  auto batched = make_learner(*model, c.kind, opts("protonet", "batched", 1));
+  Params theta = per_task->init(2).detached(true);
+  for (const auto& e : eps) {
+    torch::Tensor out = per_task->predict(theta, e, 0);
+    EXPECT_GT(out.std().item<double>(), 0);  // not a constant score
+  }
+  auto g1 = zeros_like(theta), g2 = zeros_like(theta);
+  per_task->accumulate_meta_gradients(theta, eps, g1);
+  ASSERT_TRUE(batched->batching(eps));
+  batched->accumulate_meta_gradients(theta, eps, g2);
+  EXPECT_GT(g1[0].abs().max().item<double>(), 0);
+  EXPECT_LT(max_rel_diff(g1, g2), 1e-10);
 }
