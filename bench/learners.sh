@@ -19,5 +19,5 @@ for learner in $LEARNERS; do
   python3 -c "
 import json,sys
 for r in json.load(open('$out/$learner/eval.json'))['results']:
-    print(json.dumps({'bench':'learners','config':'$CONFIG','learner':r['method'],'shots':r['shots'],r['metric']:round(r['mean'],4),'ci95':round(r['ci95'],4),'episodes':r['episodes']}))"
+    print(json.dumps({'bench':'learners','config':'$CONFIG','learner':r['method'],**({'categories':r['categories']} if 'categories' in r else {}),'shots':r['shots'],r['metric']:round(r['mean'],4),'ci95':round(r['ci95'],4),'episodes':r['episodes']}))"
 done

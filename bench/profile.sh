@@ -42,4 +42,4 @@ perf record -q -F 1000 -o "$tmp/perf.data" $BIN train --config configs/fashion-m
   --set train.meta_batch=4 --set train.steps=40 --set eval.at_end=false --set eval.val_every=0 \
   --set comm.backend=local >/dev/null 2>&1
 perf report -q -i "$tmp/perf.data" --no-children --sort dso 2>/dev/null | head -12
-perf report -q -i "$tmp/perf.data" --no-children --sort symbol 2>/dev/null | head -15
+perf report -q -i "$tmp/perf.data" --no-children --sort symbol 2>/dev/null | head -15 | cut -c1-110 | sed "s/ *$//"
