@@ -57,8 +57,7 @@ AdaptResult adapt_checkpoint(const Checkpoint& ck, const AdaptRequest& req) {
     r.warnings.push_back("the checkpoint was trained with learner.descriptor_init, but no descriptor was "
                          "given: starting from the shared head without any category's offset "
                          "(pass --descriptor for the start meta-training used)");
-    o.descriptor_init = false;
-    theta = theta.filter([](const std::string& n) { return n.rfind("desc.", 0) != 0; });
+    o.descriptor_init = false;  // the desc.* parameters are then left unused
   }
   if (req.descriptor.defined()) {
     if (!o.descriptor_init)

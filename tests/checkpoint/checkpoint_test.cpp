@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include "test_util.h"
+
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -15,11 +17,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string fresh_dir(const std::string& name) {
-  fs::path p = fs::temp_directory_path() / ("metacat-ckpt-" + name + "-" + std::to_string(::getpid()));
-  fs::remove_all(p);
-  return p.string();
-}
+std::string fresh_dir(const std::string& name) { return test::fresh_dir("ckpt", name); }
 
 Config small(int64_t steps) {
   Config c = Config::load_file(std::string(METACAT_SOURCE_DIR) + "/configs/sinusoid.yaml");

@@ -1,6 +1,8 @@
 // Preemption and crash safety through the real binary: signals, mpirun,
 // kill -9 at random moments.
 #include <gtest/gtest.h>
+
+#include "test_util.h"
 #include <signal.h>
 #include <fcntl.h>
 #include <spawn.h>
@@ -21,11 +23,7 @@ extern char** environ;
 
 namespace {
 
-std::string fresh_dir(const std::string& name) {
-  fs::path p = fs::temp_directory_path() / ("metacat-preempt-" + name + "-" + std::to_string(::getpid()));
-  fs::remove_all(p);
-  return p.string();
-}
+std::string fresh_dir(const std::string& name) { return test::fresh_dir("preempt", name); }
 
 std::string train_args(const std::string& dir, int64_t steps, const std::string& extra = "") {
   return std::string(" train --config ") + METACAT_SOURCE_DIR +

@@ -1,4 +1,6 @@
 #include <gtest/gtest.h>
+
+#include "test_util.h"
 #include <hdf5.h>
 
 #include <filesystem>
@@ -21,11 +23,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string fresh_dir(const std::string& name) {
-  fs::path p = fs::temp_directory_path() / ("metacat-data-" + name + "-" + std::to_string(::getpid()));
-  fs::remove_all(p);
-  return p.string();
-}
+std::string fresh_dir(const std::string& name) { return test::fresh_dir("data", name); }
 
 SyntheticSpec small_spec() {
   SyntheticSpec s;
@@ -47,14 +45,7 @@ PackSummary pack_small(const std::string& dir, int64_t shards = 4, int compressi
   return pack_synthetic(SyntheticCatalogue(small_spec(), 5), torch::kFloat32, o);
 }
 
-std::string run(const std::string& cmd) {
-  std::string out;
-  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
-  char buf[4096];
-  while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-  pclose(p);
-  return out;
-}
+std::string run(const std::string& cmd) { return test::shell(cmd).output; }
 
 std::string user_error(const std::function<void()>& f) {
   try {

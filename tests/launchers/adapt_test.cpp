@@ -12,6 +12,7 @@
 #include <fstream>
 
 #include "checkpoint/checkpoint.h"
+#include "test_util.h"
 #include "datasets/synthetic_catalogue.h"
 #include "train/experiment.h"
 
@@ -20,19 +21,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct Result {
-  int code;
-  std::string output;
-};
-
-Result sh(const std::string& cmd) {
-  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
-  std::string out;
-  char buf[4096];
-  while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-  const int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), out};
-}
+using test::Result;
+Result sh(const std::string& cmd) { return test::shell(cmd); }
 Result run(const std::string& args) { return sh(std::string(METACAT_BIN) + " " + args); }
 
 std::string dir(const std::string& name) {

@@ -1,6 +1,8 @@
 // Runs the real `metacat` binary on bad input: each case must exit with the
 // user-error code 1 and one message naming the offending thing, no crash.
 #include <gtest/gtest.h>
+
+#include "test_util.h"
 #include <sys/wait.h>
 
 #include <chrono>
@@ -12,20 +14,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct Result {
-  int code;
-  std::string output;
-};
+using metacat::test::Result;
 
-Result run(const std::string& args) {
-  const std::string cmd = std::string(METACAT_BIN) + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-  int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), out};
-}
+Result run(const std::string& args) { return metacat::test::shell(std::string(METACAT_BIN) + " " + args); }
 
 std::string tmp(const std::string& name) {
   return (fs::temp_directory_path() / ("metacat-cli-" + std::to_string(::getpid()) + "-" + name)).string();
@@ -137,14 +128,7 @@ std::string mpirun(int np) {
   return "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 timeout 120 mpirun --oversubscribe -np " +
          std::to_string(np) + " " + METACAT_BIN;
 }
-Result run_raw(const std::string& cmd) {
-  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
-  std::string out;
-  char buf[4096];
-  while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-  int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), out};
-}
+Result run_raw(const std::string& cmd) { return metacat::test::shell(cmd); }
 }  // namespace
 
 // A rank that throws ends the job on every rank, promptly, with its message.

@@ -1,6 +1,8 @@
 // `metacat report`: the numbers in the HTML are those of metrics.jsonl and
 // eval.json, and the page renders its charts in headless Chromium.
 #include <gtest/gtest.h>
+
+#include "test_util.h"
 #include <sys/wait.h>
 
 #include <cstdio>
@@ -14,13 +16,9 @@ namespace fs = std::filesystem;
 namespace {
 
 std::string run(const std::string& cmd, int* code = nullptr) {
-  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
-  std::string out;
-  char buf[4096];
-  while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-  const int status = pclose(p);
-  if (code) *code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return out;
+  const metacat::test::Result r = metacat::test::shell(cmd);
+  if (code) *code = r.code;
+  return r.output;
 }
 
 std::string read(const std::string& path) {

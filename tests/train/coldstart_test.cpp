@@ -3,6 +3,8 @@
 // category's latent preference vector).
 #include <gtest/gtest.h>
 
+#include "test_util.h"
+
 #include <filesystem>
 
 #include "core/threads.h"
@@ -14,11 +16,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string fresh_dir(const std::string& name) {
-  fs::path p = fs::temp_directory_path() / ("metacat-test-" + name + "-" + std::to_string(::getpid()));
-  fs::remove_all(p);
-  return p.string();
-}
+std::string fresh_dir(const std::string& name) { return test::fresh_dir("test", name); }
 
 Config preference_config(bool descriptor) {
   Config c = Config::load_file(std::string(METACAT_SOURCE_DIR) + "/configs/preference.yaml");
