@@ -15,7 +15,8 @@ namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
 int main() {
-  const fs::path dir = fs::temp_directory_path() / ("metacat-ckpt-bench-" + std::to_string(::getpid()));
+  const fs::path dir =
+      fs::temp_directory_path() / ("metacat-ckpt-bench-" + std::to_string(::getpid()));
   struct Case {
     const char* name;
     ModelSpec spec;
@@ -54,10 +55,11 @@ int main() {
     }
     std::sort(save_s.begin(), save_s.end());
     std::sort(load_s.begin(), load_s.end());
-    std::printf("{\"bench\":\"checkpoint\",\"model\":\"%s\",\"params\":%lld,\"file_mb\":%.2f,"
-                "\"save_ms\":%.1f,\"load_verify_ms\":%.1f}\n",
-                c.name, static_cast<long long>(ck.params.numel()), fs::file_size(path) / 1e6,
-                save_s[2] * 1e3, load_s[2] * 1e3);
+    std::printf(
+        "{\"bench\":\"checkpoint\",\"model\":\"%s\",\"params\":%lld,\"file_mb\":%.2f,"
+        "\"save_ms\":%.1f,\"load_verify_ms\":%.1f}\n",
+        c.name, static_cast<long long>(ck.params.numel()), fs::file_size(path) / 1e6,
+        save_s[2] * 1e3, load_s[2] * 1e3);
     fs::remove_all(dir);
   }
 }

@@ -22,11 +22,13 @@ double time_us(const std::function<void()>& f, int reps) {
   f();  // warm-up
   const auto t0 = std::chrono::steady_clock::now();
   for (int i = 0; i < reps; ++i) f();
-  return std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count() / reps;
+  return std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count() /
+         reps;
 }
 
 // y = op(x); d(sum y^2)/dx with create_graph; then d(sum of that)/dx.
-std::function<void()> second_order(std::function<torch::Tensor(const torch::Tensor&)> op, torch::Tensor x) {
+std::function<void()> second_order(std::function<torch::Tensor(const torch::Tensor&)> op,
+                                   torch::Tensor x) {
   return [op, x] {
     torch::Tensor y = op(x);
     auto g = torch::autograd::grad({y.pow(2).sum()}, {x}, {}, true, true);
@@ -34,9 +36,11 @@ std::function<void()> second_order(std::function<torch::Tensor(const torch::Tens
   };
 }
 
-void report(const std::string& op, const std::string& shape, double ours, double theirs, int threads) {
+void report(const std::string& op, const std::string& shape, double ours, double theirs,
+            int threads) {
   std::printf(
-      "{\"bench\": \"ops\", \"op\": \"%s\", \"shape\": \"%s\", \"threads\": %d, \"metacat_us\": %.1f, "
+      "{\"bench\": \"ops\", \"op\": \"%s\", \"shape\": \"%s\", \"threads\": %d, \"metacat_us\": "
+      "%.1f, "
       "\"libtorch_us\": %.1f, \"speedup\": %.2f}\n",
       op.c_str(), shape.c_str(), threads, ours, theirs, theirs / ours);
 }
@@ -52,8 +56,12 @@ int main(int argc, char** argv) {
   for (int64_t T : {4, 25}) {
     torch::Tensor x = torch::randn({T, 10, 40}).requires_grad_();
     torch::Tensor w = torch::randn({40, 40}).requires_grad_();
-    auto ours = [w](const torch::Tensor& a) { return batched_matmul(a, w.expand({a.size(0), 40, 40})); };
-    auto theirs = [w](const torch::Tensor& a) { return torch::bmm(a, w.expand({a.size(0), 40, 40})); };
+    auto ours = [w](const torch::Tensor& a) {
+      return batched_matmul(a, w.expand({a.size(0), 40, 40}));
+    };
+    auto theirs = [w](const torch::Tensor& a) {
+      return torch::bmm(a, w.expand({a.size(0), 40, 40}));
+    };
     report("batched_matmul vs bmm", std::to_string(T) + "x10x40 @ 40x40",
            time_us(second_order(ours, x), 300), time_us(second_order(theirs, x), 300), threads);
   }

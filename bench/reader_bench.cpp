@@ -26,7 +26,9 @@ using namespace metacat;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+double since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
 long peak_rss_kb() {
   std::ifstream in("/proc/self/status");
   for (std::string line; std::getline(in, line);)
@@ -46,12 +48,18 @@ int run(int argc, char** argv) {
   for (int i = 2; i + 1 < argc; i += 2) {
     const std::string k = argv[i];
     const int64_t v = std::stoll(argv[i + 1]);
-    if (k == "--ways") ways = v;
-    else if (k == "--shots") shots = v;
-    else if (k == "--queries") queries = v;
-    else if (k == "--episodes") episodes = v;
-    else if (k == "--cache-mb") cache_mb = v;
-    else if (k == "--world") world = v;
+    if (k == "--ways")
+      ways = v;
+    else if (k == "--shots")
+      shots = v;
+    else if (k == "--queries")
+      queries = v;
+    else if (k == "--episodes")
+      episodes = v;
+    else if (k == "--cache-mb")
+      cache_mb = v;
+    else if (k == "--world")
+      world = v;
   }
   apply_threads(1);
   const ReaderOptions ro{cache_mb << 20};
@@ -71,10 +79,11 @@ int run(int argc, char** argv) {
   auto src0 = make_source(probe);
   TaskSampler s0(*src0, Split::kTrain, spec, 1, 2 * world, 0, 0, static_cast<int>(world));
   const double partition_s = since(t0);
-  std::printf("{\"bench\":\"reader_open\",\"categories\":%lld,\"open_manifest_s\":%.3f,"
-              "\"partition_s\":%.3f,\"partitions\":%lld,\"world\":%lld,\"base_rss_mb\":%.1f}\n",
-              static_cast<long long>(probe->num_categories()), open_s, partition_s,
-              static_cast<long long>(s0.partitions()), static_cast<long long>(world), base_rss_mb);
+  std::printf(
+      "{\"bench\":\"reader_open\",\"categories\":%lld,\"open_manifest_s\":%.3f,"
+      "\"partition_s\":%.3f,\"partitions\":%lld,\"world\":%lld,\"base_rss_mb\":%.1f}\n",
+      static_cast<long long>(probe->num_categories()), open_s, partition_s,
+      static_cast<long long>(s0.partitions()), static_cast<long long>(world), base_rss_mb);
 
   // Episodes/s served: the training sequence of rank 0, cold then warm cache.
   for (int workers : {1, 2}) {
@@ -92,12 +101,13 @@ int run(int argc, char** argv) {
       for (int64_t i = 0; i < episodes; ++i) p.next();
       const double s = since(t0);
       ReaderStats st = store->stats();
-      std::printf("{\"bench\":\"reader_serve\",\"cache\":\"%s\",\"threads\":%d,\"episodes\":%lld,"
-                  "\"episodes_per_s\":%.1f,\"cache_budget_mb\":%lld,\"peak_cached_mb\":%.1f,"
-                  "\"shards_opened\":%lld,\"peak_rss_mb\":%.1f}\n",
-                  phase, workers, static_cast<long long>(episodes), episodes / s,
-                  static_cast<long long>(cache_mb), st.peak_cached_bytes / 1048576.0,
-                  static_cast<long long>(st.shards_opened), peak_rss_kb() / 1024.0);
+      std::printf(
+          "{\"bench\":\"reader_serve\",\"cache\":\"%s\",\"threads\":%d,\"episodes\":%lld,"
+          "\"episodes_per_s\":%.1f,\"cache_budget_mb\":%lld,\"peak_cached_mb\":%.1f,"
+          "\"shards_opened\":%lld,\"peak_rss_mb\":%.1f}\n",
+          phase, workers, static_cast<long long>(episodes), episodes / s,
+          static_cast<long long>(cache_mb), st.peak_cached_bytes / 1048576.0,
+          static_cast<long long>(st.shards_opened), peak_rss_kb() / 1024.0);
       std::fflush(stdout);
     }
   }
@@ -124,9 +134,10 @@ int run(int argc, char** argv) {
   t0 = Clock::now();
   for (const auto& e : eps) learner->accumulate_meta_gradient(theta, e, grads);
   const double s = since(t0);
-  std::printf("{\"bench\":\"maml_consume\",\"model\":\"%s\",\"threads\":1,\"episodes\":%lld,"
-              "\"episodes_per_s\":%.1f}\n",
-              ms.name.c_str(), static_cast<long long>(n), n / s);
+  std::printf(
+      "{\"bench\":\"maml_consume\",\"model\":\"%s\",\"threads\":1,\"episodes\":%lld,"
+      "\"episodes_per_s\":%.1f}\n",
+      ms.name.c_str(), static_cast<long long>(n), n / s);
   return 0;
 }
 

@@ -56,15 +56,18 @@ Table read_table(const std::string& path, const std::string& cmd) {
     if (line.find_first_not_of(" \t") == std::string::npos) continue;
     if (t.rows.empty() && t.header.empty() && line.find('\t') != std::string::npos) sep = '\t';
     auto cells = split_line(line, sep);
-    if (cells.size() > 1 && cells.back().find_first_not_of(" ") == std::string::npos) cells.pop_back();
+    if (cells.size() > 1 && cells.back().find_first_not_of(" ") == std::string::npos)
+      cells.pop_back();
     for (auto& c : cells) {  // surrounding spaces are not part of a number
       const auto a = c.find_first_not_of(' '), b = c.find_last_not_of(' ');
       c = a == std::string::npos ? "" : c.substr(a, b - a + 1);
     }
     double v;
-    const bool any_number = std::any_of(cells.begin(), cells.end(), [&](const std::string& c) { return to_double(c, v); });
+    const bool any_number = std::any_of(cells.begin(), cells.end(),
+                                        [&](const std::string& c) { return to_double(c, v); });
     std::string first = cells[0];
-    std::transform(first.begin(), first.end(), first.begin(), [](unsigned char ch) { return std::tolower(ch); });
+    std::transform(first.begin(), first.end(), first.begin(),
+                   [](unsigned char ch) { return std::tolower(ch); });
     if (t.rows.empty() && t.header.empty() && (!any_number || first == "label")) {
       t.header = cells;
       continue;
@@ -104,7 +107,8 @@ PackSummary pack_csv(const std::string& path, const CsvSplit& split, torch::Scal
     auto f = split_line(line, sep);
     auto where = [&] { return path + ":" + std::to_string(lineno); };
     double label;
-    if (f.size() < 4) throw UserError("pack: " + where() + ": expected category,item_id,label,f1..fd");
+    if (f.size() < 4)
+      throw UserError("pack: " + where() + ": expected category,item_id,label,f1..fd");
     if (lineno == 1 && !to_double(f[2], label)) continue;  // header
     if (!to_double(f[2], label) || (label != 0 && label != 1))
       throw UserError("pack: " + where() + ": label '" + f[2] + "' is not 0 or 1");
@@ -114,16 +118,16 @@ PackSummary pack_csv(const std::string& path, const CsvSplit& split, torch::Scal
     const int64_t d = static_cast<int64_t>(f.size()) - 3;
     if (dim < 0) dim = d;
     if (d != dim)
-      throw UserError("pack: " + where() + ": " + std::to_string(d) + " features, earlier rows have " +
-                      std::to_string(dim));
+      throw UserError("pack: " + where() + ": " + std::to_string(d) +
+                      " features, earlier rows have " + std::to_string(dim));
     auto [it, fresh] = cats.try_emplace(f[0]);
     if (fresh) order.push_back(f[0]);
     CategoryData& c = it->second;
     for (int64_t k = 0; k < d; ++k) {
       double v;
       if (!to_double(f[3 + k], v))
-        throw UserError("pack: " + where() + ": feature " + std::to_string(k + 1) + " '" + f[3 + k] +
-                        "' is not a number");
+        throw UserError("pack: " + where() + ": feature " + std::to_string(k + 1) + " '" +
+                        f[3 + k] + "' is not a number");
       c.features.push_back(static_cast<float>(v));
     }
     c.labels.push_back(static_cast<float>(label));
@@ -159,23 +163,28 @@ PackSummary pack_csv(const std::string& path, const CsvSplit& split, torch::Scal
     const int64_t n_train = std::llround(n * split.ratios[0] / total);
     const int64_t n_val = std::llround(n * split.ratios[1] / total);
     for (int64_t i = 0; i < n; ++i)
-      m.split[perm[i]] = i < n_train ? Split::kTrain : i < n_train + n_val ? Split::kVal : Split::kTest;
+      m.split[perm[i]] = i < n_train           ? Split::kTrain
+                         : i < n_train + n_val ? Split::kVal
+                                               : Split::kTest;
   }
   for (const auto& name : order) m.items.push_back(static_cast<int64_t>(cats[name].labels.size()));
-  return pack(m, [&](int64_t c) {
-    CategoryData& d = cats[order[c]];
-    const int64_t rows = static_cast<int64_t>(d.labels.size());
-    return CategoryRows{torch::tensor(d.features).reshape({rows, dim}).to(dtype),
-                        torch::tensor(d.labels), torch::tensor(d.ids, torch::kInt64)};
-  }, opt);
+  return pack(
+      m,
+      [&](int64_t c) {
+        CategoryData& d = cats[order[c]];
+        const int64_t rows = static_cast<int64_t>(d.labels.size());
+        return CategoryRows{torch::tensor(d.features).reshape({rows, dim}).to(dtype),
+                            torch::tensor(d.labels), torch::tensor(d.ids, torch::kInt64)};
+      },
+      opt);
 }
 
 SupportSet read_support_csv(const std::string& path, int64_t dim) {
   const Table t = read_table(path, "adapt");
   if (t.rows.empty())
     throw UserError("adapt: '" + path + "' has no labelled rows (" +
-                    (t.header.empty() ? "empty file" : "a header only") + "); expected label,f1..f" +
-                    std::to_string(dim));
+                    (t.header.empty() ? "empty file" : "a header only") +
+                    "); expected label,f1..f" + std::to_string(dim));
   const size_t width = static_cast<size_t>(dim) + 1;
   if (!t.header.empty() && t.header.size() != width)
     throw UserError("adapt: " + path + ": the header has " + std::to_string(t.header.size()) +
@@ -186,13 +195,14 @@ SupportSet read_support_csv(const std::string& path, int64_t dim) {
   for (const auto& [line, cells] : t.rows) {
     const std::string row = path + ": row " + std::to_string(line);
     if (cells.size() != width)
-      throw UserError("adapt: " + row + ": " + std::to_string(cells.size()) + " columns, expected " +
-                      std::to_string(width) + " (label and the model's " + std::to_string(dim) +
-                      " features)");
+      throw UserError("adapt: " + row + ": " + std::to_string(cells.size()) +
+                      " columns, expected " + std::to_string(width) + " (label and the model's " +
+                      std::to_string(dim) + " features)");
     for (size_t c = 0; c < width; ++c) {
       double v;
       if (!to_double(cells[c], v) || !std::isfinite(v))
-        throw UserError("adapt: " + row + ", " + column_name(t, c) + ": '" + cells[c] + "' is not a number");
+        throw UserError("adapt: " + row + ", " + column_name(t, c) + ": '" + cells[c] +
+                        "' is not a number");
       if (c == 0) {
         if (v != 0 && v != 1)
           throw UserError("adapt: " + row + ", " + column_name(t, c) + ": label '" + cells[c] +
@@ -217,18 +227,20 @@ SupportSet read_support_csv(const std::string& path, int64_t dim) {
 torch::Tensor read_vector_csv(const std::string& path, int64_t dim, const std::string& what) {
   const Table t = read_table(path, what);
   if (t.rows.size() != 1)
-    throw UserError(what + " file " + path + ": a " + what + " file holds one row of " + std::to_string(dim) +
-                    " numbers, found " + std::to_string(t.rows.size()) + " rows");
+    throw UserError(what + " file " + path + ": a " + what + " file holds one row of " +
+                    std::to_string(dim) + " numbers, found " + std::to_string(t.rows.size()) +
+                    " rows");
   const auto& [line, cells] = t.rows[0];
   if (static_cast<int64_t>(cells.size()) != dim)
-    throw UserError(what + " file " + path + ": row " + std::to_string(line) + ": " + std::to_string(cells.size()) +
-                    " values, the checkpoint's " + what + " has " + std::to_string(dim));
+    throw UserError(what + " file " + path + ": row " + std::to_string(line) + ": " +
+                    std::to_string(cells.size()) + " values, the checkpoint's " + what + " has " +
+                    std::to_string(dim));
   std::vector<float> v;
   for (size_t c = 0; c < cells.size(); ++c) {
     double x;
     if (!to_double(cells[c], x) || !std::isfinite(x))
-      throw UserError(what + " file " + path + ": row " + std::to_string(line) + ", " + column_name(t, c) + ": '" +
-                      cells[c] + "' is not a number");
+      throw UserError(what + " file " + path + ": row " + std::to_string(line) + ", " +
+                      column_name(t, c) + ": '" + cells[c] + "' is not a number");
     v.push_back(static_cast<float>(x));
   }
   return torch::tensor(v);

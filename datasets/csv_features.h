@@ -14,8 +14,8 @@
 namespace metacat {
 
 struct CsvSplit {
-  std::vector<double> ratios = {0.7, 0.1, 0.2};     // train, val, test
-  std::vector<std::vector<std::string>> names;      // if set: names per split
+  std::vector<double> ratios = {0.7, 0.1, 0.2};  // train, val, test
+  std::vector<std::vector<std::string>> names;   // if set: names per split
   uint64_t seed = 0;
 };
 

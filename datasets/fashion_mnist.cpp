@@ -9,8 +9,8 @@
 namespace metacat {
 
 const char* const kFashionMnistDefaultPath = "/usr/share/datasets/fashion-mnist";
-const char* const kFashionMnistClasses[10] = {"T-shirt/top", "Trouser", "Pullover", "Dress",
-                                              "Coat",        "Sandal",  "Shirt",    "Sneaker",
+const char* const kFashionMnistClasses[10] = {"T-shirt/top", "Trouser",   "Pullover", "Dress",
+                                              "Coat",        "Sandal",    "Shirt",    "Sneaker",
                                               "Bag",         "Ankle boot"};
 
 IdxArray read_idx(const std::string& path) {
@@ -40,7 +40,8 @@ IdxArray read_idx(const std::string& path) {
   while (got < total) {
     const int chunk = static_cast<int>(std::min<int64_t>(total - got, 1 << 30));
     const int r = gzread(f, a.data.data() + got, chunk);
-    if (r <= 0) fail("truncated data (" + std::to_string(got) + " of " + std::to_string(total) + " bytes)");
+    if (r <= 0)
+      fail("truncated data (" + std::to_string(got) + " of " + std::to_string(total) + " bytes)");
     got += r;
   }
   gzclose(f);
@@ -53,7 +54,8 @@ std::string find_file(const std::string& dir, const std::string& stem) {
     const std::string p = dir + "/" + stem + ext;
     if (std::filesystem::exists(p)) return p;
   }
-  throw UserError("data: '" + dir + "/" + stem + "[.gz]' not found (is dataset-fashion-mnist "
+  throw UserError("data: '" + dir + "/" + stem +
+                  "[.gz]' not found (is dataset-fashion-mnist "
                   "installed? scripts/setup installs it)");
 }
 }  // namespace
@@ -70,13 +72,14 @@ LabeledItems load_fashion_mnist(const std::string& dir) {
     if (im.dims.size() != 3 || im.dims[1] != 28 || im.dims[2] != 28)
       throw UserError("data: '" + ip + "' does not hold 28x28 images");
     if (lb.dims.size() != 1 || lb.dims[0] != im.dims[0])
-      throw UserError("data: '" + lp + "' has " + std::to_string(lb.dims[0]) +
-                      " labels for " + std::to_string(im.dims[0]) + " images");
+      throw UserError("data: '" + lp + "' has " + std::to_string(lb.dims[0]) + " labels for " +
+                      std::to_string(im.dims[0]) + " images");
     for (uint8_t l : lb.data) {
       if (l > 9) throw UserError("data: '" + lp + "' has label " + std::to_string(l) + " > 9");
       out.labels.push_back(l);
     }
-    parts.push_back(torch::from_blob(im.data.data(), {im.dims[0], 1, 28, 28}, torch::kUInt8).clone());
+    parts.push_back(
+        torch::from_blob(im.data.data(), {im.dims[0], 1, 28, 28}, torch::kUInt8).clone());
   }
   out.items = torch::cat(parts);
   for (const char* c : kFashionMnistClasses) out.class_names.push_back(c);
@@ -104,9 +107,13 @@ PackSummary pack_fashion_mnist(const std::string& dir,
     m.split.push_back(store->info(c).split);
     m.items.push_back(store->info(c).items);
   }
-  return pack(m, [&](int64_t c) {
-    return CategoryRows{store->items(c), store->labels(c), torch::tensor(ids[c], torch::kInt64)};
-  }, opt);
+  return pack(
+      m,
+      [&](int64_t c) {
+        return CategoryRows{store->items(c), store->labels(c),
+                            torch::tensor(ids[c], torch::kInt64)};
+      },
+      opt);
 }
 
 }  // namespace metacat

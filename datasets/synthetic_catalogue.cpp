@@ -17,7 +17,8 @@ SyntheticCatalogue::SyntheticCatalogue(SyntheticSpec s, uint64_t seed) : spec_(s
   if (s.max_items < s.min_items)
     throw UserError("synthetic catalogue: max_items is smaller than min_items");
   if (s.val_fraction + s.test_fraction >= 1.0)
-    throw UserError("synthetic catalogue: val_fraction + test_fraction must leave training categories");
+    throw UserError(
+        "synthetic catalogue: val_fraction + test_fraction must leave training categories");
   const int64_t f = s.feature_dim;
   prototypes_.resize(s.departments);
   for (int64_t d = 0; d < s.departments; ++d) {
@@ -134,11 +135,14 @@ PackSummary pack_synthetic(const SyntheticCatalogue& cat, torch::ScalarType dtyp
     for (int64_t i = 0; i < s.categories; ++i) d.push_back(cat.descriptor(i));
     m.descriptors = torch::stack(d);
   }
-  PackSummary sum = pack(m, [&](int64_t c) {
-    SyntheticCategory g = cat.generate(c);
-    return CategoryRows{g.items.to(dtype), g.labels,
-                        torch::arange(first_id[c], first_id[c + 1], torch::kInt64)};
-  }, opt);
+  PackSummary sum = pack(
+      m,
+      [&](int64_t c) {
+        SyntheticCategory g = cat.generate(c);
+        return CategoryRows{g.items.to(dtype), g.labels,
+                            torch::arange(first_id[c], first_id[c + 1], torch::kInt64)};
+      },
+      opt);
   return sum;
 }
 

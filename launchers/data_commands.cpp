@@ -110,11 +110,12 @@ int run_pack(const PackArgs& a) {
   } else {
     throw UserError("pack: unknown --source '" + a.source + "' (fashion-mnist, csv, synthetic)");
   }
-  std::printf("pack: %lld categories, %lld items, %lld shards in %s: %s raw, %s on disk, %.1fs "
-              "(%.1f MB/s)\n",
-              static_cast<long long>(s.categories), static_cast<long long>(s.items),
-              static_cast<long long>(s.shards), a.out.c_str(), mb(s.raw_bytes).c_str(),
-              mb(s.file_bytes).c_str(), s.seconds, s.raw_bytes / 1e6 / std::max(s.seconds, 1e-9));
+  std::printf(
+      "pack: %lld categories, %lld items, %lld shards in %s: %s raw, %s on disk, %.1fs "
+      "(%.1f MB/s)\n",
+      static_cast<long long>(s.categories), static_cast<long long>(s.items),
+      static_cast<long long>(s.shards), a.out.c_str(), mb(s.raw_bytes).c_str(),
+      mb(s.file_bytes).c_str(), s.seconds, s.raw_bytes / 1e6 / std::max(s.seconds, 1e-9));
   return 0;
 }
 
@@ -127,7 +128,8 @@ void print_dataset(const std::string& dir) {
   }
   for (int64_t b : m.shard_bytes) bytes += b;
   std::string shape;
-  for (size_t i = 0; i < m.item_shape.size(); ++i) shape += (i ? "x" : "") + std::to_string(m.item_shape[i]);
+  for (size_t i = 0; i < m.item_shape.size(); ++i)
+    shape += (i ? "x" : "") + std::to_string(m.item_shape[i]);
   std::cout << dir << ": " << m.kind << " data, items " << shape << " " << m.dtype << "\n"
             << "  source: " << m.source << "\n";
   const char* names[4] = {"train", "val", "test", "none"};
@@ -168,7 +170,8 @@ int run_inspect(const std::string& path, bool verify) {
     for (const auto& n : h5::list(g, path)) {
       h5::Handle ds = h5::open_dataset(g, n, path);
       std::string shape;
-      for (int64_t d : h5::shape_of(ds, path, n)) shape += (shape.empty() ? "" : "x") + std::to_string(d);
+      for (int64_t d : h5::shape_of(ds, path, n))
+        shape += (shape.empty() ? "" : "x") + std::to_string(d);
       std::cout << "  /params/" << n << " " << shape << "\n";
     }
   } else if (fs::path(path).filename() == "manifest.h5") {
@@ -200,7 +203,8 @@ int run_episodes(const EpisodesArgs& a) {
   EpisodeSpec spec{store->manifest().kind == "classification" ? a.ways : 0, a.shots, a.queries};
   EpisodeFile f = draw_episodes(*src, parse_split(a.split), spec, a.count, a.seed);
   write_episode_file(a.out, f);
-  std::cout << "episodes: " << a.count << " " << a.split << " episodes written to " << a.out << "\n";
+  std::cout << "episodes: " << a.count << " " << a.split << " episodes written to " << a.out
+            << "\n";
   return 0;
 }
 
@@ -213,47 +217,59 @@ std::vector<std::pair<CLI::App*, std::function<int()>>> add_data_commands(CLI::A
   auto pa = std::make_shared<PackArgs>();
   pack->add_option("--source", pa->source, "fashion-mnist | csv | synthetic")->required();
   pack->add_option("--out", pa->out, "Output folder (manifest.h5, shard-NNNNN.h5)")->required();
-  pack->add_option("--input", pa->input,
-                   "fashion-mnist: folder of the idx files (default /usr/share/datasets/fashion-mnist); "
-                   "csv: the CSV/TSV file (category,item_id,label,f1..fd)");
+  pack->add_option(
+      "--input", pa->input,
+      "fashion-mnist: folder of the idx files (default /usr/share/datasets/fashion-mnist); "
+      "csv: the CSV/TSV file (category,item_id,label,f1..fd)");
   pack->add_option("--shard-mb", pa->shard_mb, "Target uncompressed MiB per shard (default 256)");
   pack->add_option("--shards", pa->shards, "Exact number of shards (overrides --shard-mb)");
   pack->add_option("--compression", pa->compression, "Deflate level 0-9 (default 4; 0 = none)");
   pack->add_option("--chunk-kb", pa->chunk_kb, "Target KiB per chunk of items (default 64)");
   pack->add_option("--dtype", pa->dtype, "csv, synthetic: float32 (default) or float16")
       ->check(CLI::IsMember({"float32", "float16"}));
-  pack->add_option("--split-ratios", pa->ratios, "csv, synthetic: train,val,test shares (default 0.7,0.1,0.2)");
-  pack->add_option("--train-categories", pa->train,
-                   "Explicit training categories: fashion-mnist class ids (default 0,1,2,3,4,5), csv names");
+  pack->add_option("--split-ratios", pa->ratios,
+                   "csv, synthetic: train,val,test shares (default 0.7,0.1,0.2)");
+  pack->add_option(
+      "--train-categories", pa->train,
+      "Explicit training categories: fashion-mnist class ids (default 0,1,2,3,4,5), csv names");
   pack->add_option("--val-categories", pa->val, "Explicit validation categories");
-  pack->add_option("--test-categories", pa->test, "Explicit test categories (fashion-mnist default 6,7,8,9)");
+  pack->add_option("--test-categories", pa->test,
+                   "Explicit test categories (fashion-mnist default 6,7,8,9)");
   pack->add_option("--seed", pa->seed, "csv: split shuffle seed; synthetic: catalogue seed");
-  pack->add_option("--categories", pa->syn.categories, "synthetic: number of categories (default 300)");
-  pack->add_option("--departments", pa->syn.departments, "synthetic: department prototypes (default 8)");
+  pack->add_option("--categories", pa->syn.categories,
+                   "synthetic: number of categories (default 300)");
+  pack->add_option("--departments", pa->syn.departments,
+                   "synthetic: department prototypes (default 8)");
   pack->add_option("--feature-dim", pa->syn.feature_dim, "synthetic: item features (default 16)");
-  pack->add_option("--descriptor-dim", pa->syn.descriptor_dim, "synthetic: descriptor size (default 8)");
+  pack->add_option("--descriptor-dim", pa->syn.descriptor_dim,
+                   "synthetic: descriptor size (default 8)");
   pack->add_option("--min-items", pa->syn.min_items, "synthetic: smallest category (default 60)");
   pack->add_option("--max-items", pa->syn.max_items, "synthetic: largest category (default 600)");
   pack->add_flag("--force", pa->force, "Replace a dataset already in --out");
   pack->add_flag("--quiet", pa->quiet, "No progress lines");
   cmds.emplace_back(pack, [pa] { return run_pack(*pa); });
 
-  auto* inspect = app.add_subcommand("inspect", "Summarise a dataset folder, checkpoint or episode file");
+  auto* inspect =
+      app.add_subcommand("inspect", "Summarise a dataset folder, checkpoint or episode file");
   auto path = std::make_shared<std::string>();
   auto verify = std::make_shared<bool>(false);
   inspect->add_option("path", *path, "Dataset folder or HDF5 file")->required();
-  inspect->add_flag("--verify", *verify,
-                    "Re-hash every shard and check every category against the manifest (exit 1 on problems)");
+  inspect->add_flag(
+      "--verify", *verify,
+      "Re-hash every shard and check every category against the manifest (exit 1 on problems)");
   cmds.emplace_back(inspect, [path, verify] { return run_inspect(*path, *verify); });
 
-  auto* episodes = app.add_subcommand("episodes", "Pre-draw fixed evaluation episodes into an HDF5 file");
+  auto* episodes =
+      app.add_subcommand("episodes", "Pre-draw fixed evaluation episodes into an HDF5 file");
   auto ea = std::make_shared<EpisodesArgs>();
   episodes->add_option("--data", ea->data, "Packed dataset folder")->required();
   episodes->add_option("--split", ea->split, "train | val | test (default test)")
       ->check(CLI::IsMember({"train", "val", "test"}));
   episodes->add_option("--ways", ea->ways, "Classes per episode (classification data)");
-  episodes->add_option("--shots", ea->shots, "Support items per class (per category for preference)");
-  episodes->add_option("--queries", ea->queries, "Query items per class (per category for preference)");
+  episodes->add_option("--shots", ea->shots,
+                       "Support items per class (per category for preference)");
+  episodes->add_option("--queries", ea->queries,
+                       "Query items per class (per category for preference)");
   episodes->add_option("--count", ea->count, "Number of episodes (default 600)");
   episodes->add_option("--seed", ea->seed, "Seed (default 20260101, the default eval.seed)");
   episodes->add_option("--out", ea->out, "Output file")->required();

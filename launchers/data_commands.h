@@ -2,7 +2,6 @@
 // `metacat pack`, `metacat inspect` and `metacat episodes`: CLI11 wiring and
 // the commands themselves (the work is done by libmetacat's data/ module).
 #include <CLI/CLI.hpp>
-
 #include <functional>
 
 namespace metacat::cli {

@@ -4,7 +4,6 @@
 // on stderr); 2 any other failure (reported with its message); 3 the
 // watchdog ended a stalled job; 75 checkpointed on a signal, resume me.
 #include <CLI/CLI.hpp>
-
 #include <filesystem>
 #include <iostream>
 
@@ -28,7 +27,8 @@ int run(int argc, char** argv) {
   app.set_help_all_flag("--help-all", "Show help for every subcommand");
 
   // train
-  auto* train = app.add_subcommand("train", "Meta-train a learner, then evaluate it on the test split");
+  auto* train =
+      app.add_subcommand("train", "Meta-train a learner, then evaluate it on the test split");
   std::string config_path, run_dir;
   std::vector<std::string> sets;
   bool help_config = false;
@@ -36,8 +36,10 @@ int run(int argc, char** argv) {
   train->add_option("--run-dir", run_dir,
                     "Output directory (config.yaml, metrics.jsonl, checkpoints/, eval.json); "
                     "default runs/<config name>");
-  train->add_option("--set", sets, "Override a config key: --set learner.inner_steps=5 (repeatable)");
-  train->add_flag("--help-config", help_config, "List every config key with type, default and meaning");
+  train->add_option("--set", sets,
+                    "Override a config key: --set learner.inner_steps=5 (repeatable)");
+  train->add_flag("--help-config", help_config,
+                  "List every config key with type, default and meaning");
   std::string resume = "none";
   train->add_option("--resume", resume,
                     "auto: continue from the run directory's newest valid checkpoint (or start "
@@ -45,8 +47,8 @@ int run(int argc, char** argv) {
                     "checkpoint file");
 
   // eval
-  auto* eval = app.add_subcommand(
-      "eval", "Evaluate checkpoints and baselines on the same fixed episodes");
+  auto* eval =
+      app.add_subcommand("eval", "Evaluate checkpoints and baselines on the same fixed episodes");
   std::vector<std::string> checkpoints, baselines, eval_sets;
   std::string json_out;
   eval->add_option("--checkpoint", checkpoints,
@@ -57,20 +59,23 @@ int run(int argc, char** argv) {
                    "Override a key of the checkpoints' configs, e.g. --set eval.episodes=100");
   eval->add_option("--json", json_out, "Write the results as JSON to this file");
   std::string eval_episodes, eval_data;
-  eval->add_option("--episodes", eval_episodes,
-                   "Fixed episodes from `metacat episodes` (same as --set eval.episodes_file=FILE)");
+  eval->add_option(
+      "--episodes", eval_episodes,
+      "Fixed episodes from `metacat episodes` (same as --set eval.episodes_file=FILE)");
   eval->add_option("--data", eval_data, "Dataset folder, if not where the run read it (data.path)");
 
   auto data_cmds = metacat::cli::add_data_commands(app);
   auto model_cmds = metacat::cli::add_model_commands(app);
   data_cmds.insert(data_cmds.end(), model_cmds.begin(), model_cmds.end());
 
-  auto* report = app.add_subcommand("report", "Write a self-contained HTML report of a run (charts as inline SVG)");
+  auto* report = app.add_subcommand(
+      "report", "Write a self-contained HTML report of a run (charts as inline SVG)");
   std::string report_dir, report_out;
   std::vector<std::string> report_evals;
   report->add_option("run_dir", report_dir, "Run directory")->required();
   report->add_option("--out", report_out, "Output file (default RUN_DIR/report.html)");
-  report->add_option("--eval", report_evals, "More eval JSON files to include (from `metacat eval --json`)");
+  report->add_option("--eval", report_evals,
+                     "More eval JSON files to include (from `metacat eval --json`)");
 
   try {
     app.parse(argc, argv);
@@ -88,15 +93,15 @@ int run(int argc, char** argv) {
     if (config_path.empty()) throw metacat::UserError("train: --config FILE is required");
     metacat::Config cfg = metacat::Config::load_file(config_path);
     for (const auto& s : sets) cfg.set(s);
-    if (run_dir.empty())
-      run_dir = "runs/" + std::filesystem::path(config_path).stem().string();
+    if (run_dir.empty()) run_dir = "runs/" + std::filesystem::path(config_path).stem().string();
     metacat::train_command(cfg, run_dir, resume);
   } else if (*eval) {
     if (!eval_episodes.empty()) eval_sets.push_back("eval.episodes_file=" + eval_episodes);
     if (!eval_data.empty()) eval_sets.push_back("data.path=" + eval_data);
     metacat::eval_command(checkpoints, baselines, eval_sets, json_out);
   } else if (*report) {
-    std::cout << "report: " << metacat::cli::write_report(report_dir, report_out, report_evals) << std::endl;
+    std::cout << "report: " << metacat::cli::write_report(report_dir, report_out, report_evals)
+              << std::endl;
   } else {
     for (auto& [cmd, fn] : data_cmds)
       if (*cmd) return fn();

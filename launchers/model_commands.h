@@ -2,7 +2,6 @@
 // `metacat adapt` and `metacat export`: the cold-start workflow's last mile
 // (the work is done by libmetacat's train/adapt module).
 #include <CLI/CLI.hpp>
-
 #include <functional>
 
 namespace metacat::cli {

@@ -10,7 +10,7 @@
 namespace metacat::test {
 
 struct Result {
-  int code;  // exit status, or 128 + signal
+  int code;            // exit status, or 128 + signal
   std::string output;  // stdout and stderr together
 };
 
@@ -25,8 +25,9 @@ inline Result shell(const std::string& cmd) {
 
 // <tmp>/metacat-<group>-<name>-<pid>, removed if it exists.
 inline std::string fresh_dir(const std::string& group, const std::string& name) {
-  const std::filesystem::path p = std::filesystem::temp_directory_path() /
-                                  ("metacat-" + group + "-" + name + "-" + std::to_string(::getpid()));
+  const std::filesystem::path p =
+      std::filesystem::temp_directory_path() /
+      ("metacat-" + group + "-" + name + "-" + std::to_string(::getpid()));
   std::filesystem::remove_all(p);
   return p.string();
 }

@@ -22,7 +22,10 @@ uint64_t content_hash(const Checkpoint& ck) {
   XXH64_state_t* st = XXH64_createState();
   XXH64_reset(st, 0);
   auto add = [&](const void* p, size_t n) { XXH64_update(st, p, n); };
-  auto add_str = [&](const std::string& s) { add(s.data(), s.size()); add("\0", 1); };
+  auto add_str = [&](const std::string& s) {
+    add(s.data(), s.size());
+    add("\0", 1);
+  };
   auto add_tensor = [&](const torch::Tensor& t) {
     torch::Tensor c = t.detach().contiguous();
     add(c.data_ptr(), c.numel() * c.element_size());
@@ -127,7 +130,8 @@ Checkpoint load_checkpoint(const std::string& path) {
     ck.data_checksum = std::stoull(h5::read_string_attr(f, "data_xxh64", path), nullptr, 16);
     ck.world_size = h5::read_int_attr(f, "world_size", path);
     ck.optimizer_steps = h5::read_int_attr(f, "optimizer_steps", path);
-    const uint64_t expect = std::stoull(h5::read_string_attr(f, "content_xxh64", path), nullptr, 16);
+    const uint64_t expect =
+        std::stoull(h5::read_string_attr(f, "content_xxh64", path), nullptr, 16);
     h5::Handle g = h5::open_group(f, "params", path);
     for (const auto& name : h5::list(g, path))
       ck.params.add(name, h5::read_tensor(g, name, path, "/params/" + name));
@@ -153,13 +157,15 @@ std::vector<std::string> list_checkpoints(const std::string& run_dir) {
   if (fs::is_directory(dir))
     for (const auto& e : fs::directory_iterator(dir)) {
       const std::string n = e.path().filename().string();
-      if (n.rfind("step-", 0) == 0 && n.size() == 16 && n.substr(13) == ".h5") out.push_back(e.path().string());
+      if (n.rfind("step-", 0) == 0 && n.size() == 16 && n.substr(13) == ".h5")
+        out.push_back(e.path().string());
     }
   std::sort(out.rbegin(), out.rend());
   return out;
 }
 
-std::string newest_valid_checkpoint(const std::string& run_dir, std::vector<std::string>* warnings) {
+std::string newest_valid_checkpoint(const std::string& run_dir,
+                                    std::vector<std::string>* warnings) {
   // By step, newest first ('latest' is a convenience for tools: a crash
   // between a file's rename and the pointer's update must not hide it).
   for (const auto& p : list_checkpoints(run_dir)) {

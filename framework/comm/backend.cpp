@@ -46,12 +46,15 @@ std::shared_ptr<Backend> make_backend(const std::string& choice, std::string* wh
     say("nccl (" + std::to_string(gpus) + " GPUs visible)");
     return std::make_shared<NcclBackend>(std::make_shared<MpiBackend>());
 #else
-    throw UserError("comm.backend: nccl is not in this build (CMake found no NCCL/CUDA); use mpi or auto");
+    throw UserError(
+        "comm.backend: nccl is not in this build (CMake found no NCCL/CUDA); use mpi or auto");
 #endif
   }
   if (choice == "mpi" || (choice == "auto" && launched_by_launcher())) {
     auto b = std::make_shared<MpiBackend>();
-    say(std::string("mpi (") + (choice == "auto" ? (METACAT_WITH_NCCL ? "no GPU visible" : "no NCCL in this build") : "as configured") +
+    say(std::string("mpi (") +
+        (choice == "auto" ? (METACAT_WITH_NCCL ? "no GPU visible" : "no NCCL in this build")
+                          : "as configured") +
         ", " + std::to_string(b->size()) + " ranks)");
     return b;
   }

@@ -13,9 +13,9 @@ namespace {
 using SgemmFn = void (*)(const char*, const char*, const int*, const int*, const int*, const float*,
                          const float*, const int*, const float*, const int*, const float*, float*,
                          const int*);
-using DgemmFn = void (*)(const char*, const char*, const int*, const int*, const int*, const double*,
-                         const double*, const int*, const double*, const int*, const double*, double*,
-                         const int*);
+using DgemmFn = void (*)(const char*, const char*, const int*, const int*, const int*,
+                         const double*, const double*, const int*, const double*, const int*,
+                         const double*, double*, const int*);
 
 struct Blas {
   SgemmFn sgemm = reinterpret_cast<SgemmFn>(dlsym(RTLD_DEFAULT, "sgemm_"));
@@ -46,11 +46,12 @@ bool layout_of(const torch::Tensor& t, Layout& l) {
 }
 
 template <typename S, typename Fn>
-void gemm_loop(Fn fn, const torch::Tensor& a, const Layout& la, const torch::Tensor& b, const Layout& lb,
-               torch::Tensor& c) {
+void gemm_loop(Fn fn, const torch::Tensor& a, const Layout& la, const torch::Tensor& b,
+               const Layout& lb, torch::Tensor& c) {
   // Row-major C = A B is column-major C^T = B^T A^T: pass B first.
   const int64_t T = a.size(0);
-  const int m = static_cast<int>(a.size(1)), k = static_cast<int>(a.size(2)), n = static_cast<int>(b.size(2));
+  const int m = static_cast<int>(a.size(1)), k = static_cast<int>(a.size(2)),
+            n = static_cast<int>(b.size(2));
   const char ta = la.transposed ? 'T' : 'N', tb = lb.transposed ? 'T' : 'N';
   const S one = 1, zero = 0;
   const int ldc = n;
@@ -61,13 +62,14 @@ void gemm_loop(Fn fn, const torch::Tensor& a, const Layout& la, const torch::Ten
   const int64_t grain = std::max<int64_t>(1, (1 << 16) / std::max<int64_t>(1, int64_t(m) * n * k));
   at::parallel_for(0, T, grain, [&](int64_t begin, int64_t end) {
     for (int64_t t = begin; t < end; ++t)
-      fn(&tb, &ta, &n, &m, &k, &one, pb + t * sb, &lb.ld, pa + t * sa, &la.ld, &zero, pc + t * sc, &ldc);
+      fn(&tb, &ta, &n, &m, &k, &one, pb + t * sb, &lb.ld, pa + t * sa, &la.ld, &zero, pc + t * sc,
+         &ldc);
   });
 }
 
 torch::Tensor raw_matmul(torch::Tensor a, torch::Tensor b) {
   const auto type = a.scalar_type();
-  const bool have = type == torch::kFloat32 ? blas().sgemm != nullptr
+  const bool have = type == torch::kFloat32   ? blas().sgemm != nullptr
                     : type == torch::kFloat64 ? blas().dgemm != nullptr
                                               : false;
   if (!have || b.scalar_type() != type || a.size(1) == 0 || a.size(2) == 0 || b.size(2) == 0)
@@ -76,8 +78,10 @@ torch::Tensor raw_matmul(torch::Tensor a, torch::Tensor b) {
   if (!layout_of(a, la)) a = a.contiguous(), layout_of(a, la);
   if (!layout_of(b, lb)) b = b.contiguous(), layout_of(b, lb);
   torch::Tensor c = torch::empty({a.size(0), a.size(1), b.size(2)}, a.options());
-  if (type == torch::kFloat32) gemm_loop<float>(blas().sgemm, a, la, b, lb, c);
-  else gemm_loop<double>(blas().dgemm, a, la, b, lb, c);
+  if (type == torch::kFloat32)
+    gemm_loop<float>(blas().sgemm, a, la, b, lb, c);
+  else
+    gemm_loop<double>(blas().dgemm, a, la, b, lb, c);
   return c;
 }
 
@@ -103,7 +107,8 @@ struct BatchedMatmul : public torch::autograd::Function<BatchedMatmul> {
 }  // namespace
 
 bool batched_matmul_uses_blas(torch::Dtype dtype) {
-  return dtype == torch::kFloat32 ? blas().sgemm != nullptr : dtype == torch::kFloat64 && blas().dgemm != nullptr;
+  return dtype == torch::kFloat32 ? blas().sgemm != nullptr
+                                  : dtype == torch::kFloat64 && blas().dgemm != nullptr;
 }
 
 torch::Tensor batched_matmul(const torch::Tensor& a, const torch::Tensor& b) {

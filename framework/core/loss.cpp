@@ -9,9 +9,12 @@ namespace metacat {
 
 const char* to_string(TaskKind k) {
   switch (k) {
-    case TaskKind::kClassification: return "classification";
-    case TaskKind::kRegression: return "regression";
-    case TaskKind::kPreference: return "preference";
+    case TaskKind::kClassification:
+      return "classification";
+    case TaskKind::kRegression:
+      return "regression";
+    case TaskKind::kPreference:
+      return "preference";
   }
   return "?";
 }
@@ -30,9 +33,12 @@ torch::Tensor task_loss(TaskKind kind, const torch::Tensor& out, const torch::Te
 
 const char* primary_metric(TaskKind kind) {
   switch (kind) {
-    case TaskKind::kClassification: return "accuracy";
-    case TaskKind::kRegression: return "mse";
-    case TaskKind::kPreference: return "auc";
+    case TaskKind::kClassification:
+      return "accuracy";
+    case TaskKind::kRegression:
+      return "mse";
+    case TaskKind::kPreference:
+      return "auc";
   }
   return "?";
 }
@@ -41,8 +47,10 @@ bool higher_is_better(TaskKind kind) { return kind != TaskKind::kRegression; }
 
 std::vector<std::string> metric_names(TaskKind kind) {
   switch (kind) {
-    case TaskKind::kClassification: return {"accuracy", "loss"};
-    case TaskKind::kRegression: return {"loss", "mse"};
+    case TaskKind::kClassification:
+      return {"accuracy", "loss"};
+    case TaskKind::kRegression:
+      return {"loss", "mse"};
     case TaskKind::kPreference:
       return {"accuracy", "auc", "log_loss", "loss", "ndcg@10", "ndcg@5", "recall@10", "recall@5"};
   }
@@ -81,14 +89,16 @@ double auc(const std::vector<double>& s, const std::vector<double>& y) {
   return (rank_sum - pos * (pos + 1) / 2) / (pos * neg);
 }
 
-std::pair<double, double> ranking_at(const std::vector<double>& s, const std::vector<double>& y, size_t k) {
+std::pair<double, double> ranking_at(const std::vector<double>& s, const std::vector<double>& y,
+                                     size_t k) {
   std::vector<size_t> order(s.size());
   std::iota(order.begin(), order.end(), 0);
   // Highest score first; ties keep the query set's order (a stable sort).
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return s[a] > s[b]; });
   size_t positives = 0;
   for (double v : y) positives += v > 0.5;
-  if (positives == 0) return {std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::quiet_NaN()};
+  if (positives == 0)
+    return {std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::quiet_NaN()};
   double dcg = 0, ideal = 0;
   size_t hits = 0;
   for (size_t r = 0; r < std::min(k, order.size()); ++r) {

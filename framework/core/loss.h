@@ -38,8 +38,8 @@ torch::Tensor per_item_score(TaskKind kind, const torch::Tensor& outputs,
 
 // Binary-relevance NDCG@k and recall@k of items ranked by score, highest
 // first (ties in the given order); NaN for both when no item is positive.
-std::pair<double, double> ranking_at(const std::vector<double>& scores, const std::vector<double>& labels,
-                                     size_t k);
+std::pair<double, double> ranking_at(const std::vector<double>& scores,
+                                     const std::vector<double>& labels, size_t k);
 
 // Area under the ROC curve by the rank statistic, ties counted half.
 double auc(const std::vector<double>& scores, const std::vector<double>& labels);

@@ -44,7 +44,8 @@ torch::Tensor Model::head_batched(const Params& p, const torch::Tensor& f) const
   return linear_batched(f, p.at("head.weight"), p.at("head.bias"));
 }
 
-torch::Tensor linear_batched(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b) {
+torch::Tensor linear_batched(const torch::Tensor& x, const torch::Tensor& w,
+                             const torch::Tensor& b) {
   // x [T, n, in], w [T, out, in], b [T, out] -> [T, n, out].
   return batched_matmul(x, w.transpose(1, 2)) + b.unsqueeze(1);
 }
@@ -138,8 +139,8 @@ class Conv4 : public Model {
       const torch::Tensor& w = p.at(c + ".weight");
       h = torch::conv2d(h, w.reshape({-1, w.size(2), w.size(3), w.size(4)}),
                         p.at(c + ".bias").reshape({-1}), 1, 1, 1, T);
-      h = torch::batch_norm(h, p.at(b + ".weight").reshape({-1}), p.at(b + ".bias").reshape({-1}), {},
-                            {}, /*training=*/true, 0.1, 1e-5, /*cudnn_enabled=*/false);
+      h = torch::batch_norm(h, p.at(b + ".weight").reshape({-1}), p.at(b + ".bias").reshape({-1}),
+                            {}, {}, /*training=*/true, 0.1, 1e-5, /*cudnn_enabled=*/false);
       h = pool_relu(h);
     }
     return h.reshape({n, T, -1}).transpose(0, 1);
@@ -182,7 +183,8 @@ std::unique_ptr<Model> make_model(const ModelSpec& spec) {
     return std::make_unique<Mlp>(s);
   }
   if (spec.name == "conv4") return std::make_unique<Conv4>(spec);
-  throw UserError("model.name: unknown model '" + spec.name + "' (expected mlp, conv4, preference)");
+  throw UserError("model.name: unknown model '" + spec.name +
+                  "' (expected mlp, conv4, preference)");
 }
 
 }  // namespace metacat

@@ -22,7 +22,7 @@ namespace metacat {
 enum class Mode { kTrain, kEval };
 
 struct ModelSpec {
-  std::string name;                 // mlp | conv4 | preference
+  std::string name;                  // mlp | conv4 | preference
   std::vector<int64_t> input_shape;  // per item, e.g. {1, 28, 28} or {16}
   int64_t outputs = 1;
   std::vector<int64_t> hidden = {40, 40};  // mlp / preference
@@ -52,7 +52,8 @@ class Model {
   // of shared ones) and x is [T, n, item...]; results are [T, n, ...].
   // Semantics are those of T separate forward() calls: batch norm takes each
   // task's own statistics.
-  virtual torch::Tensor features_batched(const Params& p, const torch::Tensor& x, Mode mode) const = 0;
+  virtual torch::Tensor features_batched(const Params& p, const torch::Tensor& x,
+                                         Mode mode) const = 0;
   torch::Tensor head_batched(const Params& p, const torch::Tensor& features) const;
   torch::Tensor forward_batched(const Params& p, const torch::Tensor& x, Mode mode) const {
     return head_batched(p, features_batched(p, x, mode));
@@ -73,7 +74,8 @@ class Model {
 };
 
 // x [T, n, in], w [T, out, in], b [T, out] -> [T, n, out].
-torch::Tensor linear_batched(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b);
+torch::Tensor linear_batched(const torch::Tensor& x, const torch::Tensor& w,
+                             const torch::Tensor& b);
 
 // Builds the model the spec names; throws UserError on an unknown name or a
 // spec that does not fit the input (e.g. conv4 on feature vectors).

@@ -24,7 +24,8 @@ Optimizer::Optimizer(OptimizerSpec spec, const std::vector<torch::Tensor>& like)
   }
 }
 
-void Optimizer::update(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& m, torch::Tensor& v) const {
+void Optimizer::update(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& m,
+                       torch::Tensor& v) const {
   const double bc1 = 1.0 - std::pow(spec_.beta1, static_cast<double>(steps_));
   const double bc2 = 1.0 - std::pow(spec_.beta2, static_cast<double>(steps_));
   const double step_size = spec_.lr / bc1;

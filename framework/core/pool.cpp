@@ -101,20 +101,25 @@ torch::Tensor gather_raw(const torch::Tensor& values, const torch::Tensor& idx) 
   const int64_t planes = v.size(0) * v.size(1);
   const int64_t in_plane = v.size(2) * v.size(3), out_plane = idx.size(2) * idx.size(3);
   if (v.scalar_type() == torch::kFloat32)
-    gather_planes(v.data_ptr<float>(), in_plane, idx.data_ptr<int32_t>(), out.data_ptr<float>(), out_plane, planes);
+    gather_planes(v.data_ptr<float>(), in_plane, idx.data_ptr<int32_t>(), out.data_ptr<float>(),
+                  out_plane, planes);
   else
-    gather_planes(v.data_ptr<double>(), in_plane, idx.data_ptr<int32_t>(), out.data_ptr<double>(), out_plane, planes);
+    gather_planes(v.data_ptr<double>(), in_plane, idx.data_ptr<int32_t>(), out.data_ptr<double>(),
+                  out_plane, planes);
   return out;
 }
 
-torch::Tensor scatter_raw(const torch::Tensor& grad, const torch::Tensor& idx, int64_t H, int64_t W) {
+torch::Tensor scatter_raw(const torch::Tensor& grad, const torch::Tensor& idx, int64_t H,
+                          int64_t W) {
   torch::Tensor g = grad.contiguous();
   torch::Tensor out = torch::empty({g.size(0), g.size(1), H, W}, g.options());
   const int64_t planes = g.size(0) * g.size(1), g_plane = g.size(2) * g.size(3);
   if (g.scalar_type() == torch::kFloat32)
-    scatter_planes(g.data_ptr<float>(), g_plane, idx.data_ptr<int32_t>(), out.data_ptr<float>(), H * W, planes);
+    scatter_planes(g.data_ptr<float>(), g_plane, idx.data_ptr<int32_t>(), out.data_ptr<float>(),
+                   H * W, planes);
   else
-    scatter_planes(g.data_ptr<double>(), g_plane, idx.data_ptr<int32_t>(), out.data_ptr<double>(), H * W, planes);
+    scatter_planes(g.data_ptr<double>(), g_plane, idx.data_ptr<int32_t>(), out.data_ptr<double>(),
+                   H * W, planes);
   return out;
 }
 
@@ -122,14 +127,15 @@ struct Scatter2x2;
 
 // Pooling as a gather of x at the argmax positions.
 struct Gather2x2 : public torch::autograd::Function<Gather2x2> {
-  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& idx);
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x,
+                               const torch::Tensor& idx);
   static variable_list backward(AutogradContext* ctx, variable_list g);
 };
 
 // The adjoint: g [N, C, h, w] placed at idx inside zeros [N, C, H, W].
 struct Scatter2x2 : public torch::autograd::Function<Scatter2x2> {
-  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& g, const torch::Tensor& idx,
-                               int64_t H, int64_t W) {
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& g,
+                               const torch::Tensor& idx, int64_t H, int64_t W) {
     ctx->saved_data["idx"] = idx;
     torch::NoGradGuard ng;
     return scatter_raw(g, idx, H, W);
@@ -140,7 +146,8 @@ struct Scatter2x2 : public torch::autograd::Function<Scatter2x2> {
   }
 };
 
-torch::Tensor Gather2x2::forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& idx) {
+torch::Tensor Gather2x2::forward(AutogradContext* ctx, const torch::Tensor& x,
+                                 const torch::Tensor& idx) {
   ctx->saved_data["idx"] = idx;
   ctx->saved_data["H"] = x.size(2);
   ctx->saved_data["W"] = x.size(3);
@@ -158,9 +165,11 @@ variable_list Gather2x2::backward(AutogradContext* ctx, variable_list g) {
 
 torch::Tensor max_pool_2x2(const torch::Tensor& x) {
   TORCH_CHECK(x.dim() == 4, "max_pool_2x2: expected [N, C, H, W], got ", x.sizes());
-  if (x.scalar_type() != torch::kFloat32 && x.scalar_type() != torch::kFloat64) return torch::max_pool2d(x, 2);
+  if (x.scalar_type() != torch::kFloat32 && x.scalar_type() != torch::kFloat64)
+    return torch::max_pool2d(x, 2);
   torch::Tensor c = x.detach().contiguous();
-  torch::Tensor idx = x.scalar_type() == torch::kFloat32 ? argmax_2x2<float>(c) : argmax_2x2<double>(c);
+  torch::Tensor idx =
+      x.scalar_type() == torch::kFloat32 ? argmax_2x2<float>(c) : argmax_2x2<double>(c);
   return Gather2x2::apply(x, idx);
 }
 

@@ -25,10 +25,10 @@ class Rng {
  public:
   Rng(uint64_t seed, uint64_t a = 0, uint64_t b = 0, Stream purpose = Stream::kData);
   uint64_t next_u64();
-  double uniform();                            // [0, 1)
-  double uniform(double lo, double hi);        // [lo, hi)
-  double normal();                             // N(0, 1), Box-Muller
-  int64_t randint(int64_t n);                  // [0, n), unbiased
+  double uniform();                      // [0, 1)
+  double uniform(double lo, double hi);  // [lo, hi)
+  double normal();                       // N(0, 1), Box-Muller
+  int64_t randint(int64_t n);            // [0, n), unbiased
   // k distinct values from [0, n) in random order; requires k <= n.
   std::vector<int64_t> sample(int64_t n, int64_t k);
   template <typename T>

@@ -1,15 +1,15 @@
 #include "core/threads.h"
 
+#include <ATen/Parallel.h>
 #include <dlfcn.h>
 #include <malloc.h>
-#include <ATen/Parallel.h>
 
 #include <algorithm>
 #include <condition_variable>
 #include <exception>
 #include <mutex>
-#include <vector>
 #include <thread>
+#include <vector>
 
 namespace metacat {
 
@@ -93,8 +93,10 @@ class WorkerPool {
 void run_workers(int workers, const std::function<void(int)>& fn) {
   using SetFn = void (*)(int);
   using GetFn = int (*)();
-  static const auto blas_set = reinterpret_cast<SetFn>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
-  static const auto blas_get = reinterpret_cast<GetFn>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
+  static const auto blas_set =
+      reinterpret_cast<SetFn>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+  static const auto blas_get =
+      reinterpret_cast<GetFn>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
   const int blas_threads = blas_get ? blas_get() : 0;
   if (blas_set && blas_threads > 1) blas_set(1);
   try {

@@ -43,8 +43,10 @@ void write_episode_file(const std::string& path, const EpisodeFile& f) {
     h5::write_string_attr(h, "seed", std::to_string(f.seed), tmp);
     h5::write_string_attr(h, "data_xxh64", hex64(f.data_checksum), tmp);
     h5::write_tensor(h, "categories", torch::tensor(cats, torch::kInt64).reshape({n, k}), tmp);
-    h5::write_tensor(h, "support", torch::tensor(sup, torch::kInt64).reshape({n, k * f.spec.shots}), tmp);
-    h5::write_tensor(h, "query", torch::tensor(qry, torch::kInt64).reshape({n, k * f.spec.queries}), tmp);
+    h5::write_tensor(h, "support", torch::tensor(sup, torch::kInt64).reshape({n, k * f.spec.shots}),
+                     tmp);
+    h5::write_tensor(h, "query", torch::tensor(qry, torch::kInt64).reshape({n, k * f.spec.queries}),
+                     tmp);
   }
   h5::fsync_path(tmp);
   std::filesystem::rename(tmp, path);

@@ -59,7 +59,8 @@ Handle open_file(const std::string& path, bool write) {
     H5Pset_mdc_config(fapl, &mdc);
   }
   hid_t f = H5Fopen(path.c_str(), write ? H5F_ACC_RDWR : H5F_ACC_RDONLY, fapl);
-  if (f < 0) throw UserError("HDF5: '" + path + "' is not a readable HDF5 file (truncated or corrupt?)");
+  if (f < 0)
+    throw UserError("HDF5: '" + path + "' is not a readable HDF5 file (truncated or corrupt?)");
   return Handle(f, H5Fclose);
 }
 
@@ -103,12 +104,18 @@ hid_t native_type(torch::ScalarType t) { return type_of(t); }
 
 hid_t type_of(torch::ScalarType t) {
   switch (t) {
-    case torch::kFloat32: return H5T_NATIVE_FLOAT;
-    case torch::kFloat64: return H5T_NATIVE_DOUBLE;
-    case torch::kFloat16: return half_type();
-    case torch::kInt64: return H5T_NATIVE_INT64;
-    case torch::kUInt8: return H5T_NATIVE_UINT8;
-    default: throw std::logic_error("HDF5: unsupported tensor dtype");
+    case torch::kFloat32:
+      return H5T_NATIVE_FLOAT;
+    case torch::kFloat64:
+      return H5T_NATIVE_DOUBLE;
+    case torch::kFloat16:
+      return half_type();
+    case torch::kInt64:
+      return H5T_NATIVE_INT64;
+    case torch::kUInt8:
+      return H5T_NATIVE_UINT8;
+    default:
+      throw std::logic_error("HDF5: unsupported tensor dtype");
   }
 }
 
@@ -190,12 +197,14 @@ torch::Tensor read_rows(hid_t ds, const std::vector<int64_t>& rows, const std::s
       while (j + 1 < uniq.size() && uniq[j + 1] == uniq[j] + 1) ++j;
       start[0] = static_cast<hsize_t>(uniq[i]);
       count[0] = static_cast<hsize_t>(j - i + 1);
-      METACAT_H5_CHECK(H5Sselect_hyperslab(fspace, H5S_SELECT_OR, start.data(), nullptr,
-                                           count.data(), nullptr), file, what);
+      METACAT_H5_CHECK(
+          H5Sselect_hyperslab(fspace, H5S_SELECT_OR, start.data(), nullptr, count.data(), nullptr),
+          file, what);
       i = j + 1;
     }
     std::vector<hsize_t> mdims(out_shape.begin(), out_shape.end());
-    Handle mspace(H5Screate_simple(static_cast<int>(mdims.size()), mdims.data(), nullptr), H5Sclose);
+    Handle mspace(H5Screate_simple(static_cast<int>(mdims.size()), mdims.data(), nullptr),
+                  H5Sclose);
     if (H5Dread(ds, native_type(st), mspace, fspace, H5P_DEFAULT, t.data_ptr()) < 0)
       throw UserError("HDF5: " + file + ": cannot read '" + what +
                       "' (corrupt data: a chunk failed its checksum or decompression)");
@@ -219,21 +228,25 @@ void write_strings(hid_t loc, const std::string& name, const std::vector<std::st
   for (size_t i = 0; i < v.size(); ++i) std::copy(v[i].begin(), v[i].end(), buf.begin() + i * len);
   hsize_t n = v.size();
   Handle space(H5Screate_simple(1, &n, nullptr), H5Sclose);
-  Handle ds(H5Dcreate2(loc, name.c_str(), type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Dclose);
+  Handle ds(H5Dcreate2(loc, name.c_str(), type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+            H5Dclose);
   if (ds.get() < 0) fail("H5Dcreate2", file, name);
-  if (n > 0) METACAT_H5_CHECK(H5Dwrite(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data()), file, name);
+  if (n > 0)
+    METACAT_H5_CHECK(H5Dwrite(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data()), file, name);
 }
 
 std::vector<std::string> read_strings(hid_t loc, const std::string& name, const std::string& file) {
   Handle ds = open_dataset(loc, name, file);
   Handle type(H5Dget_type(ds), H5Tclose);
   if (H5Tget_class(type) != H5T_STRING || H5Tis_variable_str(type) > 0)
-    throw UserError("HDF5: " + file + ": dataset '" + name + "' is not a fixed-length string array");
+    throw UserError("HDF5: " + file + ": dataset '" + name +
+                    "' is not a fixed-length string array");
   const size_t len = H5Tget_size(type);
   const std::vector<int64_t> shape = shape_of(ds, file, name);
   if (shape.size() != 1) throw UserError("HDF5: " + file + ": '" + name + "' is not 1-D");
   std::vector<char> buf(len * shape[0] + 1, '\0');
-  if (shape[0] > 0) METACAT_H5_CHECK(H5Dread(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data()), file, name);
+  if (shape[0] > 0)
+    METACAT_H5_CHECK(H5Dread(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data()), file, name);
   std::vector<std::string> out(shape[0]);
   for (int64_t i = 0; i < shape[0]; ++i) {
     const char* p = buf.data() + i * len;

@@ -37,11 +37,11 @@ class Handle {
 void silence_errors();
 [[noreturn]] void fail(const std::string& call, const std::string& file, const std::string& what);
 
-#define METACAT_H5_CHECK(expr, file, what)                                          \
-  ([&]() {                                                                        \
-    auto _r = (expr);                                                             \
-    if (_r < 0) ::metacat::h5::fail(#expr, (file), (what));                       \
-    return _r;                                                                    \
+#define METACAT_H5_CHECK(expr, file, what)                  \
+  ([&]() {                                                  \
+    auto _r = (expr);                                       \
+    if (_r < 0) ::metacat::h5::fail(#expr, (file), (what)); \
+    return _r;                                              \
   }())
 
 // Truncates. Files use the HDF5 1.10 format (compact chunk indexes: a small

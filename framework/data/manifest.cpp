@@ -26,7 +26,9 @@ torch::ScalarType Manifest::scalar_type() const {
   throw UserError("manifest: unknown item dtype '" + dtype + "'");
 }
 
-std::string manifest_path(const std::string& dir) { return (fs::path(dir) / "manifest.h5").string(); }
+std::string manifest_path(const std::string& dir) {
+  return (fs::path(dir) / "manifest.h5").string();
+}
 
 std::string shard_name(int64_t shard) {
   char buf[32];
@@ -84,7 +86,8 @@ void write_manifest(const std::string& dir, const Manifest& m) {
     std::vector<std::string> sums;
     for (uint64_t v : m.shard_xxh64) sums.push_back(hex64(v));
     h5::write_strings(s, "xxh64", sums, tmp);
-    if (m.descriptors.defined()) h5::write_tensor(f, "descriptors", m.descriptors.to(torch::kFloat32), tmp);
+    if (m.descriptors.defined())
+      h5::write_tensor(f, "descriptors", m.descriptors.to(torch::kFloat32), tmp);
   }
   h5::fsync_path(tmp);
   fs::rename(tmp, path);
@@ -94,7 +97,8 @@ void write_manifest(const std::string& dir, const Manifest& m) {
 Manifest read_manifest(const std::string& dir) {
   const std::string path = manifest_path(dir);
   if (!fs::exists(path))
-    throw UserError("data: no manifest at '" + path + "' (pack the data with `metacat pack`; a pack "
+    throw UserError("data: no manifest at '" + path +
+                    "' (pack the data with `metacat pack`; a pack "
                     "that did not finish leaves no manifest)");
   h5::Handle f = h5::open_file(path);
   Manifest m;

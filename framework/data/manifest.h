@@ -47,7 +47,7 @@ struct Manifest {
 constexpr int64_t kManifestFormat = 1;
 
 std::string manifest_path(const std::string& dir);
-std::string shard_name(int64_t shard);  // "shard-00007.h5"
+std::string shard_name(int64_t shard);   // "shard-00007.h5"
 std::string category_group(int64_t id);  // "categories/00000042"
 
 void write_manifest(const std::string& dir, const Manifest& m);  // atomic

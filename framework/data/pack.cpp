@@ -20,7 +20,8 @@ std::vector<int64_t> assign_shards(const std::vector<int64_t>& bytes, int64_t sh
   for (size_t i = 0; i < bytes.size(); ++i) {
     // The shard whose byte range holds the category's midpoint.
     const double mid = before + 0.5 * bytes[i];
-    out[i] = total > 0 ? std::min<int64_t>(shards - 1, static_cast<int64_t>(mid * shards / total)) : 0;
+    out[i] =
+        total > 0 ? std::min<int64_t>(shards - 1, static_cast<int64_t>(mid * shards / total)) : 0;
     before += bytes[i];
   }
   return out;
@@ -33,7 +34,8 @@ PackSummary pack(Manifest m, const std::function<CategoryRows(int64_t)>& produce
   if (opt.compression < 0 || opt.compression > 9)
     throw UserError("pack: compression level must be 0..9");
   if (fs::exists(manifest_path(opt.out)) && !opt.force)
-    throw UserError("pack: '" + opt.out + "' already holds a dataset (manifest.h5); use --force to replace it");
+    throw UserError("pack: '" + opt.out +
+                    "' already holds a dataset (manifest.h5); use --force to replace it");
   fs::create_directories(opt.out);
   // A previous pack (finished or not) must not leave stray shards behind.
   for (const auto& e : fs::directory_iterator(opt.out)) {
@@ -45,8 +47,9 @@ PackSummary pack(Manifest m, const std::function<CategoryRows(int64_t)>& produce
   std::vector<int64_t> bytes(n);
   int64_t total = 0;
   for (int64_t i = 0; i < n; ++i) total += bytes[i] = m.items[i] * row;
-  int64_t shards = opt.shards > 0 ? opt.shards
-                                  : std::max<int64_t>(1, (total + opt.shard_bytes - 1) / opt.shard_bytes);
+  int64_t shards = opt.shards > 0
+                       ? opt.shards
+                       : std::max<int64_t>(1, (total + opt.shard_bytes - 1) / opt.shard_bytes);
   shards = std::max<int64_t>(1, std::min(shards, n));
   m.shard = assign_shards(bytes, shards);
   m.shard_bytes.assign(shards, 0);
@@ -82,8 +85,9 @@ PackSummary pack(Manifest m, const std::function<CategoryRows(int64_t)>& produce
         if (opt.progress && std::chrono::duration<double>(Clock::now() - last_print).count() > 2) {
           last_print = Clock::now();
           const double el = std::chrono::duration<double>(last_print - t0).count();
-          std::printf("pack: %lld/%lld categories, %.1f MB, %.1f MB/s\n", static_cast<long long>(c + 1),
-                      static_cast<long long>(n), sum.raw_bytes / 1e6, sum.raw_bytes / 1e6 / el);
+          std::printf("pack: %lld/%lld categories, %.1f MB, %.1f MB/s\n",
+                      static_cast<long long>(c + 1), static_cast<long long>(n), sum.raw_bytes / 1e6,
+                      sum.raw_bytes / 1e6 / el);
           std::fflush(stdout);
         }
       }

@@ -5,7 +5,10 @@
 namespace metacat {
 
 Prefetcher::Prefetcher(Work work, int64_t begin, int64_t end, int workers, int64_t depth)
-    : work_(std::move(work)), end_(end), depth_(std::max<int64_t>(1, depth)), next_claim_(begin),
+    : work_(std::move(work)),
+      end_(end),
+      depth_(std::max<int64_t>(1, depth)),
+      next_claim_(begin),
       next_out_(begin) {
   for (int i = 0; i < std::max(1, workers); ++i) threads_.emplace_back([this] { run(); });
 }
@@ -25,7 +28,9 @@ void Prefetcher::run() {
     {
       std::unique_lock<std::mutex> lk(mu_);
       // Claim the next index only while it is inside the window.
-      cv_.wait(lk, [&] { return stop_ || error_ || next_claim_ >= end_ || next_claim_ < next_out_ + depth_; });
+      cv_.wait(lk, [&] {
+        return stop_ || error_ || next_claim_ >= end_ || next_claim_ < next_out_ + depth_;
+      });
       if (stop_ || error_ || next_claim_ >= end_) return;
       idx = next_claim_++;
     }
@@ -48,7 +53,8 @@ Episode Prefetcher::next() {
   // Items before a failed one are still handed out; the failure surfaces
   // when its own index is reached (workers stop claiming after a failure, so
   // items after it never arrive).
-  cv_.wait(lk, [&] { return ready_.count(next_out_) > 0 || (error_ && error_index_ <= next_out_); });
+  cv_.wait(lk,
+           [&] { return ready_.count(next_out_) > 0 || (error_ && error_index_ <= next_out_); });
   if (ready_.count(next_out_) == 0) std::rethrow_exception(error_);
   Episode e = std::move(ready_[next_out_]);
   ready_.erase(next_out_);

@@ -67,13 +67,14 @@ Rows ShardStore::read_locked(int64_t c, const std::vector<int64_t>* rows) const 
       for (size_t i = 0; i < v.size(); ++i) s += (i ? "x" : "") + std::to_string(v[i]);
       return s;
     };
-    throw UserError("data: " + file + ": " + items_path + " of " + who + " has shape " + fmt(shape) +
-                    ", the manifest says " + fmt(expect));
+    throw UserError("data: " + file + ": " + items_path + " of " + who + " has shape " +
+                    fmt(shape) + ", the manifest says " + fmt(expect));
   }
   if (h5::dtype_of(items, file, items_path) != manifest_.scalar_type())
     throw UserError("data: " + file + ": " + items_path + " of " + who +
                     " is not of the manifest's dtype " + manifest_.dtype);
-  if (h5::shape_of(labels, file, "/" + group + "/labels") != std::vector<int64_t>{manifest_.items[c]})
+  if (h5::shape_of(labels, file, "/" + group + "/labels") !=
+      std::vector<int64_t>{manifest_.items[c]})
     throw UserError("data: " + file + ": /" + group + "/labels of " + who +
                     " does not have one label per item");
   Rows r;
@@ -146,7 +147,8 @@ std::vector<std::string> verify_dataset(const std::string& dir, bool progress) {
                          std::to_string(m.shard_bytes[s]));
     const uint64_t h = file_xxh64(path);
     if (h != m.shard_xxh64[s])
-      problems.push_back(path + ": xxh64 " + hex64(h) + ", manifest says " + hex64(m.shard_xxh64[s]));
+      problems.push_back(path + ": xxh64 " + hex64(h) + ", manifest says " +
+                         hex64(m.shard_xxh64[s]));
     if (progress) std::cout << "verify: " << path << " checked" << std::endl;
   }
   if (!problems.empty()) return problems;

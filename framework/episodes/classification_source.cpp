@@ -83,11 +83,13 @@ int64_t ClassificationSource::num_sources(Split split) const {
 void ClassificationSource::check(Split split, const EpisodeSpec& spec) const {
   const auto& cls = classes_.at(static_cast<int>(split));
   if (spec.shots < 1)
-    throw UserError("shots: classification episodes need at least 1 labelled item per class "
-                    "(zero-shot needs per-category preference tasks with descriptors)");
+    throw UserError(
+        "shots: classification episodes need at least 1 labelled item per class "
+        "(zero-shot needs per-category preference tasks with descriptors)");
   if (spec.ways != ways_)
-    throw UserError("episodes are " + std::to_string(spec.ways) + "-way but the data was set up for " +
-                    std::to_string(ways_) + "-way tasks (task.ways)");
+    throw UserError("episodes are " + std::to_string(spec.ways) +
+                    "-way but the data was set up for " + std::to_string(ways_) +
+                    "-way tasks (task.ways)");
   if (static_cast<int64_t>(cls.size()) < spec.ways)
     throw UserError("task.ways: " + std::to_string(spec.ways) + "-way episodes need " +
                     std::to_string(spec.ways) + " classes, but the " + to_string(split) +
@@ -162,8 +164,8 @@ void ClassificationSource::check_plan(const EpisodePlan& p, Split split,
   for (size_t j = 0; j < p.categories.size(); ++j) {
     const int64_t c = p.categories[j];
     if (c < 0 || c >= store_->num_categories() || store_->info(c).split != split)
-      throw UserError("stored episode uses category " + std::to_string(c) + ", which is not in the " +
-                      to_string(split) + " split of this data");
+      throw UserError("stored episode uses category " + std::to_string(c) +
+                      ", which is not in the " + to_string(split) + " split of this data");
     const int64_t n = store_->info(c).items;
     for (int64_t i = 0; i < spec.shots; ++i)
       if (p.support_rows.at(j * spec.shots + i) >= n)

@@ -5,19 +5,17 @@
 
 namespace metacat {
 
-Episode eval_episode(const TaskSource& source, Split split, const EpisodeSpec& spec,
-                     uint64_t seed, int64_t index) {
-  Rng rng(seed, static_cast<uint64_t>(index), static_cast<uint64_t>(spec.shots),
-          Stream::kEvalTask);
+Episode eval_episode(const TaskSource& source, Split split, const EpisodeSpec& spec, uint64_t seed,
+                     int64_t index) {
+  Rng rng(seed, static_cast<uint64_t>(index), static_cast<uint64_t>(spec.shots), Stream::kEvalTask);
   const int64_t src = rng.randint(source.num_sources(split));
   return source.draw(split, src, spec, rng);
 }
 
-EpisodePlan eval_plan(const TaskSource& source, Split split, const EpisodeSpec& spec,
-                      uint64_t seed, int64_t index) {
+EpisodePlan eval_plan(const TaskSource& source, Split split, const EpisodeSpec& spec, uint64_t seed,
+                      int64_t index) {
   // Same stream consumption as eval_episode: draw() is materialize(plan()).
-  Rng rng(seed, static_cast<uint64_t>(index), static_cast<uint64_t>(spec.shots),
-          Stream::kEvalTask);
+  Rng rng(seed, static_cast<uint64_t>(index), static_cast<uint64_t>(spec.shots), Stream::kEvalTask);
   const int64_t src = rng.randint(source.num_sources(split));
   return source.plan(split, src, spec, rng);
 }
@@ -40,9 +38,9 @@ EvalSummary evaluate(const std::string& method, const TaskSource& source, Split 
                      const EpisodeSpec& spec, int64_t episodes, uint64_t seed,
                      const Predictor& predict, comm::Backend* comm) {
   source.check(split, spec);
-  EvalSummary s = evaluate(method, source, spec.shots, episodes,
-                           [&](int64_t i) { return eval_episode(source, split, spec, seed, i); }, predict,
-                           comm);
+  EvalSummary s = evaluate(
+      method, source, spec.shots, episodes,
+      [&](int64_t i) { return eval_episode(source, split, spec, seed, i); }, predict, comm);
   s.split = to_string(split);
   return s;
 }
@@ -131,8 +129,8 @@ nlohmann::json to_json(const EvalSummary& s) {
 std::string format_summary(const EvalSummary& s) {
   char buf[256];
   std::snprintf(buf, sizeof buf, "%-16s %3lld-shot  %-8s %.4f ± %.4f  (%lld episodes)",
-                s.method.c_str(), static_cast<long long>(s.shots), s.metric.c_str(), s.mean,
-                s.ci95, static_cast<long long>(s.episodes));
+                s.method.c_str(), static_cast<long long>(s.shots), s.metric.c_str(), s.mean, s.ci95,
+                static_cast<long long>(s.episodes));
   return s.group.empty() ? std::string(buf) : s.group + "  " + buf;
 }
 

@@ -4,10 +4,9 @@
 // same seed; mean and 95% confidence interval (1.96 sigma / sqrt(n)) of the
 // primary metric over episodes; all metrics' means; a per-category breakdown
 // of per-item scores.
-#include <nlohmann/json.hpp>
-
 #include <functional>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "comm/backend.h"
@@ -17,13 +16,13 @@ namespace metacat {
 
 struct EvalSummary {
   std::string method;
-  std::string split;   // split the episodes came from ("" for stored episodes)
-  std::string group;   // "warm" / "cold" when both are reported (eval.warm), else ""
+  std::string split;  // split the episodes came from ("" for stored episodes)
+  std::string group;  // "warm" / "cold" when both are reported (eval.warm), else ""
   int64_t shots = 0;
   std::string metric;  // primary metric
   double mean = 0, ci95 = 0;
-  int64_t episodes = 0;                       // episodes where the metric is defined
-  std::map<std::string, double> metrics;      // mean of every metric
+  int64_t episodes = 0;                   // episodes where the metric is defined
+  std::map<std::string, double> metrics;  // mean of every metric
   struct Category {
     double score_sum = 0;
     int64_t items = 0;
@@ -34,11 +33,11 @@ struct EvalSummary {
 // Returns the method's outputs on the episode's query items.
 using Predictor = std::function<torch::Tensor(const Episode&, int64_t index)>;
 
-Episode eval_episode(const TaskSource& source, Split split, const EpisodeSpec& spec,
-                     uint64_t seed, int64_t index);
+Episode eval_episode(const TaskSource& source, Split split, const EpisodeSpec& spec, uint64_t seed,
+                     int64_t index);
 // The plan of the same episode (sources with stored items only).
-EpisodePlan eval_plan(const TaskSource& source, Split split, const EpisodeSpec& spec,
-                      uint64_t seed, int64_t index);
+EpisodePlan eval_plan(const TaskSource& source, Split split, const EpisodeSpec& spec, uint64_t seed,
+                      int64_t index);
 // Episode i of an evaluation, from whichever provider (seeded or stored).
 using EpisodeAt = std::function<Episode(int64_t index)>;
 

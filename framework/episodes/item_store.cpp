@@ -6,7 +6,9 @@ namespace metacat {
 
 MemoryStore::MemoryStore(std::vector<CategoryInfo> infos, std::vector<torch::Tensor> items,
                          std::vector<torch::Tensor> labels, torch::Tensor descriptors)
-    : infos_(std::move(infos)), items_(std::move(items)), labels_(std::move(labels)),
+    : infos_(std::move(infos)),
+      items_(std::move(items)),
+      labels_(std::move(labels)),
       descriptors_(std::move(descriptors)) {
   if (items_.size() != infos_.size() || labels_.size() != infos_.size())
     throw std::logic_error("MemoryStore: categories, items and labels differ in length");

@@ -4,7 +4,8 @@
 
 namespace metacat {
 
-PreferenceSource::PreferenceSource(std::shared_ptr<const ItemStore> store) : store_(std::move(store)) {
+PreferenceSource::PreferenceSource(std::shared_ptr<const ItemStore> store)
+    : store_(std::move(store)) {
   by_split_.resize(3);
   for (int64_t c = 0; c < store_->num_categories(); ++c) {
     const Split s = store_->info(c).split;
@@ -27,9 +28,9 @@ void PreferenceSource::check(Split split, const EpisodeSpec& spec) const {
   for (int64_t c : cats) {
     const int64_t have = store_->info(c).items;
     if (have < spec.shots + spec.queries)
-      throw UserError("data: category " + store_->info(c).name + " has " + std::to_string(have) +
-                      " items, fewer than shots + queries = " +
-                      std::to_string(spec.shots + spec.queries));
+      throw UserError(
+          "data: category " + store_->info(c).name + " has " + std::to_string(have) +
+          " items, fewer than shots + queries = " + std::to_string(spec.shots + spec.queries));
   }
 }
 
@@ -67,7 +68,8 @@ Episode PreferenceSource::draw(Split split, int64_t source, const EpisodeSpec& s
   return materialize(plan(split, source, spec, rng), spec);
 }
 
-void PreferenceSource::check_plan(const EpisodePlan& p, Split split, const EpisodeSpec& spec) const {
+void PreferenceSource::check_plan(const EpisodePlan& p, Split split,
+                                  const EpisodeSpec& spec) const {
   if (p.categories.size() != 1)
     throw UserError("stored preference episode must name exactly one category");
   const int64_t c = p.categories[0];
@@ -79,9 +81,11 @@ void PreferenceSource::check_plan(const EpisodePlan& p, Split split, const Episo
       static_cast<int64_t>(p.query_rows.size()) != spec.queries)
     throw UserError("stored episode has the wrong number of rows");
   for (int64_t r : p.support_rows)
-    if (r < 0 || r >= n) throw UserError("stored episode row out of range for category " + store_->info(c).name);
+    if (r < 0 || r >= n)
+      throw UserError("stored episode row out of range for category " + store_->info(c).name);
   for (int64_t r : p.query_rows)
-    if (r < 0 || r >= n) throw UserError("stored episode row out of range for category " + store_->info(c).name);
+    if (r < 0 || r >= n)
+      throw UserError("stored episode row out of range for category " + store_->info(c).name);
 }
 
 int64_t PreferenceSource::descriptor_dim() const {
@@ -95,9 +99,9 @@ std::string PreferenceSource::source_name(Split split, int64_t source) const {
 
 std::string PreferenceSource::describe() const {
   return std::to_string(store_->num_categories()) + " categories (" +
-         std::to_string(num_sources(Split::kTrain)) + "/" + std::to_string(num_sources(Split::kVal)) +
-         "/" + std::to_string(num_sources(Split::kTest)) + " train/val/test, " + store_->describe() +
-         ")";
+         std::to_string(num_sources(Split::kTrain)) + "/" +
+         std::to_string(num_sources(Split::kVal)) + "/" +
+         std::to_string(num_sources(Split::kTest)) + " train/val/test, " + store_->describe() + ")";
 }
 
 }  // namespace metacat

@@ -13,8 +13,13 @@ int64_t TaskSampler::auto_partitions(int64_t sources) {
 
 TaskSampler::TaskSampler(const TaskSource& source, Split split, EpisodeSpec spec, uint64_t seed,
                          int64_t meta_batch, int64_t partitions, int rank, int world)
-    : source_(source), split_(split), spec_(spec), seed_(seed), meta_batch_(meta_batch),
-      rank_(rank), world_(world) {
+    : source_(source),
+      split_(split),
+      spec_(spec),
+      seed_(seed),
+      meta_batch_(meta_batch),
+      rank_(rank),
+      world_(world) {
   source.check(split, spec);  // names what is missing (classes, items) first
   sources_ = source.num_sources(split);
   if (sources_ <= 0)
@@ -26,10 +31,12 @@ TaskSampler::TaskSampler(const TaskSource& source, Split split, EpisodeSpec spec
   if (meta_batch_ % world_ != 0 || partitions_ % world_ != 0) {
     std::string ok;
     for (int64_t n = 1; n <= std::min(meta_batch_, partitions_); ++n)
-      if (meta_batch_ % n == 0 && partitions_ % n == 0) ok += (ok.empty() ? "" : ", ") + std::to_string(n);
-    throw UserError("world size " + std::to_string(world_) + " must divide both train.meta_batch (" +
-                    std::to_string(meta_batch_) + ") and the partition count (" +
-                    std::to_string(partitions_) + "); world sizes that work: " + ok);
+      if (meta_batch_ % n == 0 && partitions_ % n == 0)
+        ok += (ok.empty() ? "" : ", ") + std::to_string(n);
+    throw UserError("world size " + std::to_string(world_) +
+                    " must divide both train.meta_batch (" + std::to_string(meta_batch_) +
+                    ") and the partition count (" + std::to_string(partitions_) +
+                    "); world sizes that work: " + ok);
   }
 }
 

@@ -11,8 +11,7 @@ std::pair<double, double> SinusoidSource::task(Split split, int64_t source) cons
   return {amplitude, phase};
 }
 
-Episode SinusoidSource::draw(Split split, int64_t source, const EpisodeSpec& spec,
-                             Rng& rng) const {
+Episode SinusoidSource::draw(Split split, int64_t source, const EpisodeSpec& spec, Rng& rng) const {
   auto [amp, phase] = task(split, source);
   // Written straight into tensors of the run's dtype: two allocations per
   // set, no conversions (episodes are drawn every meta-step).
@@ -26,8 +25,10 @@ Episode SinusoidSource::draw(Split split, int64_t source, const EpisodeSpec& spe
         yp[i] = static_cast<std::remove_reference_t<decltype(*yp)>>(amp * std::sin(v - phase));
       }
     };
-    if (dtype_ == torch::kFloat64) fill(x.data_ptr<double>(), y.data_ptr<double>());
-    else fill(x.data_ptr<float>(), y.data_ptr<float>());
+    if (dtype_ == torch::kFloat64)
+      fill(x.data_ptr<double>(), y.data_ptr<double>());
+    else
+      fill(x.data_ptr<float>(), y.data_ptr<float>());
   };
   Episode e;
   make(spec.shots, e.support_x, e.support_y);

@@ -6,10 +6,14 @@ namespace metacat {
 
 const char* to_string(Split s) {
   switch (s) {
-    case Split::kTrain: return "train";
-    case Split::kVal: return "val";
-    case Split::kTest: return "test";
-    case Split::kNone: return "none";
+    case Split::kTrain:
+      return "train";
+    case Split::kVal:
+      return "val";
+    case Split::kTest:
+      return "test";
+    case Split::kNone:
+      return "none";
   }
   return "?";
 }
@@ -21,12 +25,11 @@ Split parse_split(const std::string& s) {
   throw UserError("unknown split '" + s + "' (expected train, val or test)");
 }
 
-std::string TaskSource::source_name(Split, int64_t source) const {
-  return std::to_string(source);
-}
+std::string TaskSource::source_name(Split, int64_t source) const { return std::to_string(source); }
 
 EpisodePlan TaskSource::plan(Split, int64_t, const EpisodeSpec&, Rng&) const {
-  throw UserError("this task source (" + describe() + ") has no stored items to plan episodes from");
+  throw UserError("this task source (" + describe() +
+                  ") has no stored items to plan episodes from");
 }
 
 Episode TaskSource::materialize(const EpisodePlan&, const EpisodeSpec&) const {

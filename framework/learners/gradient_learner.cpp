@@ -13,7 +13,8 @@ bool meta_only(const std::string& n) { return is_rate(n) || n.rfind("desc.", 0) 
 
 int64_t support_size(const EpisodeBatch& b) { return b.sx.size(b.batched ? 1 : 0); }
 
-std::vector<torch::Tensor> concat(std::vector<torch::Tensor> a, const std::vector<torch::Tensor>& b) {
+std::vector<torch::Tensor> concat(std::vector<torch::Tensor> a,
+                                  const std::vector<torch::Tensor>& b) {
   a.insert(a.end(), b.begin(), b.end());
   return a;
 }
@@ -80,20 +81,24 @@ Params GradientLearner::adapted(const Params& model) const {
   return model.filter([&](const std::string& n) { return !head_only_ || Model::is_head(n); });
 }
 
-torch::Tensor GradientLearner::features(const Params& model, const EpisodeBatch& b, bool query) const {
+torch::Tensor GradientLearner::features(const Params& model, const EpisodeBatch& b,
+                                        bool query) const {
   const torch::Tensor& x = query ? b.qx : b.sx;
-  return b.batched ? model_.features_batched(model, x, Mode::kTrain) : model_.features(model, x, Mode::kTrain);
+  return b.batched ? model_.features_batched(model, x, Mode::kTrain)
+                   : model_.features(model, x, Mode::kTrain);
 }
 
 torch::Tensor GradientLearner::output(const Params& full, const EpisodeBatch& b, bool query,
                                       const torch::Tensor& f) const {
   if (head_only_) return b.batched ? model_.head_batched(full, f) : model_.head(full, f);
   const torch::Tensor& x = query ? b.qx : b.sx;
-  return b.batched ? model_.forward_batched(full, x, Mode::kTrain) : model_.forward(full, x, Mode::kTrain);
+  return b.batched ? model_.forward_batched(full, x, Mode::kTrain)
+                   : model_.forward(full, x, Mode::kTrain);
 }
 
 Params GradientLearner::step(const Params& theta, const Params& model, const Params& fast,
-                             const torch::Tensor& fs, const EpisodeBatch& b, bool create_graph) const {
+                             const torch::Tensor& fs, const EpisodeBatch& b,
+                             bool create_graph) const {
   torch::Tensor l = loss(output(model.with(fast), b, false, fs), b.sy, b);
   // retain_graph: later steps and the query loss still traverse the graph
   // below `fast` (and ANIL's shared body features).
@@ -104,8 +109,9 @@ Params GradientLearner::step(const Params& theta, const Params& model, const Par
     if (!g[i].defined()) continue;
     // One fused op per tensor (and one node in the graph second order
     // differentiates through). Meta-SGD's rates broadcast over tasks.
-    next.tensors[i] = learned_lr_ ? torch::addcmul(fast.tensors[i], theta.at("lr." + fast.names[i]), g[i], -1.0)
-                                  : torch::sub(fast.tensors[i], g[i], opt_.inner_lr);
+    next.tensors[i] =
+        learned_lr_ ? torch::addcmul(fast.tensors[i], theta.at("lr." + fast.names[i]), g[i], -1.0)
+                    : torch::sub(fast.tensors[i], g[i], opt_.inner_lr);
   }
   return next;
 }
@@ -157,7 +163,8 @@ torch::Tensor GradientLearner::accumulate_recomputed(const Params& theta, const 
     fast = adapted(model).detached(false);
     for (int64_t k = 0; k < K; ++k) {
       iterates.push_back(fast);
-      fast = step(constant, model, fast.detached(true), fs, b, /*create_graph=*/false).detached(false);
+      fast =
+          step(constant, model, fast.detached(true), fs, b, /*create_graph=*/false).detached(false);
     }
   }
   // Query loss at fast_K: its gradient w.r.t. fast_K is the first adjoint,
@@ -187,7 +194,8 @@ torch::Tensor GradientLearner::accumulate_recomputed(const Params& theta, const 
       if (!adj[i].defined()) adj[i] = torch::zeros_like(y.tensors[i]);
       outs.push_back(y.tensors[i]), seeds.push_back(adj[i]);
     }
-    auto g = torch::autograd::grad(outs, concat(x.tensors, theta.tensors), seeds, false, false, true);
+    auto g =
+        torch::autograd::grad(outs, concat(x.tensors, theta.tensors), seeds, false, false, true);
     adj.assign(g.begin(), g.begin() + x.size());
     add_into(grad, std::vector<torch::Tensor>(g.begin() + x.size(), g.end()));
   }
@@ -198,7 +206,8 @@ torch::Tensor GradientLearner::accumulate_recomputed(const Params& theta, const 
   std::vector<torch::Tensor> outs, seeds;
   for (size_t i = 0; i < start.size(); ++i)
     if (adj[i].defined()) outs.push_back(start.tensors[i]), seeds.push_back(adj[i]);
-  if (!outs.empty()) add_into(grad, torch::autograd::grad(outs, theta.tensors, seeds, false, false, true));
+  if (!outs.empty())
+    add_into(grad, torch::autograd::grad(outs, theta.tensors, seeds, false, false, true));
   return out.detach();
 }
 

@@ -52,14 +52,16 @@ class GradientLearner : public Learner {
 
  private:
   // Adds the meta-gradient of b into grad; returns the query outputs.
-  torch::Tensor accumulate(const Params& theta, const EpisodeBatch& b, std::vector<torch::Tensor>& grad) const;
+  torch::Tensor accumulate(const Params& theta, const EpisodeBatch& b,
+                           std::vector<torch::Tensor>& grad) const;
   // Model parameters (theta without Meta-SGD rates), expanded when batched.
   Params model_params(const Params& theta, const EpisodeBatch& b) const;
   Params adapted(const Params& model) const;  // the subset the inner loop changes
   torch::Tensor features(const Params& model, const EpisodeBatch& b, bool query) const;
   // Model outputs on the support or query set; ANIL reads the precomputed
   // body features `f` instead of the items.
-  torch::Tensor output(const Params& full, const EpisodeBatch& b, bool query, const torch::Tensor& f) const;
+  torch::Tensor output(const Params& full, const EpisodeBatch& b, bool query,
+                       const torch::Tensor& f) const;
   // One inner step of `fast` from the support loss.
   Params step(const Params& theta, const Params& model, const Params& fast, const torch::Tensor& fs,
               const EpisodeBatch& b, bool create_graph) const;

@@ -1,14 +1,13 @@
 #include "learners/learner.h"
 
-#include <torch/csrc/autograd/autograd.h>
-
 #include <ATen/Parallel.h>
+#include <torch/csrc/autograd/autograd.h>
 
 #include <algorithm>
 
 #include "core/error.h"
-#include "core/threads.h"
 #include "core/optimizer.h"
+#include "core/threads.h"
 #include "learners/baselines.h"
 #include "learners/gradient_learner.h"
 #include "learners/protonet.h"
@@ -34,8 +33,10 @@ EpisodeBatch single_episode(const Episode& ep) {
 
 bool stackable(const std::vector<Episode>& eps) {
   for (const auto& e : eps)
-    if (e.support_x.sizes() != eps[0].support_x.sizes() || e.query_x.sizes() != eps[0].query_x.sizes() ||
-        e.support_y.sizes() != eps[0].support_y.sizes() || e.query_y.sizes() != eps[0].query_y.sizes() ||
+    if (e.support_x.sizes() != eps[0].support_x.sizes() ||
+        e.query_x.sizes() != eps[0].query_x.sizes() ||
+        e.support_y.sizes() != eps[0].support_y.sizes() ||
+        e.query_y.sizes() != eps[0].query_y.sizes() ||
         e.descriptor.defined() != eps[0].descriptor.defined())
       return false;
   return !eps.empty();
@@ -50,7 +51,8 @@ EpisodeBatch stack_episodes(const std::vector<Episode>& eps) {
     sx.push_back(e.support_x), sy.push_back(e.support_y);
     qx.push_back(e.query_x), qy.push_back(e.query_y);
   }
-  b.sx = torch::stack(sx), b.sy = torch::stack(sy), b.qx = torch::stack(qx), b.qy = torch::stack(qy);
+  b.sx = torch::stack(sx), b.sy = torch::stack(sy), b.qx = torch::stack(qx),
+  b.qy = torch::stack(qy);
   if (eps[0].descriptor.defined()) {
     std::vector<torch::Tensor> d;
     for (const auto& e : eps) d.push_back(e.descriptor);
@@ -65,13 +67,16 @@ bool Learner::batching(const std::vector<Episode>& eps) const {
   return opt_.inner_loop == "batched" || model_.batched_pays_off();
 }
 
-std::vector<TaskStats> Learner::accumulate_meta_gradients(const Params& theta, const std::vector<Episode>& eps,
+std::vector<TaskStats> Learner::accumulate_meta_gradients(const Params& theta,
+                                                          const std::vector<Episode>& eps,
                                                           std::vector<torch::Tensor>& grad) const {
   if (!batching(eps)) {
     std::vector<TaskStats> out(eps.size());
-    const int workers = opt_.task_parallel ? std::min<int>(at::get_num_threads(), static_cast<int>(eps.size())) : 1;
+    const int workers =
+        opt_.task_parallel ? std::min<int>(at::get_num_threads(), static_cast<int>(eps.size())) : 1;
     if (workers <= 1) {
-      for (size_t i = 0; i < eps.size(); ++i) out[i] = accumulate_meta_gradient(theta, eps[i], grad);
+      for (size_t i = 0; i < eps.size(); ++i)
+        out[i] = accumulate_meta_gradient(theta, eps[i], grad);
       return out;
     }
     // Worker w takes episodes w, w + W, ... in order into its own buffer,
@@ -81,14 +86,16 @@ std::vector<TaskStats> Learner::accumulate_meta_gradients(const Params& theta, c
     for (auto& buf : worker_grads_) {
       if (buf.size() != grad.size()) buf.assign(grad.size(), {});
       for (size_t k = 0; k < grad.size(); ++k) {
-        if (!buf[k].defined() || buf[k].sizes() != grad[k].sizes() || buf[k].dtype() != grad[k].dtype())
+        if (!buf[k].defined() || buf[k].sizes() != grad[k].sizes() ||
+            buf[k].dtype() != grad[k].dtype())
           buf[k] = torch::zeros_like(grad[k]);
         else
           buf[k].zero_();
       }
     }
     run_workers(workers, [&](int w) {
-      for (size_t i = w; i < eps.size(); i += workers) out[i] = accumulate_meta_gradient(theta, eps[i], worker_grads_[w]);
+      for (size_t i = w; i < eps.size(); i += workers)
+        out[i] = accumulate_meta_gradient(theta, eps[i], worker_grads_[w]);
     });
     torch::NoGradGuard ng;
     for (int w = 0; w < workers; ++w)
@@ -99,11 +106,13 @@ std::vector<TaskStats> Learner::accumulate_meta_gradients(const Params& theta, c
   return batch_stats(accumulate_batched(theta, b, grad), b.qy);
 }
 
-torch::Tensor Learner::accumulate_batched(const Params&, const EpisodeBatch&, std::vector<torch::Tensor>&) const {
+torch::Tensor Learner::accumulate_batched(const Params&, const EpisodeBatch&,
+                                          std::vector<torch::Tensor>&) const {
   throw std::logic_error(opt_.name + " has no task-batched inner loop");
 }
 
-std::vector<TaskStats> Learner::batch_stats(const torch::Tensor& out, const torch::Tensor& y) const {
+std::vector<TaskStats> Learner::batch_stats(const torch::Tensor& out,
+                                            const torch::Tensor& y) const {
   torch::NoGradGuard ng;
   const int64_t T = out.size(0);
   std::vector<TaskStats> st(T);
@@ -123,15 +132,18 @@ std::vector<TaskStats> Learner::batch_stats(const torch::Tensor& out, const torc
       return st;
   }
   loss = loss.to(torch::kFloat64).contiguous(), metric = metric.to(torch::kFloat64).contiguous();
-  for (int64_t t = 0; t < T; ++t) st[t].loss = loss.data_ptr<double>()[t], st[t].metric = metric.data_ptr<double>()[t];
+  for (int64_t t = 0; t < T; ++t)
+    st[t].loss = loss.data_ptr<double>()[t], st[t].metric = metric.data_ptr<double>()[t];
   return st;
 }
 
-torch::Tensor Learner::loss(const torch::Tensor& out, const torch::Tensor& y, const EpisodeBatch& b) const {
+torch::Tensor Learner::loss(const torch::Tensor& out, const torch::Tensor& y,
+                            const EpisodeBatch& b) const {
   if (!b.batched) return task_loss(kind_, out, y);
   // Equal sizes per task, so the mean over all T*n items times T is the sum
   // of the T per-task means.
-  return task_loss(kind_, out.reshape({-1, out.size(-1)}), y.reshape({-1})) * static_cast<double>(b.tasks);
+  return task_loss(kind_, out.reshape({-1, out.size(-1)}), y.reshape({-1})) *
+         static_cast<double>(b.tasks);
 }
 
 Params Learner::expand(const Params& theta, const EpisodeBatch& b) {
@@ -154,17 +166,20 @@ void Learner::add_into(std::vector<torch::Tensor>& acc, const std::vector<torch:
 std::unique_ptr<Learner> make_learner(const Model& model, TaskKind kind, const LearnerOptions& o) {
   if (o.descriptor_init) {
     if (o.name != "maml" && o.name != "fomaml" && o.name != "anil" && o.name != "metasgd")
-      throw UserError("learner.descriptor_init: works with maml, fomaml, anil and metasgd, not " + o.name);
+      throw UserError("learner.descriptor_init: works with maml, fomaml, anil and metasgd, not " +
+                      o.name);
     if (o.descriptor_dim <= 0)
-      throw UserError("learner.descriptor_init: the data has no category descriptors "
-                      "(pack a catalogue with descriptors, e.g. --source synthetic)");
+      throw UserError(
+          "learner.descriptor_init: the data has no category descriptors "
+          "(pack a catalogue with descriptors, e.g. --source synthetic)");
   }
   if (o.name == "maml" || o.name == "fomaml" || o.name == "anil" || o.name == "metasgd")
     return std::make_unique<GradientLearner>(model, kind, o);
   if (o.name == "reptile") return std::make_unique<Reptile>(model, kind, o);
   if (o.name == "protonet") {
     if (kind == TaskKind::kRegression)
-      throw UserError("learner.name: protonet needs classification or preference tasks, not regression");
+      throw UserError(
+          "learner.name: protonet needs classification or preference tasks, not regression");
     return std::make_unique<ProtoNet>(model, kind, o);
   }
   if (o.name == "finetune") return std::make_unique<FineTune>(model, kind, o);
@@ -175,9 +190,11 @@ Params fit_supervised(const Model& model, TaskKind kind, const Params& params,
                       const std::vector<std::string>& trainable, const torch::Tensor& x,
                       const torch::Tensor& y, int64_t steps, double lr) {
   if (x.size(0) == 0 || steps == 0) return params.detached(false);  // nothing to fit (zero-shot)
-  Params train = params.filter([&](const std::string& n) {
-    return std::find(trainable.begin(), trainable.end(), n) != trainable.end();
-  }).detached(true);
+  Params train = params
+                     .filter([&](const std::string& n) {
+                       return std::find(trainable.begin(), trainable.end(), n) != trainable.end();
+                     })
+                     .detached(true);
   Params fixed = params.detached(false);
   OptimizerSpec spec;
   spec.lr = lr;

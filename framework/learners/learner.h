@@ -83,7 +83,8 @@ class Learner {
   // The same for all episodes a rank holds in one meta-step, one TaskStats
   // per episode. Runs them task-batched when batching() says so, else one
   // at a time.
-  std::vector<TaskStats> accumulate_meta_gradients(const Params& theta, const std::vector<Episode>& eps,
+  std::vector<TaskStats> accumulate_meta_gradients(const Params& theta,
+                                                   const std::vector<Episode>& eps,
                                                    std::vector<torch::Tensor>& grad) const;
   // Whether these episodes run task-batched (learner.inner_loop).
   bool batching(const std::vector<Episode>& eps) const;

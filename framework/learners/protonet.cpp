@@ -14,15 +14,18 @@ Params ProtoNet::init(uint64_t seed) const {
 torch::Tensor ProtoNet::logits(const Params& theta, const Episode& ep) const {
   const int64_t ns = ep.support_x.size(0), nq = ep.query_x.size(0);
   const bool binary = kind_ == TaskKind::kPreference;
-  if (binary && ns == 0) return torch::zeros({nq, 1}, ep.query_x.options());  // nothing to compare with
+  if (binary && ns == 0)
+    return torch::zeros({nq, 1}, ep.query_x.options());  // nothing to compare with
   torch::Tensor f = model_.features(theta, torch::cat({ep.support_x, ep.query_x}), Mode::kTrain);
   torch::Tensor fs = f.slice(0, 0, ns), fq = f.slice(0, ns);
   torch::Tensor labels = binary ? ep.support_y.to(torch::kInt64) : ep.support_y;
   const int64_t ways = binary ? 2 : labels.max().item<int64_t>() + 1;
   torch::Tensor sums = torch::zeros({ways, fs.size(1)}, fs.options()).index_add(0, labels, fs);
-  torch::Tensor counts = torch::zeros({ways}, fs.options()).index_add(0, labels, torch::ones({ns}, fs.options()));
+  torch::Tensor counts =
+      torch::zeros({ways}, fs.options()).index_add(0, labels, torch::ones({ns}, fs.options()));
   // ||q - p||^2 for every (query, prototype) pair.
-  torch::Tensor d = (fq.unsqueeze(1) - (sums / counts.clamp_min(1).unsqueeze(1)).unsqueeze(0)).pow(2).sum(2);
+  torch::Tensor d =
+      (fq.unsqueeze(1) - (sums / counts.clamp_min(1).unsqueeze(1)).unsqueeze(0)).pow(2).sum(2);
   if (!binary) return -d;
   // Preference: the logit of "positive" is the distance to the negatives'
   // prototype minus the distance to the positives'; with one label only, the
@@ -46,7 +49,8 @@ torch::Tensor ProtoNet::accumulate_batched(const Params& theta, const EpisodeBat
   const int64_t ns = b.sx.size(1);
   const bool binary = kind_ == TaskKind::kPreference;
   if (ns == 0) throw UserError("protonet: meta-training needs support items (task.shots >= 1)");
-  torch::Tensor f = model_.features_batched(expand(theta, b), torch::cat({b.sx, b.qx}, 1), Mode::kTrain);
+  torch::Tensor f =
+      model_.features_batched(expand(theta, b), torch::cat({b.sx, b.qx}, 1), Mode::kTrain);
   torch::Tensor fs = f.slice(1, 0, ns), fq = f.slice(1, ns);
   torch::Tensor labels = binary ? b.sy.to(torch::kInt64) : b.sy;
   const int64_t ways = binary ? 2 : labels.max().item<int64_t>() + 1;
@@ -56,11 +60,13 @@ torch::Tensor ProtoNet::accumulate_batched(const Params& theta, const EpisodeBat
   torch::Tensor out = -(fq.unsqueeze(2) - protos.unsqueeze(1)).pow(2).sum(3);  // [T, nq, ways]
   if (binary) {  // as logits(): out holds minus the distances
     const auto type = out.scalar_type();
-    torch::Tensor neg = counts.select(1, 0).gt(0).to(type).unsqueeze(1), pos = counts.select(1, 1).gt(0).to(type).unsqueeze(1);
+    torch::Tensor neg = counts.select(1, 0).gt(0).to(type).unsqueeze(1),
+                  pos = counts.select(1, 1).gt(0).to(type).unsqueeze(1);
     torch::Tensor d0 = -out.select(2, 0), d1 = -out.select(2, 1);
     out = (neg * pos * (d0 - d1) + (1 - neg) * (-d1) + (1 - pos) * d0).unsqueeze(2);
   }
-  add_into(grad, torch::autograd::grad({loss(out, b.qy, b)}, theta.tensors, {}, false, false, true));
+  add_into(grad,
+           torch::autograd::grad({loss(out, b.qy, b)}, theta.tensors, {}, false, false, true));
   return out.detach();
 }
 

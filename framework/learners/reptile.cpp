@@ -22,7 +22,8 @@ TaskStats Reptile::accumulate_meta_gradient(const Params& theta, const Episode& 
                                             std::vector<torch::Tensor>& grad) const {
   Params fast = adapt(theta, single_episode(ep), opt_.inner_steps);
   torch::NoGradGuard ng;
-  for (size_t i = 0; i < grad.size(); ++i) grad[i].add_(theta.tensors[i].detach() - fast.tensors[i]);
+  for (size_t i = 0; i < grad.size(); ++i)
+    grad[i].add_(theta.tensors[i].detach() - fast.tensors[i]);
   return stats(model_.forward(fast, ep.query_x, Mode::kTrain), ep.query_y);
 }
 

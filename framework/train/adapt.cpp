@@ -19,7 +19,9 @@ namespace metacat {
 
 int64_t checkpoint_input_dim(const Checkpoint& ck) {
   if (!ck.params.contains("body.0.weight"))
-    throw UserError("adapt: the checkpoint's model does not take feature vectors (model.name: mlp or preference)");
+    throw UserError(
+        "adapt: the checkpoint's model does not take feature vectors (model.name: mlp or "
+        "preference)");
   return ck.params.at("body.0.weight").size(1);
 }
 
@@ -28,7 +30,8 @@ int64_t checkpoint_descriptor_dim(const Checkpoint& ck) {
 }
 
 Params model_parameters(const Params& p) {
-  return p.filter([](const std::string& n) { return n.rfind("lr.", 0) != 0 && n.rfind("desc.", 0) != 0; });
+  return p.filter(
+      [](const std::string& n) { return n.rfind("lr.", 0) != 0 && n.rfind("desc.", 0) != 0; });
 }
 
 AdaptResult adapt_checkpoint(const Checkpoint& ck, const AdaptRequest& req) {
@@ -41,7 +44,8 @@ AdaptResult adapt_checkpoint(const Checkpoint& ck, const AdaptRequest& req) {
   ms.outputs = 1;
   auto model = make_model(ms);
   LearnerOptions o = learner_options(cfg, checkpoint_descriptor_dim(ck));
-  if (o.name != "maml" && o.name != "fomaml" && o.name != "anil" && o.name != "metasgd" && o.name != "reptile")
+  if (o.name != "maml" && o.name != "fomaml" && o.name != "anil" && o.name != "metasgd" &&
+      o.name != "reptile")
     throw UserError("adapt: the checkpoint's learner '" + o.name +
                     "' has no inner loop to adapt with (maml, fomaml, anil, metasgd, reptile do)");
   AdaptResult r;
@@ -54,22 +58,25 @@ AdaptResult adapt_checkpoint(const Checkpoint& ck, const AdaptRequest& req) {
   if (o.descriptor_init && !req.descriptor.defined()) {
     // No descriptor: start from the shared head. The run always trained it
     // together with a descriptor's offset, so this start was never evaluated.
-    r.warnings.push_back("the checkpoint was trained with learner.descriptor_init, but no descriptor was "
-                         "given: starting from the shared head without any category's offset "
-                         "(pass --descriptor for the start meta-training used)");
+    r.warnings.push_back(
+        "the checkpoint was trained with learner.descriptor_init, but no descriptor was "
+        "given: starting from the shared head without any category's offset "
+        "(pass --descriptor for the start meta-training used)");
     o.descriptor_init = false;  // the desc.* parameters are then left unused
   }
   if (req.descriptor.defined()) {
     if (!o.descriptor_init)
-      throw UserError("adapt: --descriptor given, but the checkpoint was trained without "
-                      "learner.descriptor_init");
+      throw UserError(
+          "adapt: --descriptor given, but the checkpoint was trained without "
+          "learner.descriptor_init");
     b.desc = req.descriptor.to(dtype);
     r.used_descriptor = true;
   }
   auto metrics = [&](const Params& p) {
     torch::NoGradGuard ng;
     if (b.sx.size(0) == 0) return std::map<std::string, double>{};
-    return task_metrics(TaskKind::kPreference, model->forward(model_parameters(p), b.sx, Mode::kTrain), b.sy);
+    return task_metrics(TaskKind::kPreference,
+                        model->forward(model_parameters(p), b.sx, Mode::kTrain), b.sy);
   };
   Params adapted;
   if (o.name == "reptile") {
@@ -98,7 +105,8 @@ void commit(const std::string& tmp, const std::string& path) {
 }
 }  // namespace
 
-void save_params_h5(const std::string& path, const Params& p, const std::map<std::string, std::string>& attrs) {
+void save_params_h5(const std::string& path, const Params& p,
+                    const std::map<std::string, std::string>& attrs) {
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());
   {
     h5::Handle f = h5::create_file(tmp, /*ordered=*/true);

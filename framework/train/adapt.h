@@ -19,13 +19,13 @@ struct AdaptRequest {
 };
 
 struct AdaptResult {
-  Params adapted;                         // model parameters for this category
+  Params adapted;  // model parameters for this category
   int64_t steps = 0;
-  double inner_lr = 0;                    // NaN for Meta-SGD (learned per-parameter rates)
+  double inner_lr = 0;  // NaN for Meta-SGD (learned per-parameter rates)
   std::vector<std::string> warnings;
   bool used_descriptor = false;
-  std::map<std::string, double> before;   // support-set metrics at the start
-  std::map<std::string, double> after;    // and after adaptation
+  std::map<std::string, double> before;  // support-set metrics at the start
+  std::map<std::string, double> after;   // and after adaptation
 };
 
 // The input width the checkpoint's model takes (feature-vector models).
@@ -44,7 +44,8 @@ Params model_parameters(const Params& p);
 // Atomic writes (temp file, fsync, rename): parameters as HDF5
 // (/params/<name>, readable with h5py), or as a PyTorch state_dict file
 // (torch::pickle_save of a dict name -> tensor; Python: torch.load).
-void save_params_h5(const std::string& path, const Params& p, const std::map<std::string, std::string>& attrs);
+void save_params_h5(const std::string& path, const Params& p,
+                    const std::map<std::string, std::string>& attrs);
 void save_params_pytorch(const std::string& path, const Params& p);
 
 }  // namespace metacat

@@ -6,12 +6,12 @@
 #include <mutex>
 
 #include "core/error.h"
+#include "data/episode_file.h"
+#include "data/shard_store.h"
 #include "datasets/fashion_mnist.h"
 #include "datasets/synthetic_catalogue.h"
 #include "episodes/classification_source.h"
 #include "episodes/preference_source.h"
-#include "data/episode_file.h"
-#include "data/shard_store.h"
 #include "episodes/sinusoid_source.h"
 #include "learners/baselines.h"
 
@@ -76,13 +76,13 @@ std::string source_key(const Config& c) {
   k += "|" + std::to_string(c.get_int("data.cache_mb"));
   for (const char* key : {"data.train_classes", "data.val_classes", "data.test_classes"})
     for (int64_t v : c.get_ints(key)) k += "," + std::to_string(v);
-  for (const char* key : {"data.sinusoid_tasks", "data.synthetic.categories",
-                          "data.synthetic.departments", "data.synthetic.feature_dim",
-                          "data.synthetic.descriptor_dim", "data.synthetic.min_items",
-                          "data.synthetic.max_items"})
+  for (const char* key :
+       {"data.sinusoid_tasks", "data.synthetic.categories", "data.synthetic.departments",
+        "data.synthetic.feature_dim", "data.synthetic.descriptor_dim", "data.synthetic.min_items",
+        "data.synthetic.max_items"})
     k += "|" + std::to_string(c.get_int(key));
-  for (const char* key : {"data.synthetic.spread", "data.synthetic.val_fraction",
-                          "data.synthetic.test_fraction"})
+  for (const char* key :
+       {"data.synthetic.spread", "data.synthetic.val_fraction", "data.synthetic.test_fraction"})
     k += "|" + std::to_string(c.get_float(key));
   return k;
 }
@@ -150,7 +150,8 @@ std::unique_ptr<Experiment> build_experiment(const Config& c) {
               << " uses the Reptile direction as the gradient of that optimiser; set "
                  "train.optimizer: sgd for the original update\n";
   if ((o.name == "maml" || o.name == "fomaml" || o.name == "anil" || o.name == "metasgd" ||
-       o.name == "reptile") && o.inner_steps == 0)
+       o.name == "reptile") &&
+      o.inner_steps == 0)
     throw UserError("learner.inner_steps: " + o.name + " needs at least one inner step");
 
   ModelSpec ms = model_spec(c, ex->source->input_shape());
@@ -185,9 +186,10 @@ std::vector<EvalSummary> evaluate_methods(const Experiment& ex,
     check_episode_file(f, *ex.source, file);
     const int64_t n = static_cast<int64_t>(f.plans.size());
     for (const auto& m : methods) {
-      out.push_back(evaluate(m.name, *ex.source, f.spec.shots, n,
-                             [&](int64_t i) { return ex.source->materialize(f.plans[i], f.spec); },
-                             predictor(m), comm));
+      out.push_back(evaluate(
+          m.name, *ex.source, f.spec.shots, n,
+          [&](int64_t i) { return ex.source->materialize(f.plans[i], f.spec); }, predictor(m),
+          comm));
       if (print) std::cout << format_summary(out.back()) << std::endl;
     }
     return out;
@@ -196,7 +198,8 @@ std::vector<EvalSummary> evaluate_methods(const Experiment& ex,
   // Cold: categories never seen in meta-training (eval.split); warm: the
   // training categories, with episodes of the same seeded protocol.
   std::vector<std::pair<Split, std::string>> groups = {{split, ""}};
-  if (c.get_bool("eval.warm") && split != Split::kTrain) groups = {{Split::kTrain, "warm"}, {split, "cold"}};
+  if (c.get_bool("eval.warm") && split != Split::kTrain)
+    groups = {{Split::kTrain, "warm"}, {split, "cold"}};
   for (const auto& [sp, group] : groups) {
     for (int64_t shots : c.get_ints("eval.shots")) {
       EpisodeSpec spec = ex.spec;

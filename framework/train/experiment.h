@@ -16,9 +16,9 @@ namespace metacat {
 struct Experiment {
   Config config;
   std::shared_ptr<TaskSource> source;
-  EpisodeSpec spec;                    // meta-training episodes
-  std::unique_ptr<Model> model;        // the learner's model
-  std::unique_ptr<Model> task_model;   // outputs of one episode (scratch baseline)
+  EpisodeSpec spec;                   // meta-training episodes
+  std::unique_ptr<Model> model;       // the learner's model
+  std::unique_ptr<Model> task_model;  // outputs of one episode (scratch baseline)
   LearnerOptions options;
   std::unique_ptr<Learner> learner;
 };

@@ -25,8 +25,11 @@ void install_stop_signals(const std::vector<std::string>& names) {
   sigemptyset(&sa.sa_mask);
   sa.sa_flags = SA_RESTART;
   for (const auto& n : names) {
-    int sig = n == "SIGUSR1" ? SIGUSR1 : n == "SIGUSR2" ? SIGUSR2 : n == "SIGTERM" ? SIGTERM
-              : n == "SIGINT" ? SIGINT : 0;
+    int sig = n == "SIGUSR1"   ? SIGUSR1
+              : n == "SIGUSR2" ? SIGUSR2
+              : n == "SIGTERM" ? SIGTERM
+              : n == "SIGINT"  ? SIGINT
+                               : 0;
     if (sig == 0) throw UserError("train.signals: unknown signal '" + n + "'");
     sigaction(sig, &sa, nullptr);
   }

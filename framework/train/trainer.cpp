@@ -1,30 +1,30 @@
 #include "train/trainer.h"
 
+#include <ATen/Parallel.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <cstdio>
-#include <unistd.h>
-#include <csignal>
 #include <condition_variable>
-#include <mutex>
-#include <thread>
+#include <csignal>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <mutex>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "checkpoint/checkpoint.h"
 #include "core/error.h"
 #include "core/optimizer.h"
-#include <ATen/Parallel.h>
-
 #include "core/rng.h"
 #include "core/threads.h"
 #include "data/prefetch.h"
+#include "episodes/sampler.h"
 #include "train/reducer.h"
 #include "train/signals.h"
-#include "episodes/sampler.h"
 
 namespace metacat {
 
@@ -35,9 +35,12 @@ namespace {
 
 std::string format_duration(double s) {
   char buf[32];
-  if (s < 60) std::snprintf(buf, sizeof buf, "%.0fs", s);
-  else if (s < 3600) std::snprintf(buf, sizeof buf, "%dm%02ds", int(s) / 60, int(s) % 60);
-  else std::snprintf(buf, sizeof buf, "%dh%02dm", int(s) / 3600, (int(s) % 3600) / 60);
+  if (s < 60)
+    std::snprintf(buf, sizeof buf, "%.0fs", s);
+  else if (s < 3600)
+    std::snprintf(buf, sizeof buf, "%dm%02ds", int(s) / 60, int(s) % 60);
+  else
+    std::snprintf(buf, sizeof buf, "%dh%02dm", int(s) / 3600, (int(s) % 3600) / 60);
   return buf;
 }
 
@@ -93,10 +96,12 @@ class Watchdog {
       if (idle > timeout_) {
         // No MPI call from this thread (MPI_THREAD_FUNNELED): print and exit;
         // mpirun/srun (--kill-on-bad-exit) end the other ranks.
-        std::fprintf(stderr, "%s\n", ("watchdog: meta-step " + std::to_string(step_) + " has taken " +
-                            std::to_string(static_cast<int>(idle)) + " s (> comm.timeout_s) on rank " +
-                            std::to_string(comm_->rank()) + " (" + comm::hostname() +
-                            "); aborting the job").c_str());
+        std::fprintf(
+            stderr, "%s\n",
+            ("watchdog: meta-step " + std::to_string(step_) + " has taken " +
+             std::to_string(static_cast<int>(idle)) + " s (> comm.timeout_s) on rank " +
+             std::to_string(comm_->rank()) + " (" + comm::hostname() + "); aborting the job")
+                .c_str());
         std::fflush(stderr);
         std::_Exit(3);
       }
@@ -117,7 +122,10 @@ std::shared_ptr<comm::Backend> active_backend() { return g_backend; }
 
 Trainer::Trainer(const Experiment& ex, std::string run_dir, bool verbose,
                  std::shared_ptr<comm::Backend> comm, std::string resume)
-    : ex_(ex), run_dir_(std::move(run_dir)), verbose_(verbose), comm_(std::move(comm)),
+    : ex_(ex),
+      run_dir_(std::move(run_dir)),
+      verbose_(verbose),
+      comm_(std::move(comm)),
       resume_(std::move(resume)) {
   if (!comm_) comm_ = comm::make_backend("local");
 }
@@ -163,7 +171,8 @@ void truncate_metrics(const fs::path& file, int64_t step) {
   std::string kept, line;
   while (std::getline(in, line)) {
     auto j = nlohmann::json::parse(line, nullptr, false);
-    if (!j.is_discarded() && j.contains("step") && j["step"].get<int64_t>() <= step) kept += line + "\n";
+    if (!j.is_discarded() && j.contains("step") && j["step"].get<int64_t>() <= step)
+      kept += line + "\n";
   }
   in.close();
   const fs::path tmp = file.string() + ".tmp";
@@ -209,7 +218,8 @@ torch::Tensor Trainer::meta_gradient(const Params& theta, int64_t step) {
   std::vector<Episode> eps;
   for (int64_t g : sampler.my_slots(step)) eps.push_back(sampler.draw(step, g));
   ex_.learner->accumulate_meta_gradients(t, eps, grads);
-  Reducer(comm_, static_cast<int64_t>(c.get_float("comm.bucket_mb") * (1 << 20))).allreduce_sum(flat);
+  Reducer(comm_, static_cast<int64_t>(c.get_float("comm.bucket_mb") * (1 << 20)))
+      .allreduce_sum(flat);
   return flat.div_(static_cast<double>(c.get_int("train.meta_batch")));
 }
 
@@ -224,7 +234,8 @@ TrainReport Trainer::run() {
   const int rank = comm_->rank();
   const bool lead = rank == 0;  // rank 0 coordinates: files, logs
   const int64_t check_every = c.get_int("comm.check_every");
-  const int64_t fail_rank = c.get_int("debug.fail_rank"), fail_step = c.get_int("debug.fail_at_step");
+  const int64_t fail_rank = c.get_int("debug.fail_rank"),
+                fail_step = c.get_int("debug.fail_at_step");
 
   // Rank 0 owns the run directory; every rank learns its verdict.
   const bool occupied = lead && resume_ == "none" && !list_checkpoints(run_dir_).empty();
@@ -238,8 +249,8 @@ TrainReport Trainer::run() {
     write_text(fs::path(run_dir_) / "config.yaml", c.to_yaml());
   }
 
-  TaskSampler sampler(*ex_.source, Split::kTrain, ex_.spec, seed, B,
-                      c.get_int("train.partitions"), rank, comm_->size());
+  TaskSampler sampler(*ex_.source, Split::kTrain, ex_.spec, seed, B, c.get_int("train.partitions"),
+                      rank, comm_->size());
   Params theta = ex_.learner->init(seed);
 
   // One flat buffer holds the summed meta-gradient; grads[i] are views of it,
@@ -247,14 +258,16 @@ TrainReport Trainer::run() {
   // parameters live in one flat buffer too (theta's tensors are leaves that
   // share its memory), so the outer optimiser updates everything in a few
   // operations instead of a few per tensor.
-  torch::Tensor flat = torch::zeros({theta.numel()}, theta.tensors[0].options().requires_grad(false));
+  torch::Tensor flat =
+      torch::zeros({theta.numel()}, theta.tensors[0].options().requires_grad(false));
   torch::Tensor flat_theta = flatten(theta.tensors).detach().clone();
   std::vector<torch::Tensor> grads;
   int64_t off = 0;
   for (size_t i = 0; i < theta.size(); ++i) {
     const auto& t = theta.tensors[i];
     grads.push_back(flat.narrow(0, off, t.numel()).view(t.sizes()));
-    theta.tensors[i] = flat_theta.narrow(0, off, t.numel()).view(t.sizes()).detach().set_requires_grad(true);
+    theta.tensors[i] =
+        flat_theta.narrow(0, off, t.numel()).view(t.sizes()).detach().set_requires_grad(true);
     off += t.numel();
   }
   int64_t start = 0;
@@ -263,21 +276,26 @@ TrainReport Trainer::run() {
     resumed = std::make_unique<Checkpoint>(load_checkpoint(resume_from));
     const Config saved = Config::from_yaml(resumed->config_yaml, resume_from);
     std::vector<std::string> refused, allowed;
-    for (const auto& k : Config::diff(saved, c)) (resume_may_change(k) ? allowed : refused).push_back(k);
+    for (const auto& k : Config::diff(saved, c))
+      (resume_may_change(k) ? allowed : refused).push_back(k);
     auto join = [](const std::vector<std::string>& v) {
       std::string s;
       for (const auto& x : v) s += (s.empty() ? "" : ", ") + x;
       return s;
     };
     if (!refused.empty())
-      throw UserError("cannot resume from '" + resume_from + "': the config changes what the run "
-                      "computes (" + join(refused) + "); start a new --run-dir instead");
+      throw UserError("cannot resume from '" + resume_from +
+                      "': the config changes what the run "
+                      "computes (" +
+                      join(refused) + "); start a new --run-dir instead");
     if (resumed->data_checksum != 0 && ex_.source->data_checksum() != 0 &&
         resumed->data_checksum != ex_.source->data_checksum())
-      throw UserError("cannot resume from '" + resume_from + "': the dataset differs from the one "
+      throw UserError("cannot resume from '" + resume_from +
+                      "': the dataset differs from the one "
                       "the run was trained on (manifest checksum)");
     if (resumed->params.names != theta.names)
-      throw UserError("cannot resume from '" + resume_from + "': its parameters do not match the model");
+      throw UserError("cannot resume from '" + resume_from +
+                      "': its parameters do not match the model");
     if (lead && !allowed.empty())
       std::cout << "resume: config changes allowed on resume: " << join(allowed) << std::endl;
     for (size_t i = 0; i < theta.size(); ++i) {
@@ -290,8 +308,8 @@ TrainReport Trainer::run() {
                       ", beyond train.steps = " + std::to_string(steps));
     if (lead) {
       std::cout << "resume: from " << resume_from << " (step " << start << ", saved by "
-                << resumed->world_size << " rank" << (resumed->world_size > 1 ? "s" : "")
-                << ")" << std::endl;
+                << resumed->world_size << " rank" << (resumed->world_size > 1 ? "s" : "") << ")"
+                << std::endl;
     }
   }
 
@@ -304,7 +322,8 @@ TrainReport Trainer::run() {
     for (const auto& f : list_checkpoints(run_dir_)) {
       const int64_t st = std::stoll(fs::path(f).filename().string().substr(5, 8));
       if (st > start) {
-        std::cerr << "warning: setting aside " << f << " (beyond the resumed step " << start << ")" << std::endl;
+        std::cerr << "warning: setting aside " << f << " (beyond the resumed step " << start << ")"
+                  << std::endl;
         fs::rename(f, f + ".stale");
       }
     }
@@ -318,7 +337,8 @@ TrainReport Trainer::run() {
   Optimizer opt(os, theta.tensors);
   if (resumed) {
     if (resumed->exp_avg.size() != opt.exp_avg().size())
-      throw UserError("cannot resume: the checkpoint's optimiser state does not match train.optimizer");
+      throw UserError(
+          "cannot resume: the checkpoint's optimiser state does not match train.optimizer");
     for (size_t i = 0; i < opt.exp_avg().size(); ++i) {
       opt.exp_avg()[i].copy_(resumed->exp_avg[i]);
       opt.exp_avg_sq()[i].copy_(resumed->exp_avg_sq[i]);
@@ -383,14 +403,16 @@ TrainReport Trainer::run() {
                   : 0;
   std::unique_ptr<Prefetcher> prefetch;
   if (workers > 0)
-    prefetch = std::make_unique<Prefetcher>(episode_at, start * per_step, steps * per_step,
-                                            static_cast<int>(workers), c.get_int("data.prefetch_depth"));
+    prefetch =
+        std::make_unique<Prefetcher>(episode_at, start * per_step, steps * per_step,
+                                     static_cast<int>(workers), c.get_int("data.prefetch_depth"));
   double wait_before = 0;
 
   std::string last_ckpt;
   const bool tty = isatty(STDOUT_FILENO);
   const int64_t val_every = c.get_int("eval.val_every");
-  const int64_t val_shots = c.get_int("eval.val_shots") > 0 ? c.get_int("eval.val_shots") : ex_.spec.shots;
+  const int64_t val_shots =
+      c.get_int("eval.val_shots") > 0 ? c.get_int("eval.val_shots") : ex_.spec.shots;
   std::string best_metric = c.get_string("eval.best_metric");
   if (best_metric.empty()) best_metric = primary_metric(ex_.source->kind());
   {
@@ -402,7 +424,8 @@ TrainReport Trainer::run() {
                       to_string(ex_.source->kind()) + " tasks (" + known + ")");
     }
   }
-  const bool higher_better = !(best_metric == "mse" || best_metric == "loss" || best_metric == "log_loss");
+  const bool higher_better =
+      !(best_metric == "mse" || best_metric == "loss" || best_metric == "log_loss");
   double best_value = std::nan("");
   if (val_every > 0) {
     EpisodeSpec vs = ex_.spec;
@@ -410,7 +433,8 @@ TrainReport Trainer::run() {
     vs.queries = c.get_int("eval.queries");
     ex_.source->check(Split::kVal, vs);  // before training, not at the first validation
     if (lead && start > 0)
-      best_value = best_from_metrics(fs::path(run_dir_) / "metrics.jsonl", best_metric, higher_better);
+      best_value =
+          best_from_metrics(fs::path(run_dir_) / "metrics.jsonl", best_metric, higher_better);
   }
   install_stop_signals(c.get_strings("train.signals"));
   const double ckpt_minutes = c.get_float("train.checkpoint_minutes");
@@ -442,8 +466,9 @@ TrainReport Trainer::run() {
     // One small collective carries every shared decision of the step:
     // bit 0 non-finite loss, bit 1 stop requested (a signal on any rank),
     // bit 2 time for a periodic checkpoint (rank 0's clock).
-    const bool due = lead && ckpt_minutes > 0 &&
-                     std::chrono::duration<double>(Clock::now() - last_save).count() > 60 * ckpt_minutes;
+    const bool due =
+        lead && ckpt_minutes > 0 &&
+        std::chrono::duration<double>(Clock::now() - last_save).count() > 60 * ckpt_minutes;
     int64_t mine = (!std::isfinite(sum_loss) ? 1 : 0) | (stop_requested() ? 2 : 0) | (due ? 4 : 0);
     // max() of each bit: OR across ranks, done per bit to keep it one call.
     int64_t all = 0;
@@ -475,9 +500,10 @@ TrainReport Trainer::run() {
       uint64_t mine = checksum(theta), lead_sum = mine;
       comm_->broadcast(&lead_sum, sizeof lead_sum, 0);
       if (comm_->any(mine != lead_sum))
-        throw std::runtime_error("parameters differ across ranks after step " + std::to_string(done) +
-                                 " (rank " + std::to_string(rank) + " checksum " +
-                                 std::to_string(mine) + ", rank 0 " + std::to_string(lead_sum) + ")");
+        throw std::runtime_error("parameters differ across ranks after step " +
+                                 std::to_string(done) + " (rank " + std::to_string(rank) +
+                                 " checksum " + std::to_string(mine) + ", rank 0 " +
+                                 std::to_string(lead_sum) + ")");
     }
     if (done % log_every == 0 || done == steps) {
       const auto now = Clock::now();
@@ -494,22 +520,26 @@ TrainReport Trainer::run() {
       double rss = peak_rss_mb();
       comm_->allreduce_sum(&rss, 1);  // summed over ranks: the job's peak
       const double comm_share = comm_seconds / std::max(dt, 1e-9);
-      nlohmann::json rec = {{"step", done},      {"time", elapsed},  {"meta_loss", loss},
-                            {metric_name, metric}, {"tasks_per_s", tps}, {"lr", os.lr},
-                            {"data_wait_s", waited}, {"comm_s", comm_seconds},
+      nlohmann::json rec = {{"step", done},           {"time", elapsed},
+                            {"meta_loss", loss},      {metric_name, metric},
+                            {"tasks_per_s", tps},     {"lr", os.lr},
+                            {"data_wait_s", waited},  {"comm_s", comm_seconds},
                             {"ranks", comm_->size()}, {"peak_rss_mb", rss}};
       comm_seconds = 0;
       if (lead) metrics << rec.dump() << "\n" << std::flush;
       if (talk) {
         char buf[256];
-        std::snprintf(buf, sizeof buf,
-                      "step %lld/%lld  meta-loss %.4f  query %s %.4f  %.1f tasks/s  comm %.0f%%  eta %s",
-                      static_cast<long long>(done), static_cast<long long>(steps), loss,
-                      metric_name, metric, tps, 100 * comm_share,
-                      format_duration(elapsed / (done - start) * (steps - done)).c_str());
+        std::snprintf(
+            buf, sizeof buf,
+            "step %lld/%lld  meta-loss %.4f  query %s %.4f  %.1f tasks/s  comm %.0f%%  eta %s",
+            static_cast<long long>(done), static_cast<long long>(steps), loss, metric_name, metric,
+            tps, 100 * comm_share,
+            format_duration(elapsed / (done - start) * (steps - done)).c_str());
         // A terminal gets one live line; logs (Slurm, CI) get plain lines.
-        if (tty) std::cout << "\r" << buf << "\x1b[K" << (done == steps ? "\n" : "") << std::flush;
-        else std::cout << buf << std::endl;
+        if (tty)
+          std::cout << "\r" << buf << "\x1b[K" << (done == steps ? "\n" : "") << std::flush;
+        else
+          std::cout << buf << std::endl;
       }
       last = now;
       sum_loss = sum_metric = 0;
@@ -521,20 +551,20 @@ TrainReport Trainer::run() {
       vs.shots = val_shots;
       vs.queries = c.get_int("eval.queries");
       const uint64_t vseed = c.get_int("eval.seed") + 1;
-      EvalSummary v = evaluate(ex_.learner->name(), *ex_.source, Split::kVal, vs,
-                               c.get_int("eval.val_episodes"), vseed,
-                               [&](const Episode& e, int64_t i) {
-                                 return ex_.learner->predict(theta, e, mix64(vseed ^ (i + 77)));
-                               },
-                               comm_.get());
+      EvalSummary v = evaluate(
+          ex_.learner->name(), *ex_.source, Split::kVal, vs, c.get_int("eval.val_episodes"), vseed,
+          [&](const Episode& e, int64_t i) {
+            return ex_.learner->predict(theta, e, mix64(vseed ^ (i + 77)));
+          },
+          comm_.get());
       const double value = v.metrics.count(best_metric) ? v.metrics.at(best_metric) : v.mean;
       if (lead) {
-        nlohmann::json rec = {{"step", done}, {"split", "val"}, {"metric", v.metric},
-                              {v.metric, v.mean}, {"ci95", v.ci95}, {"episodes", v.episodes},
+        nlohmann::json rec = {{"step", done},        {"split", "val"}, {"metric", v.metric},
+                              {v.metric, v.mean},    {"ci95", v.ci95}, {"episodes", v.episodes},
                               {"metrics", v.metrics}};
         metrics << rec.dump() << "\n" << std::flush;
-        const bool better = !std::isfinite(best_value) ||
-                            (higher_better ? value > best_value : value < best_value);
+        const bool better =
+            !std::isfinite(best_value) || (higher_better ? value > best_value : value < best_value);
         if (better && std::isfinite(value)) {
           best_value = value;
           save_checkpoint((fs::path(run_dir_) / "best.h5").string(), make_checkpoint(done), 0,
@@ -571,8 +601,8 @@ TrainReport Trainer::run() {
   r.checkpoint = last_ckpt;
   if (talk)
     std::cout << "train: " << steps - start << " steps in " << format_duration(r.seconds) << " ("
-              << (r.seconds > 0 ? (steps - start) / r.seconds : 0) << " steps/s), checkpoint " << last_ckpt
-              << std::endl;
+              << (r.seconds > 0 ? (steps - start) / r.seconds : 0) << " steps/s), checkpoint "
+              << last_ckpt << std::endl;
   return r;
 }
 
@@ -598,7 +628,8 @@ std::pair<std::unique_ptr<Experiment>, Params> pretrain_finetune(
 
 // The name results carry: the learner, marked when it starts from descriptors.
 std::string method_label(const Config& c) {
-  return c.get_string("learner.name") + (c.get_bool("learner.descriptor_init") ? "+descriptor" : "");
+  return c.get_string("learner.name") +
+         (c.get_bool("learner.descriptor_init") ? "+descriptor" : "");
 }
 
 nlohmann::json results_json(const std::vector<EvalSummary>& rs) {
@@ -648,8 +679,8 @@ void train_command(const Config& config, const std::string& run_dir, const std::
   if (lead)
     std::cout << "evaluation: " << config.get_int("eval.episodes") << " fixed "
               << config.get_string("eval.split") << " episodes per setting (seed "
-              << config.get_int("eval.seed") << "), mean ± 95% CI, over " << comm->size()
-              << " rank" << (comm->size() > 1 ? "s" : "") << std::endl;
+              << config.get_int("eval.seed") << "), mean ± 95% CI, over " << comm->size() << " rank"
+              << (comm->size() > 1 ? "s" : "") << std::endl;
   auto results = evaluate_methods(*ex, methods, lead, comm.get());
   if (!lead) return;
   nlohmann::json j = {{"checkpoints", {r.checkpoint}}, {"results", results_json(results)}};
@@ -670,7 +701,8 @@ void eval_command(const std::vector<std::string>& checkpoints,
     Config cfg = Config::from_yaml(ck.config_yaml, path);
     for (const auto& o : overrides) cfg.set(o);
     if (exps.empty())
-      std::cout << "threads: " << apply_threads(resolve_threads(cfg.get_int("threads"))) << std::endl;
+      std::cout << "threads: " << apply_threads(resolve_threads(cfg.get_int("threads")))
+                << std::endl;
     exps.push_back(build_experiment(cfg));
     Params theta = ck.params;
     const Params expected = exps.back()->learner->init(0);
@@ -684,8 +716,9 @@ void eval_command(const std::vector<std::string>& checkpoints,
     if (b == "scratch") {
       methods.push_back({"scratch", nullptr, {}});
     } else {
-      throw UserError("eval: unknown baseline '" + b +
-                      "' (scratch; evaluate a finetune run's checkpoint for the finetune baseline)");
+      throw UserError(
+          "eval: unknown baseline '" + b +
+          "' (scratch; evaluate a finetune run's checkpoint for the finetune baseline)");
     }
   }
   std::cout << "evaluation: " << first.config.get_int("eval.episodes") << " fixed "
@@ -697,8 +730,9 @@ void eval_command(const std::vector<std::string>& checkpoints,
     const Experiment& ex = (methods[i].learner && i < exps.size()) ? *exps[i] : first;
     if (ex.config.get_int("eval.seed") != first.config.get_int("eval.seed") ||
         ex.config.get_string("data.source") != first.config.get_string("data.source"))
-      throw UserError("eval: checkpoints were trained on different data or evaluation seeds; "
-                      "pass --set eval.seed=... to align them");
+      throw UserError(
+          "eval: checkpoints were trained on different data or evaluation seeds; "
+          "pass --set eval.seed=... to align them");
     auto rs = evaluate_methods(ex, {methods[i]}, true);
     results.insert(results.end(), rs.begin(), rs.end());
   }

@@ -1,14 +1,14 @@
-#include <gtest/gtest.h>
+#include "checkpoint/checkpoint.h"
 
-#include "test_util.h"
+#include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
-#include "checkpoint/checkpoint.h"
 #include "core/error.h"
 #include "core/threads.h"
+#include "test_util.h"
 #include "train/experiment.h"
 #include "train/trainer.h"
 
@@ -193,7 +193,8 @@ TEST(Checkpoint, H5pyReadsTheSameParameters) {
 TEST(Checkpoint, FreshStartDropsOrphanMetrics) {
   const std::string dir = fresh_dir("orphan");
   fs::create_directories(dir);
-  std::ofstream(dir + "/metrics.jsonl") << "{\"step\":10,\"meta_loss\":1}\n{\"step\":20,\"meta_loss\":1}\n";
+  std::ofstream(dir + "/metrics.jsonl")
+      << "{\"step\":10,\"meta_loss\":1}\n{\"step\":20,\"meta_loss\":1}\n";
   Config c = small(20);
   c.set("train.log_every=10");
   train(c, dir, "auto");

@@ -1,10 +1,8 @@
 // Preemption and crash safety through the real binary: signals, mpirun,
 // kill -9 at random moments.
-#include <gtest/gtest.h>
-
-#include "test_util.h"
-#include <signal.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 
@@ -15,6 +13,7 @@
 
 #include "checkpoint/checkpoint.h"
 #include "core/params.h"
+#include "test_util.h"
 
 using namespace metacat;
 namespace fs = std::filesystem;
@@ -27,13 +26,15 @@ std::string fresh_dir(const std::string& name) { return test::fresh_dir("preempt
 
 std::string train_args(const std::string& dir, int64_t steps, const std::string& extra = "") {
   return std::string(" train --config ") + METACAT_SOURCE_DIR +
-         "/configs/sinusoid.yaml --set eval.at_end=false --set train.log_every=1000 --set train.steps=" +
+         "/configs/sinusoid.yaml --set eval.at_end=false --set train.log_every=1000 --set "
+         "train.steps=" +
          std::to_string(steps) + " --run-dir " + dir + " " + extra;
 }
 
 int sh(const std::string& cmd) {
-  const int status = std::system(("OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 " + cmd +
-                                  " > /dev/null 2>&1").c_str());
+  const int status = std::system(
+      ("OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 " + cmd + " > /dev/null 2>&1")
+          .c_str());
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
@@ -62,10 +63,12 @@ pid_t spawn(const std::vector<std::string>& args) {
 
 std::vector<std::string> train_argv(const std::string& dir, int64_t steps,
                                     const std::vector<std::string>& extra) {
-  std::vector<std::string> a{METACAT_BIN, "train", "--config",
-                             std::string(METACAT_SOURCE_DIR) + "/configs/sinusoid.yaml",
-                             "--run-dir", dir, "--set", "eval.at_end=false", "--set",
-                             "train.steps=" + std::to_string(steps)};
+  std::vector<std::string> a{
+      METACAT_BIN, "train",
+      "--config",  std::string(METACAT_SOURCE_DIR) + "/configs/sinusoid.yaml",
+      "--run-dir", dir,
+      "--set",     "eval.at_end=false",
+      "--set",     "train.steps=" + std::to_string(steps)};
   a.insert(a.end(), extra.begin(), extra.end());
   return a;
 }
@@ -78,11 +81,14 @@ TEST(Preemption, ResumeOnSameWorldSizeIsBitIdentical) {
   const std::string full = fresh_dir("full2"), cut = fresh_dir("cut2");
   ASSERT_EQ(sh(mpirun(2) + train_args(full, 120)), 0);
   // Rank 1 receives SIGTERM during step 59: all ranks checkpoint step 60 and exit 75.
-  ASSERT_EQ(sh(mpirun(2) + train_args(cut, 120, "--set debug.fail_rank=1 --set debug.fail_at_step=59 "
-                                                "--set debug.fail_mode=signal")), 75);
+  ASSERT_EQ(sh(mpirun(2) + train_args(cut, 120,
+                                      "--set debug.fail_rank=1 --set debug.fail_at_step=59 "
+                                      "--set debug.fail_mode=signal")),
+            75);
   EXPECT_EQ(load_checkpoint(newest_checkpoint(cut)).step, 60);
   ASSERT_EQ(sh(mpirun(2) + train_args(cut, 120, "--resume auto")), 0);
-  Checkpoint a = load_checkpoint(checkpoint_path(full, 120)), b = load_checkpoint(checkpoint_path(cut, 120));
+  Checkpoint a = load_checkpoint(checkpoint_path(full, 120)),
+             b = load_checkpoint(checkpoint_path(cut, 120));
   EXPECT_EQ(checksum(a.params), checksum(b.params));
   for (size_t i = 0; i < a.exp_avg.size(); ++i) {
     EXPECT_TRUE(torch::equal(a.exp_avg[i], b.exp_avg[i]));
@@ -96,12 +102,15 @@ TEST(Preemption, ResumeOnAnotherWorldSizeContinues) {
   const std::string full = fresh_dir("full4"), cut = fresh_dir("cut4");
   const std::string b8 = "--set train.meta_batch=8 ";  // divisible by 4 and 2
   ASSERT_EQ(sh(mpirun(4) + train_args(full, 80, b8)), 0);
-  ASSERT_EQ(sh(mpirun(4) + train_args(cut, 80, b8 + "--set debug.fail_rank=3 --set debug.fail_at_step=39 "
-                                                    "--set debug.fail_mode=signal")), 75);
+  ASSERT_EQ(sh(mpirun(4) + train_args(cut, 80,
+                                      b8 + "--set debug.fail_rank=3 --set debug.fail_at_step=39 "
+                                           "--set debug.fail_mode=signal")),
+            75);
   Checkpoint mid = load_checkpoint(newest_checkpoint(cut));
   EXPECT_EQ(mid.world_size, 4);
   ASSERT_EQ(sh(mpirun(2) + train_args(cut, 80, b8 + "--resume auto")), 0);
-  Checkpoint a = load_checkpoint(checkpoint_path(full, 80)), b = load_checkpoint(checkpoint_path(cut, 80));
+  Checkpoint a = load_checkpoint(checkpoint_path(full, 80)),
+             b = load_checkpoint(checkpoint_path(cut, 80));
   EXPECT_EQ(b.world_size, 2);
   EXPECT_LT(rel_diff(b.params, a.params), 1e-4);
 }
@@ -131,8 +140,8 @@ TEST(CrashSafety, KillNineAtRandomMomentsThenResume) {
   const std::string dir = fresh_dir("kill9");
   std::mt19937 gen(7);
   std::uniform_int_distribution<int> ms(1200, 2600);  // start-up is ~1 s
-  std::vector<std::string> extra{"--set", "train.checkpoint_every=1", "--set", "train.keep_checkpoints=2",
-                                 "--resume", "auto"};
+  std::vector<std::string> extra{
+      "--set", "train.checkpoint_every=1", "--set", "train.keep_checkpoints=2", "--resume", "auto"};
   int64_t last = 0;
   for (int round = 0; round < 5; ++round) {
     pid_t pid = spawn(train_argv(dir, 100000000, extra));
@@ -147,7 +156,8 @@ TEST(CrashSafety, KillNineAtRandomMomentsThenResume) {
     EXPECT_GE(step, last) << "round " << round;
     last = step;
     for (const auto& e : fs::directory_iterator(fs::path(dir) / "checkpoints"))
-      if (e.path().string().find(".tmp.") != std::string::npos) fs::remove(e.path());  // debris only
+      if (e.path().string().find(".tmp.") != std::string::npos)
+        fs::remove(e.path());  // debris only
   }
   // The last survivor resumes and finishes.
   ASSERT_EQ(sh(std::string(METACAT_BIN) + train_args(dir, last + 5, "--resume auto")), 0);

@@ -1,6 +1,7 @@
+#include "config/config.h"
+
 #include <gtest/gtest.h>
 
-#include "config/config.h"
 #include "core/error.h"
 
 using namespace metacat;
@@ -27,7 +28,8 @@ TEST(Config, DefaultsAndTypedValues) {
 }
 
 TEST(Config, UnknownKeyNamesPathLineAndSuggestion) {
-  std::string e = error_of([] { Config::from_yaml("seed: 1\nlearner:\n  inner_lrr: 0.1\n", "x.yaml"); });
+  std::string e =
+      error_of([] { Config::from_yaml("seed: 1\nlearner:\n  inner_lrr: 0.1\n", "x.yaml"); });
   EXPECT_NE(e.find("learner.inner_lrr"), std::string::npos) << e;
   EXPECT_NE(e.find("x.yaml:3"), std::string::npos) << e;
   EXPECT_NE(e.find("learner.inner_lr'"), std::string::npos) << e;

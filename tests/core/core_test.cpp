@@ -141,7 +141,8 @@ TEST(Params, ChecksumSeesEveryBit) {
 TEST(Loss, MetricNamesAreTheKeysOfTaskMetrics) {
   for (TaskKind k : {TaskKind::kClassification, TaskKind::kRegression, TaskKind::kPreference}) {
     const bool cls = k == TaskKind::kClassification;
-    auto m = task_metrics(k, torch::zeros({2, cls ? 2 : 1}), cls ? torch::zeros({2}, torch::kInt64) : torch::zeros({2}));
+    auto m = task_metrics(k, torch::zeros({2, cls ? 2 : 1}),
+                          cls ? torch::zeros({2}, torch::kInt64) : torch::zeros({2}));
     std::vector<std::string> keys;
     for (const auto& [name, v] : m) keys.push_back(name);
     EXPECT_EQ(keys, metric_names(k)) << to_string(k);

@@ -1,6 +1,4 @@
 #include <gtest/gtest.h>
-
-#include "test_util.h"
 #include <hdf5.h>
 
 #include <filesystem>
@@ -17,6 +15,7 @@
 #include "datasets/synthetic_catalogue.h"
 #include "episodes/evaluation.h"
 #include "episodes/preference_source.h"
+#include "test_util.h"
 
 using namespace metacat;
 namespace fs = std::filesystem;
@@ -100,13 +99,14 @@ TEST(Pack, ReadableByH5pyWithTheSourceValues) {
   const int64_t c = 13;
   SyntheticCategory g = SyntheticCatalogue(small_spec(), 5).generate(c);
   const std::string script = dir + "/read.py";
-  std::ofstream(script) << "import h5py, sys\n"
-                        << "f = h5py.File(sys.argv[1], 'r')\n"
-                        << "d = f['categories/%08d' % int(sys.argv[2])]\n"
-                        << "print(d['items'].shape[0], repr(float(d['items'][3, 2])), repr(float(d['labels'][5])))\n";
+  std::ofstream(script)
+      << "import h5py, sys\n"
+      << "f = h5py.File(sys.argv[1], 'r')\n"
+      << "d = f['categories/%08d' % int(sys.argv[2])]\n"
+      << "print(d['items'].shape[0], repr(float(d['items'][3, 2])), repr(float(d['labels'][5])))\n";
   // Debian's python3-h5py (scripts/setup installs it) lives with /usr/bin/python3.
-  std::string out = run("/usr/bin/python3 " + script + " " + dir + "/" + shard_name(m.shard[c]) + " " +
-                        std::to_string(c));
+  std::string out = run("/usr/bin/python3 " + script + " " + dir + "/" + shard_name(m.shard[c]) +
+                        " " + std::to_string(c));
   std::istringstream in(out);
   int64_t rows;
   double v, label;
@@ -164,7 +164,8 @@ TEST(BadData, MissingTruncatedCorruptAndDisagreeingShards) {
   const std::string shard0 = dir + "/" + shard_name(0);
 
   // Missing manifest (a pack that never finished).
-  EXPECT_NE(user_error([&] { ShardStore(fresh_dir("nothing")); }).find("no manifest"), std::string::npos);
+  EXPECT_NE(user_error([&] { ShardStore(fresh_dir("nothing")); }).find("no manifest"),
+            std::string::npos);
 
   // Corrupt a byte inside category 0's first items chunk; the file keeps its size.
   haddr_t offset = 0;
@@ -247,11 +248,15 @@ TEST(BadData, InterruptedPackLeavesNoManifest) {
   o.out = dir;
   o.shards = 4;
   o.progress = false;
-  EXPECT_THROW(pack(m, [&](int64_t c) -> CategoryRows {
-    if (c == 25) throw std::runtime_error("disk full");
-    SyntheticCategory g = cat.generate(c);
-    return {g.items, g.labels, torch::zeros({g.items.size(0)}, torch::kInt64)};
-  }, o), std::runtime_error);
+  EXPECT_THROW(pack(
+                   m,
+                   [&](int64_t c) -> CategoryRows {
+                     if (c == 25) throw std::runtime_error("disk full");
+                     SyntheticCategory g = cat.generate(c);
+                     return {g.items, g.labels, torch::zeros({g.items.size(0)}, torch::kInt64)};
+                   },
+                   o),
+               std::runtime_error);
   EXPECT_FALSE(fs::exists(manifest_path(dir)));
   EXPECT_NE(user_error([&] { ShardStore s(dir); }).find("no manifest"), std::string::npos);
 }
@@ -266,16 +271,21 @@ TEST(Prefetcher, SameOrderAsInlineAndPropagatesErrors) {
     Prefetcher p(make, 0, 200, workers, 5);
     for (int64_t i = 0; i < 200; ++i) ASSERT_EQ(p.next().source, i * 7);
   }
-  Prefetcher bad([](int64_t i) -> Episode {
-    if (i == 3) throw UserError("shard-00003.h5 is corrupt");
-    return Episode{};
-  }, 0, 10, 2, 4);
+  Prefetcher bad(
+      [](int64_t i) -> Episode {
+        if (i == 3) throw UserError("shard-00003.h5 is corrupt");
+        return Episode{};
+      },
+      0, 10, 2, 4);
   bad.next();
   bad.next();
   bad.next();
   EXPECT_THROW(bad.next(), UserError);
   // Destroying a prefetcher with work pending returns promptly.
-  { Prefetcher early(make, 0, 1000000, 2, 8); early.next(); }
+  {
+    Prefetcher early(make, 0, 1000000, 2, 8);
+    early.next();
+  }
 }
 
 TEST(EpisodeFile, ReplaysTheSeededEpisodesAndRefusesOtherData) {
@@ -308,7 +318,8 @@ TEST(EpisodeFile, ReplaysTheSeededEpisodesAndRefusesOtherData) {
   auto store2 = std::make_shared<ShardStore>(other);
   PreferenceSource src2(store2);
   src2.set_data_checksum(store2->manifest_checksum());
-  EXPECT_NE(user_error([&] { check_episode_file(back, src2, path); }).find("other data"), std::string::npos);
+  EXPECT_NE(user_error([&] { check_episode_file(back, src2, path); }).find("other data"),
+            std::string::npos);
 }
 
 TEST(Csv, PacksCategoriesAndNamesBadLines) {
@@ -319,7 +330,8 @@ TEST(Csv, PacksCategoriesAndNamesBadLines) {
     std::ofstream out(csv);
     out << "category,item_id,label,f1,f2\n";
     for (int i = 0; i < 30; ++i) out << "shoes," << i << "," << (i % 2) << "," << i << ".5,1\n";
-    for (int i = 0; i < 20; ++i) out << "bags," << 100 + i << "," << (i % 3 == 0) << ",2," << -i << "\n";
+    for (int i = 0; i < 20; ++i)
+      out << "bags," << 100 + i << "," << (i % 3 == 0) << ",2," << -i << "\n";
     out << "shoes,99,1,7,8\n";
   }
   PackOptions o;

@@ -28,7 +28,8 @@ LabeledItems toy_items() {
   return d;
 }
 int64_t item_id(const torch::Tensor& x, int64_t j) {
-  return std::lround(x[j][0][0][0].item<double>() * 255) + 256 * std::lround(x[j][1][0][0].item<double>() * 255);
+  return std::lround(x[j][0][0][0].item<double>() * 255) +
+         256 * std::lround(x[j][1][0][0].item<double>() * 255);
 }
 std::shared_ptr<MemoryStore> small_catalogue(int64_t categories = 48) {
   SyntheticSpec s;
@@ -187,12 +188,12 @@ TEST(Evaluation, FixedEpisodesAndConfidenceInterval) {
 TEST(Evaluation, PerCategoryBreakdown) {
   ClassificationSource src = toy_source({{0, 1, 2, 3}, {}, {4, 5}}, 2);
   // Always predict episode label 0: per class, correct exactly when the class got label 0.
-  EvalSummary s = evaluate("first", src, Split::kTest, {2, 1, 5}, 50, 1,
-                           [](const Episode& e, int64_t) {
-                             auto out = torch::zeros({e.query_x.size(0), 2});
-                             out.select(1, 0).fill_(1);
-                             return out;
-                           });
+  EvalSummary s =
+      evaluate("first", src, Split::kTest, {2, 1, 5}, 50, 1, [](const Episode& e, int64_t) {
+        auto out = torch::zeros({e.query_x.size(0), 2});
+        out.select(1, 0).fill_(1);
+        return out;
+      });
   ASSERT_EQ(s.per_category.size(), 2u);
   int64_t items = 0;
   for (const auto& [name, c] : s.per_category) items += c.items;

@@ -5,15 +5,14 @@
 #include <sys/wait.h>
 #include <torch/serialize.h>
 
-#include <nlohmann/json.hpp>
-
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "checkpoint/checkpoint.h"
-#include "test_util.h"
 #include "datasets/synthetic_catalogue.h"
+#include "test_util.h"
 #include "train/experiment.h"
 
 using namespace metacat;
@@ -26,7 +25,8 @@ Result sh(const std::string& cmd) { return test::shell(cmd); }
 Result run(const std::string& args) { return sh(std::string(METACAT_BIN) + " " + args); }
 
 std::string dir(const std::string& name) {
-  return (fs::temp_directory_path() / ("metacat-adapt-" + std::to_string(::getpid()) + "-" + name)).string();
+  return (fs::temp_directory_path() / ("metacat-adapt-" + std::to_string(::getpid()) + "-" + name))
+      .string();
 }
 
 void write(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
@@ -49,8 +49,10 @@ const std::string& preference_run() {
 }
 
 // CSV rows "label,f1..f16" and the descriptor of a test category.
-void write_category(int64_t category, int64_t rows, const std::string& csv, const std::string& desc) {
-  SyntheticSpec s;  // the preference config's catalogue (categories 300, 8 departments, 16 features)
+void write_category(int64_t category, int64_t rows, const std::string& csv,
+                    const std::string& desc) {
+  SyntheticSpec
+      s;  // the preference config's catalogue (categories 300, 8 departments, 16 features)
   SyntheticCatalogue cat(s, 3);
   SyntheticCategory c = cat.generate(category);
   std::ofstream out(csv);
@@ -63,7 +65,8 @@ void write_category(int64_t category, int64_t rows, const std::string& csv, cons
     out << "\n";
   }
   std::ofstream d(desc);
-  for (int64_t k = 0; k < c.descriptor.size(0); ++k) d << (k ? "," : "") << c.descriptor[k].item<float>();
+  for (int64_t k = 0; k < c.descriptor.size(0); ++k)
+    d << (k ? "," : "") << c.descriptor[k].item<float>();
   d << "\n";
 }
 
@@ -72,8 +75,8 @@ void write_category(int64_t category, int64_t rows, const std::string& csv, cons
 TEST(Adapt, WritesAdaptedParametersThatFitTheSupportSet) {
   const std::string out = dir("out"), csv = dir("support.csv"), desc = dir("desc.csv");
   write_category(290, 20, csv, desc);  // categories 240..299 are the test split
-  Result r = run("adapt --checkpoint " + preference_run() + " --support " + csv + " --descriptor " + desc +
-                 " --steps 10 --out " + out);
+  Result r = run("adapt --checkpoint " + preference_run() + " --support " + csv + " --descriptor " +
+                 desc + " --steps 10 --out " + out);
   ASSERT_EQ(r.code, 0) << r.output;
   auto j = nlohmann::json::parse(std::ifstream(out + "/adapt.json"));
   EXPECT_EQ(j["support_rows"], 20);
@@ -85,16 +88,19 @@ TEST(Adapt, WritesAdaptedParametersThatFitTheSupportSet) {
   EXPECT_TRUE(ck.params.contains("desc.0.weight"));
   ASSERT_TRUE(fs::exists(out + "/adapted.h5") && fs::exists(out + "/adapted.pt"));
   // Without the descriptor the start is not the one meta-training used: said so.
-  Result plain = run("adapt --checkpoint " + preference_run() + " --support " + csv + " --out " + dir("out-plain"));
+  Result plain = run("adapt --checkpoint " + preference_run() + " --support " + csv + " --out " +
+                     dir("out-plain"));
   ASSERT_EQ(plain.code, 0) << plain.output;
   EXPECT_NE(plain.output.find("no descriptor was given"), std::string::npos) << plain.output;
   // A category's zero-shot start exports too.
-  Result e = run("export --checkpoint " + preference_run() + " --descriptor " + desc + " --out " + dir("zero.pt"));
+  Result e = run("export --checkpoint " + preference_run() + " --descriptor " + desc + " --out " +
+                 dir("zero.pt"));
   EXPECT_EQ(e.code, 0) << e.output;
   EXPECT_EQ(e.output.find("warning"), std::string::npos) << e.output;
   if (!have_python_torch()) GTEST_SKIP() << "python3-torch/h5py not installed";
-  Result py = sh("/usr/bin/python3 " + std::string(METACAT_SOURCE_DIR) + "/tests/launchers/check_export.py --same " +
-                 out + "/adapted.pt " + out + "/adapted.h5");
+  Result py =
+      sh("/usr/bin/python3 " + std::string(METACAT_SOURCE_DIR) +
+         "/tests/launchers/check_export.py --same " + out + "/adapted.pt " + out + "/adapted.h5");
   EXPECT_EQ(py.code, 0) << py.output;
 }
 
@@ -114,8 +120,10 @@ TEST(Adapt, BadSupportFilesNameTheRowAndColumn) {
       {"empty", "", "no labelled rows (empty file)"},
       {"header-only", header + "\n", "no labelled rows"},
       {"width", header + "\n" + row("1", 16) + row("0", 15), "row 3: 16 columns, expected 17"},
-      {"nonnumeric", header + "\n" + row("1", 16) + row("0", 16, "abc"), "row 3, column 5 (f4): 'abc' is not a number"},
-      {"label", header + "\n" + row("1", 16) + row("2", 16), "row 3, column 1 (label): label '2' is not 0 or 1"},
+      {"nonnumeric", header + "\n" + row("1", 16) + row("0", 16, "abc"),
+       "row 3, column 5 (f4): 'abc' is not a number"},
+      {"label", header + "\n" + row("1", 16) + row("2", 16),
+       "row 3, column 1 (label): label '2' is not 0 or 1"},
       {"no-positive", row("0", 16) + row("0", 16), "no positive (label 1) rows"},
       {"no-negative", row("1", 16) + row("1", 16), "no negative (label 0) rows"},
   };
@@ -130,9 +138,11 @@ TEST(Adapt, BadSupportFilesNameTheRowAndColumn) {
   const std::string desc = dir("bad-desc.csv"), csv = dir("ok.csv");
   write(csv, header + "\n" + row("1", 16) + row("0", 16));
   write(desc, "0.1,0.2\n");
-  Result r = run("adapt --checkpoint " + ck + " --support " + csv + " --descriptor " + desc + " --out " + dir("d"));
+  Result r = run("adapt --checkpoint " + ck + " --support " + csv + " --descriptor " + desc +
+                 " --out " + dir("d"));
   EXPECT_EQ(r.code, 1);
-  EXPECT_NE(r.output.find("2 values, the checkpoint's descriptor has 8"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("2 values, the checkpoint's descriptor has 8"), std::string::npos)
+      << r.output;
 }
 
 // Exported parameters in PyTorch (scripts/metacat_model.py) give metacat's
@@ -141,10 +151,11 @@ TEST(Export, PyTorchModelReproducesMetacatOutputs) {
   if (!have_python_torch()) GTEST_SKIP() << "python3-torch/h5py not installed";
   const std::string conv_run = dir("conv-run");
   fs::remove_all(conv_run);
-  Result t = run("train --config " + std::string(METACAT_SOURCE_DIR) +
-                 "/configs/fashion-mnist.yaml --run-dir " + conv_run +
-                 " --set data.source=fashion-mnist --set data.path=/usr/share/datasets/fashion-mnist"
-                 " --set train.steps=2 --set eval.at_end=false --set eval.val_every=0");
+  Result t =
+      run("train --config " + std::string(METACAT_SOURCE_DIR) +
+          "/configs/fashion-mnist.yaml --run-dir " + conv_run +
+          " --set data.source=fashion-mnist --set data.path=/usr/share/datasets/fashion-mnist"
+          " --set train.steps=2 --set eval.at_end=false --set eval.val_every=0");
   ASSERT_EQ(t.code, 0) << t.output;
   for (const std::string& run_dir : {preference_run(), conv_run}) {
     Checkpoint ck = load_checkpoint(newest_checkpoint(run_dir));
@@ -162,13 +173,14 @@ TEST(Export, PyTorchModelReproducesMetacatOutputs) {
     c10::Dict<std::string, torch::Tensor> io;
     io.insert("x", x);
     io.insert("y", y);
-    const std::string io_path = dir(conv ? "conv-io.pt" : "pref-io.pt"), pt = dir(conv ? "conv.pt" : "pref.pt");
+    const std::string io_path = dir(conv ? "conv-io.pt" : "pref-io.pt"),
+                      pt = dir(conv ? "conv.pt" : "pref.pt");
     auto bytes = torch::pickle_save(io);
     std::ofstream(io_path, std::ios::binary).write(bytes.data(), bytes.size());
     Result e = run("export --checkpoint " + run_dir + " --format pytorch --out " + pt);
     ASSERT_EQ(e.code, 0) << e.output;
-    Result py = sh("/usr/bin/python3 " + std::string(METACAT_SOURCE_DIR) + "/tests/launchers/check_export.py " +
-                   pt + " " + io_path);
+    Result py = sh("/usr/bin/python3 " + std::string(METACAT_SOURCE_DIR) +
+                   "/tests/launchers/check_export.py " + pt + " " + io_path);
     EXPECT_EQ(py.code, 0) << (conv ? "conv4: " : "preference: ") << py.output;
   }
   Result bad = run("export --checkpoint " + conv_run + " --format onnx --out " + dir("x.onnx"));

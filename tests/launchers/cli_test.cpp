@@ -1,8 +1,6 @@
 // Runs the real `metacat` binary on bad input: each case must exit with the
 // user-error code 1 and one message naming the offending thing, no crash.
 #include <gtest/gtest.h>
-
-#include "test_util.h"
 #include <sys/wait.h>
 
 #include <chrono>
@@ -10,16 +8,21 @@
 #include <filesystem>
 #include <fstream>
 
+#include "test_util.h"
+
 namespace fs = std::filesystem;
 
 namespace {
 
 using metacat::test::Result;
 
-Result run(const std::string& args) { return metacat::test::shell(std::string(METACAT_BIN) + " " + args); }
+Result run(const std::string& args) {
+  return metacat::test::shell(std::string(METACAT_BIN) + " " + args);
+}
 
 std::string tmp(const std::string& name) {
-  return (fs::temp_directory_path() / ("metacat-cli-" + std::to_string(::getpid()) + "-" + name)).string();
+  return (fs::temp_directory_path() / ("metacat-cli-" + std::to_string(::getpid()) + "-" + name))
+      .string();
 }
 
 // The demo config, reading the idx files directly (no packing needed).
@@ -27,7 +30,8 @@ std::string config(const std::string& extra = "") {
   return std::string(" --config ") + METACAT_SOURCE_DIR +
          "/configs/fashion-mnist.yaml --set data.source=fashion-mnist "
          "--set data.path=/usr/share/datasets/fashion-mnist --set train.steps=1 "
-         "--set eval.at_end=false " + extra;
+         "--set eval.at_end=false " +
+         extra;
 }
 
 void expect_user_error(const Result& r, const std::string& needle) {
@@ -49,8 +53,10 @@ TEST(Cli, HelpListsSubcommandsAndExitsZero) {
 }
 
 TEST(Cli, MoreWaysThanCategories) {
-  expect_user_error(run("train" + config("--set task.ways=3 --set data.train_classes=[0,1] --run-dir " + tmp("w"))),
-                    "the train split has 2");
+  expect_user_error(
+      run("train" +
+          config("--set task.ways=3 --set data.train_classes=[0,1] --run-dir " + tmp("w"))),
+      "the train split has 2");
   // The evaluation split is checked before training starts, not hours later.
   const std::string dir = tmp("w2");
   Result r = run("train" + config("--set eval.at_end=true --set task.ways=5 --run-dir " + dir));
@@ -59,13 +65,15 @@ TEST(Cli, MoreWaysThanCategories) {
 }
 
 TEST(Cli, ShotsPlusQueriesLargerThanACategory) {
-  expect_user_error(run("train" + config("--set task.shots=6990 --set task.queries=20 --run-dir " + tmp("k"))),
-                    "fewer than shots + queries = 7010");
+  expect_user_error(
+      run("train" + config("--set task.shots=6990 --set task.queries=20 --run-dir " + tmp("k"))),
+      "fewer than shots + queries = 7010");
 }
 
 TEST(Cli, MissingDataFiles) {
-  expect_user_error(run("train" + config("--set data.path=/nonexistent/fmnist --run-dir " + tmp("d"))),
-                    "/nonexistent/fmnist");
+  expect_user_error(
+      run("train" + config("--set data.path=/nonexistent/fmnist --run-dir " + tmp("d"))),
+      "/nonexistent/fmnist");
   const std::string empty = tmp("empty");
   fs::create_directories(empty);
   expect_user_error(run("train" + config("--set data.path=" + empty + " --run-dir " + tmp("d2"))),
@@ -73,8 +81,9 @@ TEST(Cli, MissingDataFiles) {
 }
 
 TEST(Cli, MissingPackedDataset) {
-  expect_user_error(run("train" + config("--set data.source=shards --set data.path=/nonexistent/packed")),
-                    "no manifest at '/nonexistent/packed/manifest.h5'");
+  expect_user_error(
+      run("train" + config("--set data.source=shards --set data.path=/nonexistent/packed")),
+      "no manifest at '/nonexistent/packed/manifest.h5'");
   expect_user_error(run("inspect /nonexistent/packed --verify"), "does not exist");
   const std::string half = tmp("half-packed");
   fs::create_directories(half);
@@ -84,7 +93,10 @@ TEST(Cli, MissingPackedDataset) {
 
 TEST(Cli, PackInspectEpisodesAndEvalFromFile) {
   const std::string data = tmp("packed"), run_dir = tmp("run"), eps = tmp("eps.h5");
-  Result r = run("pack --source synthetic --categories 30 --feature-dim 4 --min-items 40 --max-items 80 --shards 3 --quiet --out " + data);
+  Result r =
+      run("pack --source synthetic --categories 30 --feature-dim 4 --min-items 40 --max-items 80 "
+          "--shards 3 --quiet --out " +
+          data);
   ASSERT_EQ(r.code, 0) << r.output;
   r = run("inspect --verify " + data);
   ASSERT_EQ(r.code, 0) << r.output;
@@ -92,17 +104,23 @@ TEST(Cli, PackInspectEpisodesAndEvalFromFile) {
   EXPECT_NE(r.output.find("shards: 3"), std::string::npos) << r.output;
   r = run("episodes --data " + data + " --shots 5 --queries 10 --count 20 --out " + eps);
   ASSERT_EQ(r.code, 0) << r.output;
-  r = run(std::string("train --config ") + METACAT_SOURCE_DIR + "/configs/preference.yaml --set data.source=shards --set data.path=" +
-          data + " --set model.hidden=[8] --set train.steps=5 --set eval.at_end=false --run-dir " + run_dir);
+  r = run(std::string("train --config ") + METACAT_SOURCE_DIR +
+          "/configs/preference.yaml --set data.source=shards --set data.path=" + data +
+          " --set model.hidden=[8] --set train.steps=5 --set eval.at_end=false --run-dir " +
+          run_dir);
   ASSERT_EQ(r.code, 0) << r.output;
   const std::string json = tmp("eval.json");
-  r = run("eval --checkpoint " + run_dir + " --episodes " + eps + " --baseline scratch --json " + json);
+  r = run("eval --checkpoint " + run_dir + " --episodes " + eps + " --baseline scratch --json " +
+          json);
   ASSERT_EQ(r.code, 0) << r.output;
-  EXPECT_NE(r.output.find("maml+descriptor" + std::string(4, ' ') + "5-shot  auc"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("maml+descriptor" + std::string(4, ' ') + "5-shot  auc"),
+            std::string::npos)
+      << r.output;
   EXPECT_NE(r.output.find("(20 episodes)"), std::string::npos) << r.output;
   EXPECT_TRUE(fs::exists(json));
   // Packing again into the same folder needs --force.
-  expect_user_error(run("pack --source synthetic --categories 30 --quiet --out " + data), "--force");
+  expect_user_error(run("pack --source synthetic --categories 30 --quiet --out " + data),
+                    "--force");
 }
 
 TEST(Cli, MalformedYamlAndBadKeys) {
@@ -125,7 +143,8 @@ TEST(Cli, EvalOfMissingCheckpoint) {
 
 namespace {
 std::string mpirun(int np) {
-  return "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 timeout 120 mpirun --oversubscribe -np " +
+  return "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 timeout 120 mpirun "
+         "--oversubscribe -np " +
          std::to_string(np) + " " + METACAT_BIN;
 }
 Result run_raw(const std::string& cmd) { return metacat::test::shell(cmd); }
@@ -136,7 +155,8 @@ TEST(Distributed, FailingRankEndsTheJob) {
   const auto t0 = std::chrono::steady_clock::now();
   Result r = run_raw(mpirun(2) + " train --config " + METACAT_SOURCE_DIR +
                      "/configs/sinusoid.yaml --set train.steps=1000000 --set eval.at_end=false "
-                     "--set debug.fail_rank=1 --set debug.fail_at_step=20 --run-dir " + tmp("fail"));
+                     "--set debug.fail_rank=1 --set debug.fail_at_step=20 --run-dir " +
+                     tmp("fail"));
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   EXPECT_NE(r.code, 0) << r.output;
   EXPECT_NE(r.code, 124) << "timed out: the job hung\n" << r.output;
@@ -149,10 +169,12 @@ TEST(Distributed, FailingRankEndsTheJob) {
 // watchdog, which ends the job.
 TEST(Distributed, WatchdogEndsAHungJob) {
   const auto t0 = std::chrono::steady_clock::now();
-  Result r = run_raw(mpirun(2) + " train --config " + METACAT_SOURCE_DIR +
-                     "/configs/sinusoid.yaml --set train.steps=1000000 --set eval.at_end=false "
-                     "--set debug.fail_rank=0 --set debug.fail_at_step=20 --set debug.fail_mode=hang "
-                     "--set comm.timeout_s=3 --run-dir " + tmp("hang"));
+  Result r =
+      run_raw(mpirun(2) + " train --config " + METACAT_SOURCE_DIR +
+              "/configs/sinusoid.yaml --set train.steps=1000000 --set eval.at_end=false "
+              "--set debug.fail_rank=0 --set debug.fail_at_step=20 --set debug.fail_mode=hang "
+              "--set comm.timeout_s=3 --run-dir " +
+              tmp("hang"));
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   EXPECT_NE(r.code, 0) << r.output;
   EXPECT_NE(r.code, 124) << "timed out: the watchdog did not fire\n" << r.output;
@@ -169,10 +191,13 @@ TEST(Distributed, RefusesWorldSizesThatDoNotDivide) {
 
 // Invariant 3: a rank whose parameters drift is caught by the periodic check.
 TEST(Distributed, ParameterMismatchStopsTheJob) {
-  Result r = run_raw(mpirun(2) + " train --config " + METACAT_SOURCE_DIR +
-                     "/configs/sinusoid.yaml --set train.steps=1000 --set eval.at_end=false "
-                     "--set debug.fail_rank=1 --set debug.fail_at_step=12 --set debug.fail_mode=diverge "
-                     "--set comm.check_every=10 --run-dir " + tmp("diverge"));
+  Result r =
+      run_raw(mpirun(2) + " train --config " + METACAT_SOURCE_DIR +
+              "/configs/sinusoid.yaml --set train.steps=1000 --set eval.at_end=false "
+              "--set debug.fail_rank=1 --set debug.fail_at_step=12 --set debug.fail_mode=diverge "
+              "--set comm.check_every=10 --run-dir " +
+              tmp("diverge"));
   EXPECT_NE(r.code, 0) << r.output;
-  EXPECT_NE(r.output.find("parameters differ across ranks after step 20"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("parameters differ across ranks after step 20"), std::string::npos)
+      << r.output;
 }

@@ -1,8 +1,6 @@
 // `metacat report`: the numbers in the HTML are those of metrics.jsonl and
 // eval.json, and the page renders its charts in headless Chromium.
 #include <gtest/gtest.h>
-
-#include "test_util.h"
 #include <sys/wait.h>
 
 #include <cstdio>
@@ -10,6 +8,8 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+
+#include "test_util.h"
 
 namespace fs = std::filesystem;
 
@@ -37,13 +37,17 @@ std::string fmt(double v) {
 // One small run with validation and a final evaluation, shared by the tests.
 const std::string& run_dir() {
   static const std::string dir = [] {
-    const std::string d = (fs::temp_directory_path() / ("metacat-report-" + std::to_string(::getpid()))).string();
+    const std::string d =
+        (fs::temp_directory_path() / ("metacat-report-" + std::to_string(::getpid()))).string();
     fs::remove_all(d);
     int code = 0;
-    const std::string out = run(std::string(METACAT_BIN) + " train --config " + METACAT_SOURCE_DIR +
-                                "/configs/preference.yaml --set train.steps=200 --set eval.val_every=50 "
-                                "--set eval.val_episodes=30 --set eval.episodes=40 --set eval.shots=[1,5] "
-                                "--set baselines.finetune.pretrain_steps=50 --run-dir " + d, &code);
+    const std::string out =
+        run(std::string(METACAT_BIN) + " train --config " + METACAT_SOURCE_DIR +
+                "/configs/preference.yaml --set train.steps=200 --set eval.val_every=50 "
+                "--set eval.val_episodes=30 --set eval.episodes=40 --set eval.shots=[1,5] "
+                "--set baselines.finetune.pretrain_steps=50 --run-dir " +
+                d,
+            &code);
     EXPECT_EQ(code, 0) << out;
     return d;
   }();
@@ -61,15 +65,19 @@ TEST(Report, NumbersMatchMetricsAndEvalJson) {
   // maml+descriptor, finetune, scratch x 1 and 5 shots x warm and cold categories
   ASSERT_EQ(eval["results"].size(), 12u);
   for (const auto& r : eval["results"]) {
-    const std::string cell = fmt(r["mean"].get<double>()) + " &plusmn; " + fmt(r["ci95"].get<double>());
-    EXPECT_NE(html.find(cell), std::string::npos) << r["method"] << " " << r["shots"] << ": " << cell;
-    EXPECT_NE(html.find(r["method"].get<std::string>() + " (" + r["categories"].get<std::string>() + ")"),
-              std::string::npos);
+    const std::string cell =
+        fmt(r["mean"].get<double>()) + " &plusmn; " + fmt(r["ci95"].get<double>());
+    EXPECT_NE(html.find(cell), std::string::npos)
+        << r["method"] << " " << r["shots"] << ": " << cell;
+    EXPECT_NE(
+        html.find(r["method"].get<std::string>() + " (" + r["categories"].get<std::string>() + ")"),
+        std::string::npos);
   }
   // One polyline point per training record, one per validation record.
   std::ifstream in(run_dir() + "/metrics.jsonl");
   int train = 0, val = 0;
-  for (std::string line; std::getline(in, line);) (line.find("\"split\"") != std::string::npos ? val : train)++;
+  for (std::string line; std::getline(in, line);)
+    (line.find("\"split\"") != std::string::npos ? val : train)++;
   EXPECT_EQ(train, 2);  // log_every 100, 200 steps
   EXPECT_EQ(val, 4);
   EXPECT_NE(html.find("validation auc"), std::string::npos);
@@ -79,7 +87,8 @@ TEST(Report, NumbersMatchMetricsAndEvalJson) {
 }
 
 TEST(Report, RendersItsChartsInHeadlessChromium) {
-  if (!fs::exists("/usr/bin/chromium")) GTEST_SKIP() << "chromium is not installed (scripts/setup installs it)";
+  if (!fs::exists("/usr/bin/chromium"))
+    GTEST_SKIP() << "chromium is not installed (scripts/setup installs it)";
   const std::string html = run_dir() + "/report.html";
   run(std::string(METACAT_BIN) + " report " + run_dir());
   const std::string flags =
@@ -91,8 +100,8 @@ TEST(Report, RendersItsChartsInHeadlessChromium) {
       " --window-size=1100,2600 --screenshot=" + png + " file://" + html);
   ASSERT_TRUE(fs::exists(png));
   EXPECT_GT(fs::file_size(png), 20000u);  // a rendered page, not a blank one
-  const std::string dom = run("timeout 120 /usr/bin/chromium" + flags + "--user-data-dir=" + profile2 +
-                              " --dump-dom file://" + html);
+  const std::string dom = run("timeout 120 /usr/bin/chromium" + flags +
+                              "--user-data-dir=" + profile2 + " --dump-dom file://" + html);
   // The page's own check: every chart SVG has a non-zero rendered size.
   EXPECT_NE(dom.find("charts 5 rendered 5"), std::string::npos) << dom.substr(0, 300);
 }

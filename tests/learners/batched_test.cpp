@@ -1,7 +1,6 @@
 // The task-batched inner loop and the recomputing second-order backward pass
 // must give the meta-gradients of the plain per-task computation.
 #include <gtest/gtest.h>
-
 #include <torch/csrc/autograd/autograd.h>
 
 #include "core/batched_matmul.h"
@@ -35,7 +34,8 @@ std::unique_ptr<Model> model_for(const Case& c) {
 Episode episode_for(const Case& c, int64_t seed) {
   torch::manual_seed(seed);
   const auto f64 = torch::kFloat64;
-  std::vector<int64_t> item = c.model == "conv4" ? std::vector<int64_t>{1, 16, 16} : std::vector<int64_t>{5};
+  std::vector<int64_t> item =
+      c.model == "conv4" ? std::vector<int64_t>{1, 16, 16} : std::vector<int64_t>{5};
   auto shape = [&](int64_t n) {
     std::vector<int64_t> s{n};
     s.insert(s.end(), item.begin(), item.end());
@@ -141,7 +141,8 @@ TEST(Batched, DescriptorInitSameGradientsBatchedPerTaskAndRecomputed) {
     Params theta = per_task.init(9);
     ASSERT_TRUE(theta.contains("desc.1.weight"));
     // A non-zero last layer, so that descriptors change the start.
-    theta.tensors[theta.index_of("desc.1.weight")] = torch::randn_like(theta.at("desc.1.weight")) * 0.3;
+    theta.tensors[theta.index_of("desc.1.weight")] =
+        torch::randn_like(theta.at("desc.1.weight")) * 0.3;
     theta = theta.detached(true);
     auto g1 = zeros_like(theta), g2 = zeros_like(theta), g3 = zeros_like(theta);
     per_task.accumulate_meta_gradients(theta, eps, g1);
@@ -182,7 +183,8 @@ TEST(Recompute, SameSecondOrderGradientAsTheFullGraph) {
         Params theta = l.init(5).detached(true);
         auto g_full = zeros_like(theta), g_re = zeros_like(theta), g_fo = zeros_like(theta);
         std::vector<EpisodeBatch> batches;
-        if (batched) batches.push_back(stack_episodes(eps));
+        if (batched)
+          batches.push_back(stack_episodes(eps));
         else
           for (const auto& e : eps) batches.push_back(single_episode(e));
         for (const auto& b : batches) l.accumulate_recomputed(theta, b, g_re);
@@ -207,16 +209,16 @@ TEST(BatchedMatmul, MatchesBmmWithGradientsToSecondOrderForStridedOperands) {
     torch::manual_seed(7);
     const double tol = dtype == torch::kFloat32 ? 1e-4 : 1e-10;
     auto opt = torch::TensorOptions().dtype(dtype).requires_grad(true);
-    torch::Tensor x = torch::randn({5, 6, 4}, opt);                    // plain
-    torch::Tensor w = torch::randn({3, 4}, opt);                       // shared, expanded
-    torch::Tensor v = torch::randn({5, 7, 3}, opt);                    // transposed view
+    torch::Tensor x = torch::randn({5, 6, 4}, opt);  // plain
+    torch::Tensor w = torch::randn({3, 4}, opt);     // shared, expanded
+    torch::Tensor v = torch::randn({5, 7, 3}, opt);  // transposed view
     auto chain = [&](bool ours) {
       auto mm = [&](const torch::Tensor& a, const torch::Tensor& b) {
         return ours ? batched_matmul(a, b) : torch::bmm(a, b);
       };
       torch::Tensor we = w.unsqueeze(0).expand({5, 3, 4});
-      torch::Tensor h = torch::tanh(mm(x, we.transpose(1, 2)));        // [5, 6, 3]
-      return mm(h, v.transpose(1, 2)).pow(2).sum();                    // [5, 6, 7]
+      torch::Tensor h = torch::tanh(mm(x, we.transpose(1, 2)));  // [5, 6, 3]
+      return mm(h, v.transpose(1, 2)).pow(2).sum();              // [5, 6, 7]
     };
     std::vector<torch::Tensor> inputs = {x, w, v};
     auto grads_of = [&](bool ours) {
@@ -239,7 +241,8 @@ TEST(BatchedMatmul, MatchesBmmWithGradientsToSecondOrderForStridedOperands) {
 TEST(MaxPool2x2, MatchesMaxPool2dWithGradientsToSecondOrder) {
   for (auto dtype : {torch::kFloat32, torch::kFloat64}) {
     torch::manual_seed(11);
-    torch::Tensor x = torch::randn({3, 4, 7, 9}, torch::TensorOptions().dtype(dtype).requires_grad(true));
+    torch::Tensor x =
+        torch::randn({3, 4, 7, 9}, torch::TensorOptions().dtype(dtype).requires_grad(true));
     auto grads_of = [&](bool ours) {
       // relu after pooling, as conv4 does, against PyTorch's order.
       torch::Tensor y = ours ? torch::relu(max_pool_2x2(x)) : torch::max_pool2d(torch::relu(x), 2);

@@ -50,7 +50,8 @@ std::vector<torch::Tensor> meta_grad(const Learner& l, const Params& theta, cons
 
 // Query loss after adaptation, as a plain function of theta (no graph).
 double adapted_query_loss(const GradientLearner& l, const Params& theta, const Episode& e) {
-  auto [fast, out] = l.adapt(theta.detached(true), single_episode(e), l.options().inner_steps, false);
+  auto [fast, out] =
+      l.adapt(theta.detached(true), single_episode(e), l.options().inner_steps, false);
   return task_loss(TaskKind::kRegression, out, e.query_y).item<double>();
 }
 
@@ -76,7 +77,8 @@ std::vector<torch::Tensor> finite_difference(const GradientLearner& l, const Par
 Params sgd_on_support(const Model& m, const Params& theta, const Episode& e, int steps, double lr) {
   Params fast = theta.detached(true);
   for (int k = 0; k < steps; ++k) {
-    auto loss = task_loss(TaskKind::kRegression, m.forward(fast, e.support_x, Mode::kTrain), e.support_y);
+    auto loss =
+        task_loss(TaskKind::kRegression, m.forward(fast, e.support_x, Mode::kTrain), e.support_y);
     auto g = torch::autograd::grad({loss}, fast.tensors);
     for (size_t i = 0; i < fast.size(); ++i)
       fast.tensors[i] = (fast.tensors[i] - lr * g[i]).detach().requires_grad_(true);
@@ -145,7 +147,8 @@ TEST(Reptile, OuterSgdStepIsThetaPlusEpsilonTimesDisplacement) {
   Params updated = theta.detached(false);
   Optimizer(sgd, updated.tensors).step(updated.tensors, grads);
   for (size_t i = 0; i < theta.size(); ++i) {
-    torch::Tensor expect = theta.tensors[i].detach() + 0.3 * (fast.tensors[i].detach() - theta.tensors[i].detach());
+    torch::Tensor expect =
+        theta.tensors[i].detach() + 0.3 * (fast.tensors[i].detach() - theta.tensors[i].detach());
     EXPECT_TRUE(torch::allclose(updated.tensors[i], expect, 1e-12, 1e-12)) << theta.names[i];
   }
 }

@@ -3,11 +3,10 @@
 // category's latent preference vector).
 #include <gtest/gtest.h>
 
-#include "test_util.h"
-
 #include <filesystem>
 
 #include "core/threads.h"
+#include "test_util.h"
 #include "train/experiment.h"
 #include "train/trainer.h"
 
@@ -29,8 +28,8 @@ Config preference_config(bool descriptor) {
   return c;
 }
 
-const EvalSummary& find(const std::vector<EvalSummary>& rs, const std::string& method, const std::string& group,
-                        int64_t shots) {
+const EvalSummary& find(const std::vector<EvalSummary>& rs, const std::string& method,
+                        const std::string& group, int64_t shots) {
   for (const auto& r : rs)
     if (r.method == method && r.group == group && r.shots == shots) return r;
   throw std::runtime_error("no result for " + method + "/" + group);
@@ -45,12 +44,14 @@ TEST(ColdStart, DescriptorStartBeatsPlainStartAtZeroAndOneShot) {
   TrainReport rp = Trainer(*plain, fresh_dir("cs-plain"), false).run();
   TrainReport rd = Trainer(*desc, fresh_dir("cs-desc"), false).run();
   auto plain_results = evaluate_methods(*plain, {{"plain", plain->learner.get(), rp.theta}}, false);
-  auto desc_results = evaluate_methods(*desc, {{"descriptor", desc->learner.get(), rd.theta}}, false);
+  auto desc_results =
+      evaluate_methods(*desc, {{"descriptor", desc->learner.get(), rd.theta}}, false);
   // Warm (training categories) and cold (test categories) are both reported.
   ASSERT_EQ(plain_results.size(), 4u);
   for (const char* group : {"warm", "cold"})
     for (int64_t shots : {0, 1}) {
-      const EvalSummary &p = find(plain_results, "plain", group, shots), &d = find(desc_results, "descriptor", group, shots);
+      const EvalSummary &p = find(plain_results, "plain", group, shots),
+                        &d = find(desc_results, "descriptor", group, shots);
       std::cout << format_summary(p) << "\n" << format_summary(d) << "\n";
       EXPECT_EQ(d.metric, "auc");
       EXPECT_EQ(p.split, std::string(group) == "warm" ? "train" : "test");

@@ -21,7 +21,8 @@ std::string run_dir(const std::string& tag) {
   // Same path on every rank (rank 0 writes it); unique per test program run.
   int64_t stamp = world()->rank() == 0 ? static_cast<int64_t>(::getpid()) : 0;
   stamp = world()->max(stamp);
-  return (fs::temp_directory_path() / ("metacat-dist-" + tag + "-" + std::to_string(stamp))).string();
+  return (fs::temp_directory_path() / ("metacat-dist-" + tag + "-" + std::to_string(stamp)))
+      .string();
 }
 
 Config sinusoid(const std::string& learner) {
@@ -144,7 +145,8 @@ TEST(Reducer, BucketsAndTensorLists) {
   std::vector<torch::Tensor> list{torch::full({3, 4}, 1.0 + w.rank(), torch::kFloat64),
                                   torch::full({7}, 2.0, torch::kFloat64)};
   r.allreduce_sum(list);
-  EXPECT_TRUE(torch::allclose(list[0], torch::full({3, 4}, n + n * (n - 1) / 2.0, torch::kFloat64)));
+  EXPECT_TRUE(
+      torch::allclose(list[0], torch::full({3, 4}, n + n * (n - 1) / 2.0, torch::kFloat64)));
   EXPECT_TRUE(torch::allclose(list[1], torch::full({7}, 2.0 * n, torch::kFloat64)));
 }
 

@@ -1,15 +1,14 @@
 #include <gtest/gtest.h>
 
-#include "test_util.h"
-
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "checkpoint/checkpoint.h"
 #include "core/error.h"
-#include <nlohmann/json.hpp>
 #include "core/threads.h"
 #include "datasets/fashion_mnist.h"
+#include "test_util.h"
 #include "train/experiment.h"
 #include "train/trainer.h"
 
@@ -54,13 +53,16 @@ TEST(Sinusoid, MamlBeatsFinetuneAndScratchOnTheSameTestTasks) {
   auto fex = build_experiment(fc);
   TrainReport fr = Trainer(*fex, fresh_dir("sin-ft"), false).run();
 
-  auto results = evaluate_methods(*ex, {{"maml", ex->learner.get(), r.theta},
-                                        {"finetune", fex->learner.get(), fr.theta},
-                                        {"scratch", nullptr, {}}},
+  auto results = evaluate_methods(*ex,
+                                  {{"maml", ex->learner.get(), r.theta},
+                                   {"finetune", fex->learner.get(), fr.theta},
+                                   {"scratch", nullptr, {}}},
                                   false);
   ASSERT_EQ(results.size(), 3u);
   const auto &maml = results[0], &ft = results[1], &scratch = results[2];
-  std::cout << format_summary(maml) << "\n" << format_summary(ft) << "\n" << format_summary(scratch) << "\n";
+  std::cout << format_summary(maml) << "\n"
+            << format_summary(ft) << "\n"
+            << format_summary(scratch) << "\n";
   // Lower MSE is better; "clearly": the 95% intervals do not overlap.
   EXPECT_LT(maml.mean + maml.ci95, ft.mean - ft.ci95);
   EXPECT_LT(maml.mean + maml.ci95, scratch.mean - scratch.ci95);
@@ -153,7 +155,8 @@ TEST(Validation, RecordsAndKeepsTheBestCheckpoint) {
     if (!j.contains("split")) continue;
     ++vals;
     EXPECT_EQ(j["episodes"].get<int64_t>(), 40);
-    if (j["auc"].get<double>() > best) best = j["auc"].get<double>(), best_step = j["step"].get<int64_t>();
+    if (j["auc"].get<double>() > best)
+      best = j["auc"].get<double>(), best_step = j["step"].get<int64_t>();
   }
   EXPECT_EQ(vals, 4);
   Checkpoint b = load_checkpoint(dir + "/best.h5");

@@ -22,10 +22,10 @@ namespace {
 }
 }  // namespace
 
-#define METACAT_MPI_CHECK(call)                   \
-  do {                                            \
-    const int _rc = (call);                       \
-    if (_rc != MPI_SUCCESS) fail(#call, _rc);     \
+#define METACAT_MPI_CHECK(call)               \
+  do {                                        \
+    const int _rc = (call);                   \
+    if (_rc != MPI_SUCCESS) fail(#call, _rc); \
   } while (0)
 
 MpiBackend::MpiBackend() {
@@ -35,15 +35,15 @@ MpiBackend::MpiBackend() {
     int provided = 0;
     METACAT_MPI_CHECK(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided));
     owns_init_ = true;
-    if (provided < MPI_THREAD_FUNNELED)
-      throw CommError("MPI does not provide MPI_THREAD_FUNNELED");
+    if (provided < MPI_THREAD_FUNNELED) throw CommError("MPI does not provide MPI_THREAD_FUNNELED");
   }
   // Errors come back as codes (checked), not as an abort inside MPI.
   MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
   METACAT_MPI_CHECK(MPI_Comm_rank(MPI_COMM_WORLD, &rank_));
   METACAT_MPI_CHECK(MPI_Comm_size(MPI_COMM_WORLD, &size_));
   MPI_Comm node;
-  METACAT_MPI_CHECK(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node));
+  METACAT_MPI_CHECK(
+      MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node));
   METACAT_MPI_CHECK(MPI_Comm_size(node, &local_size_));
   MPI_Comm_free(&node);
 }

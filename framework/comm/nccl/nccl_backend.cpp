@@ -11,18 +11,20 @@ std::string where(const std::shared_ptr<MpiBackend>& mpi) {
 }
 }  // namespace
 
-#define METACAT_CUDA_CHECK(call)                                                              \
-  do {                                                                                        \
-    const cudaError_t _e = (call);                                                            \
-    if (_e != cudaSuccess)                                                                    \
-      throw CommError(std::string(#call) + " failed" + where(mpi_) + ": " + cudaGetErrorString(_e)); \
+#define METACAT_CUDA_CHECK(call)                                            \
+  do {                                                                      \
+    const cudaError_t _e = (call);                                          \
+    if (_e != cudaSuccess)                                                  \
+      throw CommError(std::string(#call) + " failed" + where(mpi_) + ": " + \
+                      cudaGetErrorString(_e));                              \
   } while (0)
 
-#define METACAT_NCCL_CHECK(call)                                                              \
-  do {                                                                                        \
-    const ncclResult_t _r = (call);                                                           \
-    if (_r != ncclSuccess)                                                                    \
-      throw CommError(std::string(#call) + " failed" + where(mpi_) + ": " + ncclGetErrorString(_r)); \
+#define METACAT_NCCL_CHECK(call)                                            \
+  do {                                                                      \
+    const ncclResult_t _r = (call);                                         \
+    if (_r != ncclSuccess)                                                  \
+      throw CommError(std::string(#call) + " failed" + where(mpi_) + ": " + \
+                      ncclGetErrorString(_r));                              \
   } while (0)
 
 int visible_gpus() {
