@@ -35,10 +35,11 @@ PY
 }
 cfg=$root/configs/sinusoid.yaml
 
-# 1. train.sbatch with 2 tasks completes and prints its final evaluation.
-if sbatch --wait --parsable -o "$D/a.out" "$root/slurm/train.sbatch" "$cfg" "$D/run-a" \
-     --set train.steps=300 --set eval.episodes=50 >/dev/null && grep -q "maml .*10-shot  mse" "$D/a.out"; then
-  ok "train.sbatch completes with its evaluation in the job log"
+# 1. train.sbatch with 2 tasks, given metacat train's flags, completes and
+#    prints its final evaluation (2 and 3 use the positional forms).
+if sbatch --wait --parsable -o "$D/a.out" "$root/slurm/train.sbatch" --config "$cfg" --run-dir "$D/run-a" \
+     --set train.steps=300 --set=eval.episodes=50 >/dev/null && grep -q "maml .*10-shot  mse" "$D/a.out"; then
+  ok "train.sbatch --config --run-dir completes with its evaluation in the job log"
 else
   bad "train.sbatch: $(tail -5 "$D/a.out" 2>/dev/null)"
 fi
@@ -67,6 +68,16 @@ if sbatch --wait --parsable --array=0-1 -o "$D/c-%A_%a.out" "$root/slurm/sweep.s
   ok "sweep.sbatch array of 2 completes with 2 run directories"
 else
   bad "sweep: $(ls "$D/sweep" 2>&1; tail -3 "$D"/c-*.out 2>/dev/null)"
+fi
+
+# 4. A wrong argument fails the job at once: exit 1, the usage in the job log.
+sbatch --wait --parsable -o "$D/d.out" "$root/slurm/train.sbatch" --config "$cfg" --steps 10 >/dev/null
+rc=$?
+if [ "$rc" -eq 1 ] && grep -q "train.sbatch: unknown argument '--steps'" "$D/d.out" && grep -q "^usage: sbatch" "$D/d.out" \
+   && [ ! -e "$D/runs" ]; then
+  ok "a wrong argument fails the job with exit 1 and the usage in its log"
+else
+  bad "wrong argument: sbatch --wait exit $rc; log: $(head -3 "$D/d.out" 2>/dev/null)"
 fi
 
 echo "slurm: $passed passed, $failed failed"
