@@ -20,6 +20,20 @@ std::string hostname() {
   return buf;
 }
 
+size_t dtype_bytes(DType t) { return t == DType::kFloat32 ? 4 : 8; }
+
+const char* to_string(ReduceOp op) {
+  switch (op) {
+    case ReduceOp::kSum:
+      return "sum";
+    case ReduceOp::kMax:
+      return "max";
+    case ReduceOp::kMin:
+      return "min";
+  }
+  return "?";
+}
+
 bool launched_by_launcher() {
   for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_SIZE", "SLURM_STEP_NUM_TASKS"})
     if (std::getenv(v)) return true;

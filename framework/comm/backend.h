@@ -3,7 +3,7 @@
 // single process.
 //
 // Contract (every backend):
-//  - Collective calls (allreduce*, broadcast, barrier, any, max) must be made
+//  - Collective calls (allreduce, broadcast, barrier, any, max, min) must be made
 //    by every rank, in the same order, with the same counts and dtypes. The
 //    training loop guarantees this by making every decision that could make a
 //    rank skip or add a collective (stop, checkpoint now, NaN seen) itself a
@@ -26,6 +26,11 @@
 namespace metacat::comm {
 
 enum class DType { kFloat32, kFloat64, kInt64 };
+size_t dtype_bytes(DType t);
+
+// The reduction of an all-reduce, as in c10d's AllreduceOptions::reduceOp.
+enum class ReduceOp { kSum, kMax, kMin };
+const char* to_string(ReduceOp op);
 
 class CommError : public std::runtime_error {
  public:
@@ -41,19 +46,38 @@ class Backend {
   // Ranks on this node (for default thread counts).
   virtual int local_size() const = 0;
 
-  // In-place sum over ranks of `count` elements.
-  virtual void allreduce_sum(void* data, size_t count, DType dtype) = 0;
+  // In place: element i becomes op over ranks of element i, for `count`
+  // elements of `dtype`.
+  virtual void allreduce(void* data, size_t count, DType dtype, ReduceOp op) = 0;
   // Copies `bytes` bytes from root to every rank.
   virtual void broadcast(void* data, size_t bytes, int root) = 0;
   virtual void barrier() = 0;
-  // Shared decisions: the same answer on every rank.
-  virtual bool any(bool flag) = 0;
-  virtual int64_t max(int64_t value) = 0;
   // Ends the job on every rank with `code` after printing `message`.
   [[noreturn]] virtual void abort(int code, const std::string& message) = 0;
 
-  void allreduce_sum(float* data, size_t n) { allreduce_sum(data, n, DType::kFloat32); }
-  void allreduce_sum(double* data, size_t n) { allreduce_sum(data, n, DType::kFloat64); }
+  void allreduce(float* data, size_t n, ReduceOp op = ReduceOp::kSum) {
+    allreduce(data, n, DType::kFloat32, op);
+  }
+  void allreduce(double* data, size_t n, ReduceOp op = ReduceOp::kSum) {
+    allreduce(data, n, DType::kFloat64, op);
+  }
+  void allreduce(int64_t* data, size_t n, ReduceOp op = ReduceOp::kSum) {
+    allreduce(data, n, DType::kInt64, op);
+  }
+  // Shared decisions: the same answer on every rank (one integer all-reduce).
+  bool any(bool flag) {
+    int64_t v = flag ? 1 : 0;
+    allreduce(&v, 1, ReduceOp::kMax);
+    return v != 0;
+  }
+  int64_t max(int64_t value) {
+    allreduce(&value, 1, ReduceOp::kMax);
+    return value;
+  }
+  int64_t min(int64_t value) {
+    allreduce(&value, 1, ReduceOp::kMin);
+    return value;
+  }
 };
 
 // Chooses and starts a backend. choice: auto | mpi | nccl | local. auto

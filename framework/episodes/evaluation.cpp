@@ -80,13 +80,13 @@ EvalSummary evaluate(const std::string& method, const TaskSource& source, int64_
     }
   }
   if (comm && world > 1) {
-    comm->allreduce_sum(value.data(), value.size());
-    comm->allreduce_sum(defined.data(), defined.size());
+    comm->allreduce(value.data(), value.size());
+    comm->allreduce(defined.data(), defined.size());
     int64_t max_id = cats.empty() ? -1 : cats.rbegin()->first;
     max_id = comm->max(max_id);
     std::vector<double> sums(2 * (max_id + 1), 0.0);
     for (const auto& [id, c] : cats) sums[2 * id] = c.first, sums[2 * id + 1] = c.second;
-    comm->allreduce_sum(sums.data(), sums.size());
+    comm->allreduce(sums.data(), sums.size());
     cats.clear();
     for (int64_t id = 0; id <= max_id; ++id)
       if (sums[2 * id + 1] > 0) cats[id] = {sums[2 * id], sums[2 * id + 1]};

@@ -16,8 +16,8 @@ void Reducer::allreduce_sum(torch::Tensor& flat) {
   const int64_t n = flat.numel();
   for (int64_t off = 0; off < n || (n == 0 && off == 0); off += per_bucket) {
     const int64_t count = std::min(per_bucket, n - off);
-    comm_->allreduce_sum(p + off * elem, static_cast<size_t>(count),
-                         dbl ? comm::DType::kFloat64 : comm::DType::kFloat32);
+    comm_->allreduce(p + off * elem, static_cast<size_t>(count),
+                     dbl ? comm::DType::kFloat64 : comm::DType::kFloat32, comm::ReduceOp::kSum);
     ++calls_;
     if (n == 0) break;
   }

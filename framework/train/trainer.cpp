@@ -23,6 +23,7 @@
 #include "core/threads.h"
 #include "data/prefetch.h"
 #include "episodes/sampler.h"
+#include "train/decisions.h"
 #include "train/reducer.h"
 #include "train/signals.h"
 
@@ -461,23 +462,18 @@ TrainReport Trainer::run() {
                                ", debug.fail_at_step=" + std::to_string(fail_step) + ")");
     const auto tc = Clock::now();
     reducer.allreduce_sum(flat);
-    // Shared decision at the step boundary: a non-finite loss on any rank
-    // stops every rank (the gradient is identical everywhere after the sum).
-    // One small collective carries every shared decision of the step:
-    // bit 0 non-finite loss, bit 1 stop requested (a signal on any rank),
-    // bit 2 time for a periodic checkpoint (rank 0's clock).
-    const bool due =
+    // The step's shared decisions (train/decisions.h): a non-finite loss on
+    // any rank stops every rank (the gradient is identical everywhere after
+    // the sum), a signal on any rank stops every rank at this boundary, and
+    // rank 0's clock says when a periodic checkpoint is due.
+    StepDecisions mine_d;
+    mine_d.nonfinite = !std::isfinite(sum_loss);
+    mine_d.stop = stop_requested();
+    mine_d.checkpoint_due =
         lead && ckpt_minutes > 0 &&
         std::chrono::duration<double>(Clock::now() - last_save).count() > 60 * ckpt_minutes;
-    int64_t mine = (!std::isfinite(sum_loss) ? 1 : 0) | (stop_requested() ? 2 : 0) | (due ? 4 : 0);
-    // max() of each bit: OR across ranks, done per bit to keep it one call.
-    int64_t all = 0;
-    {
-      double bits[3] = {double(mine & 1), double((mine >> 1) & 1), double((mine >> 2) & 1)};
-      comm_->allreduce_sum(bits, 3);
-      all = (bits[0] > 0 ? 1 : 0) | (bits[1] > 0 ? 2 : 0) | (bits[2] > 0 ? 4 : 0);
-    }
-    const bool bad = (all & 1) || !std::isfinite(flat.sum().item<double>());
+    const StepDecisions all = StepDecisions::share(*comm_, mine_d);
+    const bool bad = all.nonfinite || !std::isfinite(flat.sum().item<double>());
     comm_seconds += std::chrono::duration<double>(Clock::now() - tc).count();
     if (bad)
       throw UserError("meta-loss or meta-gradient is not finite at step " + std::to_string(s) +
@@ -511,14 +507,14 @@ TrainReport Trainer::run() {
       const double elapsed = std::chrono::duration<double>(now - t0).count();
       double totals[4] = {sum_loss, sum_metric, static_cast<double>(tasks_in_interval),
                           static_cast<double>(metric_tasks)};
-      comm_->allreduce_sum(totals, 4);
+      comm_->allreduce(totals, 4);
       const double loss = totals[0] / totals[2];
       const double metric = totals[3] > 0 ? totals[1] / totals[3] : std::nan("");
       const double tps = totals[2] / std::max(dt, 1e-9);
       const double waited = prefetch ? prefetch->wait_seconds() - wait_before : 0.0;
       wait_before += waited;
       double rss = peak_rss_mb();
-      comm_->allreduce_sum(&rss, 1);  // summed over ranks: the job's peak
+      comm_->allreduce(&rss, 1);  // summed over ranks: the job's peak
       const double comm_share = comm_seconds / std::max(dt, 1e-9);
       nlohmann::json rec = {{"step", done},           {"time", elapsed},
                             {"meta_loss", loss},      {metric_name, metric},
@@ -577,7 +573,7 @@ TrainReport Trainer::run() {
       }
       watchdog.kick(done);  // validation is not part of the step's time budget
     }
-    if ((all & 2) && done != steps) {
+    if (all.stop && done != steps) {
       // Preemption: checkpoint at this step boundary, then every rank exits.
       last_ckpt = save(done);
       comm_->barrier();
@@ -587,7 +583,7 @@ TrainReport Trainer::run() {
                   << std::endl;
       throw Preempted{done, last_ckpt};
     }
-    if (((ckpt_every > 0 && done % ckpt_every == 0) || (all & 4)) && done != steps) {
+    if (((ckpt_every > 0 && done % ckpt_every == 0) || all.checkpoint_due) && done != steps) {
       last_ckpt = save(done);
       last_save = Clock::now();
       watchdog.kick(done);

@@ -1,4 +1,5 @@
 // Backend collectives at whatever world size mpirun gives (CTest runs 1, 2, 4).
+#include <algorithm>
 #include <numeric>
 #include <vector>
 
@@ -6,6 +7,7 @@
 #include "mpi_main.h"
 
 using metacat::comm::DType;
+using metacat::comm::ReduceOp;
 using metacat::testing::world;
 
 TEST(Comm, AllreduceSumManySizes) {
@@ -15,16 +17,53 @@ TEST(Comm, AllreduceSumManySizes) {
   for (size_t count : {size_t(0), size_t(1), size_t(7), size_t(1000), size_t(1 << 20) + 3}) {
     std::vector<float> f(count);
     for (size_t i = 0; i < count; ++i) f[i] = static_cast<float>((i % 97) * (r + 1));
-    w.allreduce_sum(f.data(), count);
+    w.allreduce(f.data(), count);
     const float ranks_sum = n * (n + 1) / 2.0f;
     for (size_t i = 0; i < count; i += 997) ASSERT_FLOAT_EQ(f[i], (i % 97) * ranks_sum) << count;
     std::vector<double> d(count, 0.5 + r);
-    w.allreduce_sum(d.data(), count);
+    w.allreduce(d.data(), count);
     for (size_t i = 0; i < count; i += 997) ASSERT_DOUBLE_EQ(d[i], 0.5 * n + n * (n - 1) / 2.0);
   }
   int64_t x = r + 1;
-  w.allreduce_sum(&x, 1, DType::kInt64);
+  w.allreduce(&x, 1);
   EXPECT_EQ(x, n * (n + 1) / 2);
+}
+
+// Max and min per element, for every dtype: element i is largest on rank
+// i mod N and smallest on rank (i + 1) mod N, so a reduction that only looks
+// at one rank, or sums, gives a wrong answer somewhere.
+TEST(Comm, AllreduceMaxMinEveryDtype) {
+  auto& w = *world();
+  const int n = w.size(), r = w.rank();
+  const size_t count = 11;
+  auto value = [&](size_t i, int rank) -> double {
+    if (rank == static_cast<int>(i % n)) return 100.0 + i;
+    if (rank == static_cast<int>((i + 1) % n) && n > 1) return -100.0 - i;
+    return 0.5 * rank;
+  };
+  for (ReduceOp op : {ReduceOp::kMax, ReduceOp::kMin}) {
+    std::vector<float> f(count);
+    std::vector<double> d(count);
+    std::vector<int64_t> q(count);
+    for (size_t i = 0; i < count; ++i) {
+      f[i] = static_cast<float>(value(i, r));
+      d[i] = value(i, r);
+      q[i] = static_cast<int64_t>(2 * value(i, r));
+    }
+    w.allreduce(f.data(), count, op);
+    w.allreduce(d.data(), count, op);
+    w.allreduce(q.data(), count, op);
+    for (size_t i = 0; i < count; ++i) {
+      double expect = value(i, 0);
+      for (int k = 1; k < n; ++k)
+        expect =
+            op == ReduceOp::kMax ? std::max(expect, value(i, k)) : std::min(expect, value(i, k));
+      ASSERT_EQ(f[i], static_cast<float>(expect)) << metacat::comm::to_string(op) << " " << i;
+      ASSERT_EQ(d[i], expect) << metacat::comm::to_string(op) << " " << i;
+      ASSERT_EQ(q[i], static_cast<int64_t>(2 * expect)) << metacat::comm::to_string(op) << " " << i;
+    }
+  }
+  EXPECT_EQ(w.min(r + 5), 5);
 }
 
 TEST(Comm, BroadcastFromEveryRoot) {
@@ -83,6 +122,6 @@ TEST(Comm, NcclAllreduceOnGpus) {
     GTEST_SKIP() << "NCCL run-time test skipped: " << e.what();
   }
   std::vector<float> v(1000, 1.0f);
-  nccl->allreduce_sum(v.data(), v.size());
+  nccl->allreduce(v.data(), v.size());
   EXPECT_FLOAT_EQ(v[999], static_cast<float>(nccl->size()));
 }

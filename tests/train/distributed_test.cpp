@@ -7,6 +7,7 @@
 #include "core/threads.h"
 #include "episodes/sampler.h"
 #include "mpi_main.h"
+#include "train/decisions.h"
 #include "train/experiment.h"
 #include "train/reducer.h"
 #include "train/trainer.h"
@@ -118,8 +119,8 @@ TEST(Sampling, DisjointBalancedCoveringAndWorldSizeInvariant) {
       }
     }
   }
-  w.allreduce_sum(slot_owner.data(), slot_owner.size(), comm::DType::kInt64);
-  w.allreduce_sum(source_ranks.data(), source_ranks.size(), comm::DType::kInt64);
+  w.allreduce(slot_owner.data(), slot_owner.size());
+  w.allreduce(source_ranks.data(), source_ranks.size());
   for (int64_t v : slot_owner) ASSERT_EQ(v, 1);  // every slot computed exactly once
   int64_t covered = 0;
   for (int64_t v : source_ranks) {
@@ -167,4 +168,26 @@ TEST(Evaluation, SharedAmongRanksEqualsSingleProcess) {
     EXPECT_NEAR(dist[i].ci95, local[i].ci95, 1e-9 * std::abs(local[i].ci95)) << dist[i].method;
     EXPECT_EQ(dist[i].episodes, 30);
   }
+}
+
+// A step's shared decisions are one integer all-reduce: a flag raised on any
+// one rank reaches every rank, and flags raised nowhere stay down.
+TEST(Decisions, AFlagOnAnyRankReachesEveryRank) {
+  auto& w = *world();
+  for (int raiser = 0; raiser < w.size(); ++raiser) {
+    for (int flag = 0; flag < 3; ++flag) {
+      StepDecisions mine;
+      if (w.rank() == raiser) {
+        mine.nonfinite = flag == 0;
+        mine.stop = flag == 1;
+        mine.checkpoint_due = flag == 2;
+      }
+      const StepDecisions all = StepDecisions::share(w, mine);
+      EXPECT_EQ(all.nonfinite, flag == 0) << raiser;
+      EXPECT_EQ(all.stop, flag == 1) << raiser;
+      EXPECT_EQ(all.checkpoint_due, flag == 2) << raiser;
+    }
+  }
+  const StepDecisions none = StepDecisions::share(w, StepDecisions{});
+  EXPECT_FALSE(none.nonfinite || none.stop || none.checkpoint_due);
 }

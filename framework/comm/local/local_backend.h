@@ -10,11 +10,9 @@ class LocalBackend : public Backend {
   int rank() const override { return 0; }
   int size() const override { return 1; }
   int local_size() const override { return 1; }
-  void allreduce_sum(void*, size_t, DType) override {}
+  void allreduce(void*, size_t, DType, ReduceOp) override {}
   void broadcast(void*, size_t, int) override {}
   void barrier() override {}
-  bool any(bool flag) override { return flag; }
-  int64_t max(int64_t value) override { return value; }
   [[noreturn]] void abort(int code, const std::string& message) override;
 };
 

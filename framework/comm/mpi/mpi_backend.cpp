@@ -54,16 +54,17 @@ MpiBackend::~MpiBackend() {
   if (owns_init_ && !finalized) MPI_Finalize();
 }
 
-void MpiBackend::allreduce_sum(void* data, size_t count, DType dtype) {
+void MpiBackend::allreduce(void* data, size_t count, DType dtype, ReduceOp op) {
   const MPI_Datatype t = dtype == DType::kFloat32   ? MPI_FLOAT
                          : dtype == DType::kFloat64 ? MPI_DOUBLE
                                                     : MPI_INT64_T;
-  const size_t elem = dtype == DType::kFloat32 ? 4 : 8;
+  const MPI_Op o = op == ReduceOp::kSum ? MPI_SUM : op == ReduceOp::kMax ? MPI_MAX : MPI_MIN;
+  const size_t elem = dtype_bytes(dtype);
   // MPI counts are int: reduce in pieces of at most INT_MAX elements.
   char* p = static_cast<char*>(data);
   while (count > 0) {
     const int n = static_cast<int>(std::min<size_t>(count, INT_MAX));
-    METACAT_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, p, n, t, MPI_SUM, MPI_COMM_WORLD));
+    METACAT_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, p, n, t, o, MPI_COMM_WORLD));
     p += static_cast<size_t>(n) * elem;
     count -= n;
   }
@@ -80,17 +81,6 @@ void MpiBackend::broadcast(void* data, size_t bytes, int root) {
 }
 
 void MpiBackend::barrier() { METACAT_MPI_CHECK(MPI_Barrier(MPI_COMM_WORLD)); }
-
-bool MpiBackend::any(bool flag) {
-  int v = flag ? 1 : 0;
-  METACAT_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &v, 1, MPI_INT, MPI_LOR, MPI_COMM_WORLD));
-  return v != 0;
-}
-
-int64_t MpiBackend::max(int64_t value) {
-  METACAT_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &value, 1, MPI_INT64_T, MPI_MAX, MPI_COMM_WORLD));
-  return value;
-}
 
 void MpiBackend::abort(int code, const std::string& message) {
   std::fprintf(stderr, "%s\n", message.c_str());

@@ -13,11 +13,9 @@ class MpiBackend : public Backend {
   int rank() const override { return rank_; }
   int size() const override { return size_; }
   int local_size() const override { return local_size_; }
-  void allreduce_sum(void* data, size_t count, DType dtype) override;
+  void allreduce(void* data, size_t count, DType dtype, ReduceOp op) override;
   void broadcast(void* data, size_t bytes, int root) override;
   void barrier() override;
-  bool any(bool flag) override;
-  int64_t max(int64_t value) override;
   [[noreturn]] void abort(int code, const std::string& message) override;
 
  private:

@@ -3,6 +3,8 @@
 #include <cuda_runtime.h>
 #include <nccl.h>
 
+#include <cstdlib>
+
 namespace metacat::comm {
 
 namespace {
@@ -67,49 +69,43 @@ void* NcclBackend::device_buffer(size_t bytes) {
   return impl_->buffer;
 }
 
-void NcclBackend::allreduce_sum(void* data, size_t count, DType dtype) {
-  if (count == 0) return;
-  const ncclDataType_t t = dtype == DType::kFloat32   ? ncclFloat32
-                           : dtype == DType::kFloat64 ? ncclFloat64
-                                                      : ncclInt64;
-  const size_t bytes = count * (dtype == DType::kFloat32 ? 4 : 8);
+// The one staging path of every collective: host -> the backend's device
+// buffer, the collective in place on the backend's stream, device -> host,
+// then wait for the stream.
+template <typename Collective>
+void NcclBackend::staged(void* data, size_t bytes, Collective&& collective) {
+  if (bytes == 0) return;
   void* d = device_buffer(bytes);
   METACAT_CUDA_CHECK(cudaMemcpyAsync(d, data, bytes, cudaMemcpyHostToDevice, impl_->stream));
-  METACAT_NCCL_CHECK(ncclAllReduce(d, d, count, t, ncclSum, impl_->comm, impl_->stream));
+  collective(d);
   METACAT_CUDA_CHECK(cudaMemcpyAsync(data, d, bytes, cudaMemcpyDeviceToHost, impl_->stream));
   METACAT_CUDA_CHECK(cudaStreamSynchronize(impl_->stream));
 }
 
+void NcclBackend::allreduce(void* data, size_t count, DType dtype, ReduceOp op) {
+  const ncclDataType_t t = dtype == DType::kFloat32   ? ncclFloat32
+                           : dtype == DType::kFloat64 ? ncclFloat64
+                                                      : ncclInt64;
+  const ncclRedOp_t o = op == ReduceOp::kSum ? ncclSum : op == ReduceOp::kMax ? ncclMax : ncclMin;
+  staged(data, count * dtype_bytes(dtype), [&](void* d) {
+    METACAT_NCCL_CHECK(ncclAllReduce(d, d, count, t, o, impl_->comm, impl_->stream));
+  });
+}
+
 void NcclBackend::broadcast(void* data, size_t bytes, int root) {
-  if (bytes == 0) return;
-  void* d = device_buffer(bytes);
-  METACAT_CUDA_CHECK(cudaMemcpyAsync(d, data, bytes, cudaMemcpyHostToDevice, impl_->stream));
-  METACAT_NCCL_CHECK(ncclBroadcast(d, d, bytes, ncclUint8, root, impl_->comm, impl_->stream));
-  METACAT_CUDA_CHECK(cudaMemcpyAsync(data, d, bytes, cudaMemcpyDeviceToHost, impl_->stream));
-  METACAT_CUDA_CHECK(cudaStreamSynchronize(impl_->stream));
+  staged(data, bytes, [&](void* d) {
+    METACAT_NCCL_CHECK(ncclBroadcast(d, d, bytes, ncclUint8, root, impl_->comm, impl_->stream));
+  });
 }
 
 void NcclBackend::barrier() {
   int64_t zero = 0;
-  allreduce_sum(&zero, 1, DType::kInt64);
+  allreduce(&zero, 1, DType::kInt64, ReduceOp::kSum);
 }
 
-bool NcclBackend::any(bool flag) {
-  int64_t v = flag ? 1 : 0;
-  allreduce_sum(&v, 1, DType::kInt64);
-  return v != 0;
+void NcclBackend::abort(int code, const std::string& message) {
+  mpi_->abort(code, message);
+  std::_Exit(code);  // not reached: MpiBackend::abort does not return
 }
-
-int64_t NcclBackend::max(int64_t value) {
-  const size_t bytes = sizeof value;
-  void* d = device_buffer(bytes);
-  METACAT_CUDA_CHECK(cudaMemcpyAsync(d, &value, bytes, cudaMemcpyHostToDevice, impl_->stream));
-  METACAT_NCCL_CHECK(ncclAllReduce(d, d, 1, ncclInt64, ncclMax, impl_->comm, impl_->stream));
-  METACAT_CUDA_CHECK(cudaMemcpyAsync(&value, d, bytes, cudaMemcpyDeviceToHost, impl_->stream));
-  METACAT_CUDA_CHECK(cudaStreamSynchronize(impl_->stream));
-  return value;
-}
-
-void NcclBackend::abort(int code, const std::string& message) { mpi_->abort(code, message); }
 
 }  // namespace metacat::comm

@@ -22,15 +22,15 @@ class NcclBackend : public Backend {
   int rank() const override { return mpi_->rank(); }
   int size() const override { return mpi_->size(); }
   int local_size() const override { return mpi_->local_size(); }
-  void allreduce_sum(void* data, size_t count, DType dtype) override;
+  void allreduce(void* data, size_t count, DType dtype, ReduceOp op) override;
   void broadcast(void* data, size_t bytes, int root) override;
   void barrier() override;
-  bool any(bool flag) override;
-  int64_t max(int64_t value) override;
   [[noreturn]] void abort(int code, const std::string& message) override;
 
  private:
   void* device_buffer(size_t bytes);
+  template <typename Collective>
+  void staged(void* data, size_t bytes, Collective&& collective);
   struct Impl;
   std::shared_ptr<MpiBackend> mpi_;
   std::unique_ptr<Impl> impl_;
