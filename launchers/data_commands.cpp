@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/io.h"
 #include "data/episode_file.h"
 #include "data/h5.h"
 #include "data/shard_store.h"

@@ -1,8 +1,10 @@
 // The metacat command line: one binary, one subcommand per operation.
 //
-// Exit codes: 0 success; 1 user error (bad flag, config or data; one message
-// on stderr); 2 any other failure (reported with its message); 3 the
-// watchdog ended a stalled job; 75 checkpointed on a signal, resume me.
+// Exit codes (core/error.h, README.md "Exit codes"): 0 success; 1 user error
+// (bad flag, config or data; one message on stderr); 2 any other failure
+// (reported with its message); 3 the watchdog ended a stalled job; 4 an I/O
+// failure (a file or folder could not be read or written); 75 checkpointed
+// on a signal, resume me.
 #include <CLI/CLI.hpp>
 #include <filesystem>
 #include <iostream>
@@ -17,9 +19,6 @@
 #include "train/trainer.h"
 
 namespace {
-
-constexpr int kExitUserError = 1;
-constexpr int kExitFailure = 2;
 
 int run(int argc, char** argv) {
   CLI::App app{"metacat: distributed meta-training for cold-start categories"};
@@ -81,7 +80,7 @@ int run(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     const int code = app.exit(e);
-    return code == 0 ? 0 : kExitUserError;
+    return code == 0 ? 0 : metacat::kExitUserError;
   }
 
   if (*train) {
@@ -100,8 +99,8 @@ int run(int argc, char** argv) {
     if (!eval_data.empty()) eval_sets.push_back("data.path=" + eval_data);
     metacat::eval_command(checkpoints, baselines, eval_sets, json_out);
   } else if (*report) {
-    std::cout << "report: " << metacat::cli::write_report(report_dir, report_out, report_evals)
-              << std::endl;
+    const std::string path = metacat::cli::write_report(report_dir, report_out, report_evals);
+    std::cout << "report: " << path << std::endl;
   } else {
     for (auto& [cmd, fn] : data_cmds)
       if (*cmd) return fn();
@@ -129,8 +128,10 @@ int main(int argc, char** argv) {
   } catch (const metacat::Preempted&) {
     return metacat::kExitResume;  // checkpointed on a signal: resume me
   } catch (const metacat::UserError& e) {
-    return fail(kExitUserError, std::string("error: ") + e.what());
+    return fail(metacat::kExitUserError, std::string("error: ") + e.what());
+  } catch (const metacat::IoError& e) {
+    return fail(metacat::kExitIoError, std::string("error: I/O: ") + e.what());
   } catch (const std::exception& e) {
-    return fail(kExitFailure, std::string("fatal: ") + e.what());
+    return fail(metacat::kExitFailure, std::string("fatal: ") + e.what());
   }
 }

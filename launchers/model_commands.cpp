@@ -10,6 +10,7 @@
 
 #include "checkpoint/checkpoint.h"
 #include "core/error.h"
+#include "core/io.h"
 #include "datasets/csv_features.h"
 #include "train/adapt.h"
 
@@ -50,7 +51,7 @@ int run_adapt(const AdaptArgs& a) {
   }
   const AdaptResult r = adapt_checkpoint(ck, req);
   for (const auto& w : r.warnings) std::cerr << "warning: adapt: " << w << std::endl;
-  fs::create_directories(a.out);
+  make_dirs(a.out);
   const std::string h5 = (fs::path(a.out) / "adapted.h5").string();
   const std::string pt = (fs::path(a.out) / "adapted.pt").string();
   save_params_h5(h5, r.adapted,
@@ -71,7 +72,7 @@ int run_adapt(const AdaptArgs& a) {
       {"support_metrics_before", r.before},
       {"support_metrics_after", r.after},
       {"files", {h5, pt}}};
-  std::ofstream((fs::path(a.out) / "adapt.json").string()) << j.dump(2) << "\n";
+  atomic_write_text((fs::path(a.out) / "adapt.json").string(), j.dump(2) + "\n");
   std::cout << "adapt: " << s.positives + s.negatives << " support rows (" << s.positives
             << " positive), " << r.steps << " steps "
             << (std::isnan(r.inner_lr) ? std::string("at the learned Meta-SGD rates")
@@ -110,7 +111,7 @@ int run_export(const ExportArgs& a) {
            "export a category's start)"
         << std::endl;
   }
-  if (fs::path(a.out).has_parent_path()) fs::create_directories(fs::path(a.out).parent_path());
+  make_dirs(fs::path(a.out).parent_path().string());
   save_params_pytorch(a.out, p);
   std::cout
       << "export: " << p.size() << " tensors of " << path << " -> " << a.out

@@ -10,6 +10,8 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/io.h"
+#include "core/loss.h"
 
 namespace metacat::cli {
 
@@ -216,7 +218,7 @@ std::string write_report(const std::string& run_dir, const std::string& out_arg,
   std::string metric = "accuracy";
   for (const char* m : {"accuracy", "auc", "mse"})
     if (!train.empty() && train[0].contains(m)) metric = m;
-  const bool lower_better = metric == "mse";
+  const bool lower_better = !higher_is_better(metric);
   // Evaluation results: the run's eval.json, then any extra files.
   std::vector<json> results;
   std::vector<std::string> sources;
@@ -375,9 +377,7 @@ std::string write_report(const std::string& run_dir, const std::string& out_arg,
        "'+s.length+' rendered '+n;});"
        "</script></body></html>\n";
   const std::string out = out_arg.empty() ? (dir / "report.html").string() : out_arg;
-  std::ofstream f(out);
-  f << h.str();
-  if (!f) throw UserError("report: cannot write '" + out + "'");
+  atomic_write_text(out, h.str());
   return out;
 }
 

@@ -10,6 +10,8 @@
 #include <iostream>
 
 #include "core/error.h"
+#include "core/io.h"
+#include "core/log.h"
 #include "data/h5.h"
 
 namespace metacat {
@@ -48,22 +50,8 @@ uint64_t content_hash(const Checkpoint& ck) {
   return h;
 }
 
-std::string hex(uint64_t v) {
-  char buf[20];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
-  return buf;
-}
-
 void write_latest(const fs::path& dir, const std::string& name) {
-  const fs::path tmp = dir / ("latest.tmp." + std::to_string(::getpid()));
-  {
-    std::ofstream out(tmp);
-    out << name << "\n";
-    if (!out) throw std::runtime_error("cannot write " + tmp.string());
-  }
-  h5::fsync_path(tmp.string());
-  fs::rename(tmp, dir / "latest");
-  h5::fsync_dir_of((dir / "latest").string());
+  atomic_write_text((dir / "latest").string(), name + "\n");
 }
 
 }  // namespace
@@ -77,19 +65,17 @@ std::string checkpoint_path(const std::string& run_dir, int64_t step) {
 void save_checkpoint(const std::string& path, const Checkpoint& ck, int64_t keep,
                      bool update_latest) {
   const fs::path dir = fs::path(path).parent_path();
-  fs::create_directories(dir);
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  {
+  atomic_write(path, [&](const std::string& tmp) {
     h5::Handle f = h5::create_file(tmp, /*ordered=*/true);
     h5::write_int_attr(f, "format", 2, tmp);
     h5::write_int_attr(f, "step", ck.step, tmp);
     h5::write_string_attr(f, "learner", ck.learner, tmp);
     h5::write_string_attr(f, "config", ck.config_yaml, tmp);
     h5::write_string_attr(f, "config_hash", std::to_string(ck.config_hash), tmp);
-    h5::write_string_attr(f, "data_xxh64", hex(ck.data_checksum), tmp);
+    h5::write_string_attr(f, "data_xxh64", hex64(ck.data_checksum), tmp);
     h5::write_int_attr(f, "world_size", ck.world_size, tmp);
     h5::write_int_attr(f, "optimizer_steps", ck.optimizer_steps, tmp);
-    h5::write_string_attr(f, "content_xxh64", hex(content_hash(ck)), tmp);
+    h5::write_string_attr(f, "content_xxh64", hex64(content_hash(ck)), tmp);
     h5::Handle g = h5::create_group(f, "params", tmp, true);
     for (size_t i = 0; i < ck.params.size(); ++i)
       h5::write_tensor(g, ck.params.names[i], ck.params.tensors[i], tmp);
@@ -102,11 +88,8 @@ void save_checkpoint(const std::string& path, const Checkpoint& ck, int64_t keep
         h5::write_tensor(v, ck.params.names[i], ck.exp_avg_sq[i], tmp);
       }
     }
-    METACAT_H5_CHECK(H5Fflush(f, H5F_SCOPE_GLOBAL), tmp, "flush");
-  }
-  h5::fsync_path(tmp);
-  fs::rename(tmp, path);
-  h5::fsync_dir_of(path);
+    METACAT_H5_WRITE_CHECK(H5Fflush(f, H5F_SCOPE_GLOBAL), tmp, "flush");
+  });
   if (update_latest) write_latest(dir, fs::path(path).filename().string());
   if (keep > 0) {
     // Retention: the newest `keep` step files stay; the one just written is
@@ -127,11 +110,12 @@ Checkpoint load_checkpoint(const std::string& path) {
     ck.learner = h5::read_string_attr(f, "learner", path);
     ck.config_yaml = h5::read_string_attr(f, "config", path);
     ck.config_hash = std::stoull(h5::read_string_attr(f, "config_hash", path));
-    ck.data_checksum = std::stoull(h5::read_string_attr(f, "data_xxh64", path), nullptr, 16);
+    ck.data_checksum =
+        parse_hex64(h5::read_string_attr(f, "data_xxh64", path), path + ": data_xxh64");
     ck.world_size = h5::read_int_attr(f, "world_size", path);
     ck.optimizer_steps = h5::read_int_attr(f, "optimizer_steps", path);
     const uint64_t expect =
-        std::stoull(h5::read_string_attr(f, "content_xxh64", path), nullptr, 16);
+        parse_hex64(h5::read_string_attr(f, "content_xxh64", path), path + ": content_xxh64");
     h5::Handle g = h5::open_group(f, "params", path);
     for (const auto& name : h5::list(g, path))
       ck.params.add(name, h5::read_tensor(g, name, path, "/params/" + name));
@@ -182,7 +166,7 @@ std::string newest_valid_checkpoint(const std::string& run_dir,
 std::string newest_checkpoint(const std::string& run_dir) {
   std::vector<std::string> warnings;
   const std::string p = newest_valid_checkpoint(run_dir, &warnings);
-  for (const auto& w : warnings) std::cerr << "warning: " << w << "; trying an older checkpoint\n";
+  for (const auto& w : warnings) log_warn() << w << "; trying an older checkpoint";
   if (p.empty())
     throw UserError("no " + std::string(warnings.empty() ? "" : "valid ") + "checkpoint in '" +
                     (fs::path(run_dir) / "checkpoints").string() + "'");

@@ -7,6 +7,7 @@
 #include "comm/local/local_backend.h"
 #include "comm/mpi/mpi_backend.h"
 #include "core/error.h"
+#include "core/log.h"
 #include "metacat/config.h"
 #if METACAT_WITH_NCCL
 #include "comm/nccl/nccl_backend.h"
@@ -40,7 +41,20 @@ bool launched_by_launcher() {
   return false;
 }
 
+namespace {
+std::shared_ptr<Backend> start_backend(const std::string& choice, std::string* why);
+}  // namespace
+
 std::shared_ptr<Backend> make_backend(const std::string& choice, std::string* why) {
+  auto b = start_backend(choice, why);
+  // Rank 0 prints (core/log.h). A single-process backend made beside a
+  // multi-rank one (tests) leaves the process's rank as it is.
+  if (b->name() != "local") set_log_rank(b->rank(), b->size());
+  return b;
+}
+
+namespace {
+std::shared_ptr<Backend> start_backend(const std::string& choice, std::string* why) {
   auto say = [&](const std::string& s) {
     if (why) *why = s;
   };
@@ -78,5 +92,6 @@ std::shared_ptr<Backend> make_backend(const std::string& choice, std::string* wh
   }
   throw UserError("comm.backend: unknown backend '" + choice + "' (auto, mpi, nccl, local)");
 }
+}  // namespace
 
 }  // namespace metacat::comm

@@ -43,7 +43,11 @@ const char* primary_metric(TaskKind kind) {
   return "?";
 }
 
-bool higher_is_better(TaskKind kind) { return kind != TaskKind::kRegression; }
+bool higher_is_better(const std::string& metric) {
+  return !(metric == "mse" || metric == "loss" || metric == "log_loss");
+}
+
+bool higher_is_better(TaskKind kind) { return higher_is_better(primary_metric(kind)); }
 
 std::vector<std::string> metric_names(TaskKind kind) {
   switch (kind) {

@@ -20,9 +20,12 @@ enum class TaskKind { kClassification, kRegression, kPreference };
 const char* to_string(TaskKind k);
 torch::Tensor task_loss(TaskKind kind, const torch::Tensor& outputs, const torch::Tensor& targets);
 
-// The metric summaries report first, and whether larger is better.
+// The metric summaries report first.
 const char* primary_metric(TaskKind kind);
-bool higher_is_better(TaskKind kind);
+// Whether a larger value of a metric (any name task_metrics() returns) is
+// better: the one home of that rule (best.h5, reports, rankings).
+bool higher_is_better(const std::string& metric);
+bool higher_is_better(TaskKind kind);  // of the kind's primary metric
 
 // All metrics of one query set (no autograd). AUC is NaN when the query set
 // holds a single class (undefined), and is then left out of averages.

@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "core/error.h"
+#include "core/io.h"
 #include "data/h5.h"
 #include "data/manifest.h"
 #include "episodes/evaluation.h"
@@ -23,7 +24,6 @@ EpisodeFile draw_episodes(const TaskSource& source, Split split, const EpisodeSp
 }
 
 void write_episode_file(const std::string& path, const EpisodeFile& f) {
-  const std::string tmp = path + ".tmp";
   const int64_t n = static_cast<int64_t>(f.plans.size());
   const int64_t k = n ? static_cast<int64_t>(f.plans[0].categories.size()) : 0;
   std::vector<int64_t> cats, sup, qry;
@@ -32,7 +32,7 @@ void write_episode_file(const std::string& path, const EpisodeFile& f) {
     sup.insert(sup.end(), p.support_rows.begin(), p.support_rows.end());
     qry.insert(qry.end(), p.query_rows.begin(), p.query_rows.end());
   }
-  {
+  atomic_write(path, [&](const std::string& tmp) {
     h5::Handle h = h5::create_file(tmp);
     h5::write_int_attr(h, "format_version", 1, tmp);
     h5::write_string_attr(h, "kind", f.kind, tmp);
@@ -47,10 +47,7 @@ void write_episode_file(const std::string& path, const EpisodeFile& f) {
                      tmp);
     h5::write_tensor(h, "query", torch::tensor(qry, torch::kInt64).reshape({n, k * f.spec.queries}),
                      tmp);
-  }
-  h5::fsync_path(tmp);
-  std::filesystem::rename(tmp, path);
-  h5::fsync_dir_of(path);
+  });
 }
 
 EpisodeFile read_episode_file(const std::string& path) {
@@ -64,7 +61,7 @@ EpisodeFile read_episode_file(const std::string& path) {
   f.spec.shots = h5::read_int_attr(h, "shots", path);
   f.spec.queries = h5::read_int_attr(h, "queries", path);
   f.seed = std::stoull(h5::read_string_attr(h, "seed", path));
-  f.data_checksum = std::stoull(h5::read_string_attr(h, "data_xxh64", path), nullptr, 16);
+  f.data_checksum = parse_hex64(h5::read_string_attr(h, "data_xxh64", path), path + ": data_xxh64");
   torch::Tensor cats = h5::read_tensor(h, "categories", path);
   torch::Tensor sup = h5::read_tensor(h, "support", path);
   torch::Tensor qry = h5::read_tensor(h, "query", path);

@@ -32,6 +32,11 @@ void fail(const std::string& call, const std::string& file, const std::string& w
   throw UserError("HDF5: " + file + (what.empty() ? "" : ": " + what) + ": " + call + " failed");
 }
 
+void fail_write(const std::string& call, const std::string& file, const std::string& what) {
+  throw IoError("HDF5: " + file + (what.empty() ? "" : ": " + what) + ": " + call +
+                " failed (disk full, or no permission?)");
+}
+
 Handle create_file(const std::string& path, bool ordered) {
   silence_errors();
   Handle fcpl(H5Pcreate(H5P_FILE_CREATE), H5Pclose);
@@ -39,7 +44,9 @@ Handle create_file(const std::string& path, bool ordered) {
   Handle fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
   H5Pset_libver_bounds(fapl, H5F_LIBVER_V110, H5F_LIBVER_V110);
   hid_t f = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, fcpl, fapl);
-  if (f < 0) throw UserError("HDF5: cannot create '" + path + "'");
+  if (f < 0)
+    throw IoError("HDF5: cannot create '" + path +
+                  "' (folder missing, disk full, or no permission?)");
   return Handle(f, H5Fclose);
 }
 
@@ -71,7 +78,7 @@ Handle create_group(hid_t loc, const std::string& name, const std::string& file,
   Handle lcpl(H5Pcreate(H5P_LINK_CREATE), H5Pclose);
   H5Pset_create_intermediate_group(lcpl, 1);
   hid_t g = H5Gcreate2(loc, name.c_str(), lcpl, gcpl, H5P_DEFAULT);
-  if (g < 0) fail("H5Gcreate2", file, name);
+  if (g < 0) fail_write("H5Gcreate2", file, name);
   return Handle(g, H5Gclose);
 }
 
@@ -165,9 +172,10 @@ void write_chunked(hid_t loc, const std::string& name, const torch::Tensor& t, i
   }
   const hid_t type = native_type(c.scalar_type());
   Handle ds(H5Dcreate2(loc, name.c_str(), type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT), H5Dclose);
-  if (ds.get() < 0) fail("H5Dcreate2", file, name);
+  if (ds.get() < 0) fail_write("H5Dcreate2", file, name);
   if (c.numel() > 0)
-    METACAT_H5_CHECK(H5Dwrite(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, c.data_ptr()), file, name);
+    METACAT_H5_WRITE_CHECK(H5Dwrite(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, c.data_ptr()), file,
+                           name);
 }
 
 torch::Tensor read_rows(hid_t ds, const std::vector<int64_t>& rows, const std::string& file,
@@ -230,9 +238,10 @@ void write_strings(hid_t loc, const std::string& name, const std::vector<std::st
   Handle space(H5Screate_simple(1, &n, nullptr), H5Sclose);
   Handle ds(H5Dcreate2(loc, name.c_str(), type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
             H5Dclose);
-  if (ds.get() < 0) fail("H5Dcreate2", file, name);
+  if (ds.get() < 0) fail_write("H5Dcreate2", file, name);
   if (n > 0)
-    METACAT_H5_CHECK(H5Dwrite(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data()), file, name);
+    METACAT_H5_WRITE_CHECK(H5Dwrite(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data()), file,
+                           name);
 }
 
 std::vector<std::string> read_strings(hid_t loc, const std::string& name, const std::string& file) {
@@ -265,8 +274,9 @@ void write_tensor(hid_t loc, const std::string& name, const torch::Tensor& t,
   const hid_t type = native_type(c.scalar_type());
   Handle ds(H5Dcreate2(loc, name.c_str(), type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
             H5Dclose);
-  if (ds.get() < 0) fail("H5Dcreate2", file, name);
-  METACAT_H5_CHECK(H5Dwrite(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, c.data_ptr()), file, name);
+  if (ds.get() < 0) fail_write("H5Dcreate2", file, name);
+  METACAT_H5_WRITE_CHECK(H5Dwrite(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, c.data_ptr()), file,
+                         name);
 }
 
 torch::Tensor read_tensor(hid_t loc, const std::string& name, const std::string& file,
@@ -296,9 +306,9 @@ void write_string_attr(hid_t obj, const std::string& name, const std::string& va
   H5Tset_cset(type, H5T_CSET_UTF8);
   Handle space(H5Screate(H5S_SCALAR), H5Sclose);
   Handle a(H5Acreate2(obj, name.c_str(), type, space, H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
-  if (a.get() < 0) fail("H5Acreate2", file, name);
+  if (a.get() < 0) fail_write("H5Acreate2", file, name);
   std::string buf = value.empty() ? std::string(1, '\0') : value;
-  METACAT_H5_CHECK(H5Awrite(a, type, buf.data()), file, name);
+  METACAT_H5_WRITE_CHECK(H5Awrite(a, type, buf.data()), file, name);
 }
 
 std::string read_string_attr(hid_t obj, const std::string& name, const std::string& file) {
@@ -319,8 +329,8 @@ void write_int_attr(hid_t obj, const std::string& name, int64_t value, const std
   Handle space(H5Screate(H5S_SCALAR), H5Sclose);
   Handle a(H5Acreate2(obj, name.c_str(), H5T_NATIVE_INT64, space, H5P_DEFAULT, H5P_DEFAULT),
            H5Aclose);
-  if (a.get() < 0) fail("H5Acreate2", file, name);
-  METACAT_H5_CHECK(H5Awrite(a, H5T_NATIVE_INT64, &value), file, name);
+  if (a.get() < 0) fail_write("H5Acreate2", file, name);
+  METACAT_H5_WRITE_CHECK(H5Awrite(a, H5T_NATIVE_INT64, &value), file, name);
 }
 
 int64_t read_int_attr(hid_t obj, const std::string& name, const std::string& file) {
@@ -350,23 +360,6 @@ std::vector<std::string> list(hid_t group, const std::string& file) {
     names.push_back(s);
   }
   return names;
-}
-
-void fsync_path(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY);
-  if (fd < 0) throw std::runtime_error("cannot open '" + path + "' to fsync");
-  ::fsync(fd);
-  ::close(fd);
-}
-
-void fsync_dir_of(const std::string& path) {
-  std::string dir = std::filesystem::path(path).parent_path().string();
-  if (dir.empty()) dir = ".";
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
-  if (fd >= 0) {
-    ::fsync(fd);
-    ::close(fd);
-  }
 }
 
 }  // namespace metacat::h5

@@ -35,13 +35,23 @@ class Handle {
 };
 
 void silence_errors();
+// A failed read or a malformed file is a UserError (bad data); a failed
+// create or write is an IoError (core/error.h).
 [[noreturn]] void fail(const std::string& call, const std::string& file, const std::string& what);
+[[noreturn]] void fail_write(const std::string& call, const std::string& file,
+                             const std::string& what);
 
 #define METACAT_H5_CHECK(expr, file, what)                  \
   ([&]() {                                                  \
     auto _r = (expr);                                       \
     if (_r < 0) ::metacat::h5::fail(#expr, (file), (what)); \
     return _r;                                              \
+  }())
+#define METACAT_H5_WRITE_CHECK(expr, file, what)                  \
+  ([&]() {                                                        \
+    auto _r = (expr);                                             \
+    if (_r < 0) ::metacat::h5::fail_write(#expr, (file), (what)); \
+    return _r;                                                    \
   }())
 
 // Truncates. Files use the HDF5 1.10 format (compact chunk indexes: a small
@@ -91,9 +101,5 @@ Handle open_dataset(hid_t loc, const std::string& name, const std::string& file)
 
 // Names of the links in a group, in creation (or name) order.
 std::vector<std::string> list(hid_t group, const std::string& file);
-
-// fsync a closed file and its directory, so a rename after it is durable.
-void fsync_path(const std::string& path);
-void fsync_dir_of(const std::string& path);
 
 }  // namespace metacat::h5

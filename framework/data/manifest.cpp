@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "core/error.h"
+#include "core/io.h"
 #include "data/h5.h"
 
 namespace metacat {
@@ -42,12 +43,6 @@ std::string category_group(int64_t id) {
   return buf;
 }
 
-std::string hex64(uint64_t v) {
-  char buf[20];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
-  return buf;
-}
-
 uint64_t file_xxh64(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw UserError("cannot read '" + path + "'");
@@ -64,8 +59,7 @@ uint64_t file_xxh64(const std::string& path) {
 }
 
 void write_manifest(const std::string& dir, const Manifest& m) {
-  const std::string path = manifest_path(dir), tmp = path + ".tmp";
-  {
+  atomic_write(manifest_path(dir), [&](const std::string& tmp) {
     h5::Handle f = h5::create_file(tmp);
     h5::write_int_attr(f, "format_version", m.format_version, tmp);
     h5::write_string_attr(f, "kind", m.kind, tmp);
@@ -88,10 +82,7 @@ void write_manifest(const std::string& dir, const Manifest& m) {
     h5::write_strings(s, "xxh64", sums, tmp);
     if (m.descriptors.defined())
       h5::write_tensor(f, "descriptors", m.descriptors.to(torch::kFloat32), tmp);
-  }
-  h5::fsync_path(tmp);
-  fs::rename(tmp, path);
-  h5::fsync_dir_of(path);
+  });
 }
 
 Manifest read_manifest(const std::string& dir) {
@@ -133,7 +124,7 @@ Manifest read_manifest(const std::string& dir) {
   h5::Handle s = h5::open_group(f, "shards", path);
   std::vector<std::string> sums = h5::read_strings(s, "xxh64", path);
   m.shard_bytes = ints(s, "bytes", static_cast<int64_t>(sums.size()));
-  for (const auto& h : sums) m.shard_xxh64.push_back(std::stoull(h, nullptr, 16));
+  for (const auto& h : sums) m.shard_xxh64.push_back(parse_hex64(h, path + ": /shards/xxh64"));
   for (int64_t i = 0; i < n; ++i)
     if (m.shard[i] < 0 || m.shard[i] >= m.num_shards() || m.items[i] < 0)
       throw UserError("data: " + path + ": category " + m.names[i] + " points at shard " +

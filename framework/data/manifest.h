@@ -56,6 +56,5 @@ Manifest read_manifest(const std::string& dir);
 
 // XXH64 of a whole file (streamed).
 uint64_t file_xxh64(const std::string& path);
-std::string hex64(uint64_t v);
 
 }  // namespace metacat

@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "core/error.h"
+#include "core/io.h"
 #include "data/h5.h"
 
 namespace metacat {
@@ -36,7 +37,7 @@ PackSummary pack(Manifest m, const std::function<CategoryRows(int64_t)>& produce
   if (fs::exists(manifest_path(opt.out)) && !opt.force)
     throw UserError("pack: '" + opt.out +
                     "' already holds a dataset (manifest.h5); use --force to replace it");
-  fs::create_directories(opt.out);
+  make_dirs(opt.out);
   // A previous pack (finished or not) must not leave stray shards behind.
   for (const auto& e : fs::directory_iterator(opt.out)) {
     const std::string n = e.path().filename().string();
@@ -63,8 +64,7 @@ PackSummary pack(Manifest m, const std::function<CategoryRows(int64_t)>& produce
   int64_t c = 0;
   for (int64_t s = 0; s < shards; ++s) {
     const std::string path = (fs::path(opt.out) / shard_name(s)).string();
-    const std::string tmp = path + ".tmp";
-    {
+    atomic_write(path, [&](const std::string& tmp) {
       h5::Handle f = h5::create_file(tmp);
       h5::Handle root = h5::create_group(f, "categories", tmp);
       for (; c < n && m.shard[c] == s; ++c) {
@@ -91,9 +91,7 @@ PackSummary pack(Manifest m, const std::function<CategoryRows(int64_t)>& produce
           std::fflush(stdout);
         }
       }
-    }
-    h5::fsync_path(tmp);
-    fs::rename(tmp, path);
+    });
     m.shard_bytes[s] = static_cast<int64_t>(fs::file_size(path));
     m.shard_xxh64[s] = file_xxh64(path);
     sum.file_bytes += m.shard_bytes[s];

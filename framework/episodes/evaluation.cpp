@@ -3,7 +3,13 @@
 #include <cmath>
 #include <cstdio>
 
+#include "core/rng.h"
+
 namespace metacat {
+
+uint64_t prediction_seed(uint64_t seed, int64_t index) {
+  return mix64(seed ^ mix64(static_cast<uint64_t>(index) + 77));
+}
 
 Episode eval_episode(const TaskSource& source, Split split, const EpisodeSpec& spec, uint64_t seed,
                      int64_t index) {

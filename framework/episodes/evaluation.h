@@ -30,6 +30,13 @@ struct EvalSummary {
   std::map<std::string, Category> per_category;  // per-item accuracy (or squared error)
 };
 
+// The seed of anything random in a method's adaptation to episode `index`
+// of an evaluation whose episodes are drawn with `seed` (a fresh head, the
+// scratch model's initialisation). The one formula: validation during
+// training and the final evaluation use it, so a checkpoint scores the same
+// on the same episodes either way.
+uint64_t prediction_seed(uint64_t seed, int64_t index);
+
 // Returns the method's outputs on the episode's query items.
 using Predictor = std::function<torch::Tensor(const Episode&, int64_t index)>;
 

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "config/learners.h"
 #include "core/error.h"
 #include "core/optimizer.h"
 #include "core/threads.h"
@@ -164,24 +165,22 @@ void Learner::add_into(std::vector<torch::Tensor>& acc, const std::vector<torch:
 }
 
 std::unique_ptr<Learner> make_learner(const Model& model, TaskKind kind, const LearnerOptions& o) {
+  const LearnerTraits& traits = learner_traits(o.name);
   if (o.descriptor_init) {
-    if (o.name != "maml" && o.name != "fomaml" && o.name != "anil" && o.name != "metasgd")
-      throw UserError("learner.descriptor_init: works with maml, fomaml, anil and metasgd, not " +
-                      o.name);
+    if (!traits.descriptor_init)
+      throw UserError("learner.descriptor_init: works with " +
+                      learners_with(&LearnerTraits::descriptor_init) + ", not " + o.name);
     if (o.descriptor_dim <= 0)
       throw UserError(
           "learner.descriptor_init: the data has no category descriptors "
           "(pack a catalogue with descriptors, e.g. --source synthetic)");
   }
-  if (o.name == "maml" || o.name == "fomaml" || o.name == "anil" || o.name == "metasgd")
-    return std::make_unique<GradientLearner>(model, kind, o);
+  if (kind == TaskKind::kRegression && !traits.regression)
+    throw UserError("learner.name: " + o.name +
+                    " needs classification or preference tasks, not regression");
+  if (traits.gradient_family) return std::make_unique<GradientLearner>(model, kind, o);
   if (o.name == "reptile") return std::make_unique<Reptile>(model, kind, o);
-  if (o.name == "protonet") {
-    if (kind == TaskKind::kRegression)
-      throw UserError(
-          "learner.name: protonet needs classification or preference tasks, not regression");
-    return std::make_unique<ProtoNet>(model, kind, o);
-  }
+  if (o.name == "protonet") return std::make_unique<ProtoNet>(model, kind, o);
   if (o.name == "finetune") return std::make_unique<FineTune>(model, kind, o);
   throw UserError("learner.name: unknown learner '" + o.name + "'");
 }

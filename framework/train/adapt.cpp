@@ -8,7 +8,9 @@
 #include <fstream>
 
 #include "config/config.h"
+#include "config/learners.h"
 #include "core/error.h"
+#include "core/io.h"
 #include "core/loss.h"
 #include "data/h5.h"
 #include "learners/gradient_learner.h"
@@ -44,10 +46,10 @@ AdaptResult adapt_checkpoint(const Checkpoint& ck, const AdaptRequest& req) {
   ms.outputs = 1;
   auto model = make_model(ms);
   LearnerOptions o = learner_options(cfg, checkpoint_descriptor_dim(ck));
-  if (o.name != "maml" && o.name != "fomaml" && o.name != "anil" && o.name != "metasgd" &&
-      o.name != "reptile")
+  if (!learner_traits(o.name).inner_loop)
     throw UserError("adapt: the checkpoint's learner '" + o.name +
-                    "' has no inner loop to adapt with (maml, fomaml, anil, metasgd, reptile do)");
+                    "' has no inner loop to adapt with (" +
+                    learners_with(&LearnerTraits::inner_loop) + " do)");
   AdaptResult r;
   r.steps = req.x.size(0) == 0 ? 0 : req.steps >= 0 ? req.steps : o.eval_inner_steps;
   r.inner_lr = o.name == "metasgd" ? std::nan("") : o.inner_lr;  // Meta-SGD: its learned lr.* rates
@@ -94,40 +96,21 @@ AdaptResult adapt_checkpoint(const Checkpoint& ck, const AdaptRequest& req) {
   return r;
 }
 
-namespace {
-void commit(const std::string& tmp, const std::string& path) {
-  h5::fsync_path(tmp);
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    throw UserError("cannot write '" + path + "'");
-  }
-  h5::fsync_dir_of(path);
-}
-}  // namespace
-
 void save_params_h5(const std::string& path, const Params& p,
                     const std::map<std::string, std::string>& attrs) {
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  {
+  atomic_write(path, [&](const std::string& tmp) {
     h5::Handle f = h5::create_file(tmp, /*ordered=*/true);
     for (const auto& [k, v] : attrs) h5::write_string_attr(f, k, v, tmp);
     h5::Handle g = h5::create_group(f, "params", tmp, true);
     for (size_t i = 0; i < p.size(); ++i) h5::write_tensor(g, p.names[i], p.tensors[i], tmp);
-  }
-  commit(tmp, path);
+  });
 }
 
 void save_params_pytorch(const std::string& path, const Params& p) {
   c10::Dict<std::string, torch::Tensor> dict;
   for (size_t i = 0; i < p.size(); ++i) dict.insert(p.names[i], p.tensors[i].detach().contiguous());
   const std::vector<char> bytes = torch::pickle_save(dict);
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    if (!out) throw UserError("cannot write '" + tmp + "'");
-  }
-  commit(tmp, path);
+  atomic_write_text(path, std::string(bytes.begin(), bytes.end()));
 }
 
 }  // namespace metacat

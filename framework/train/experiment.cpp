@@ -5,7 +5,9 @@
 #include <map>
 #include <mutex>
 
+#include "config/learners.h"
 #include "core/error.h"
+#include "core/log.h"
 #include "data/episode_file.h"
 #include "data/shard_store.h"
 #include "datasets/fashion_mnist.h"
@@ -146,12 +148,10 @@ std::unique_ptr<Experiment> build_experiment(const Config& c) {
 
   const TaskKind kind = ex->source->kind();
   if (o.name == "reptile" && c.get_string("train.optimizer") != "sgd")
-    std::cerr << "note: reptile with train.optimizer=" << c.get_string("train.optimizer")
-              << " uses the Reptile direction as the gradient of that optimiser; set "
-                 "train.optimizer: sgd for the original update\n";
-  if ((o.name == "maml" || o.name == "fomaml" || o.name == "anil" || o.name == "metasgd" ||
-       o.name == "reptile") &&
-      o.inner_steps == 0)
+    log_warn() << "reptile with train.optimizer=" << c.get_string("train.optimizer")
+               << " uses the Reptile direction as the gradient of that optimiser; set "
+                  "train.optimizer: sgd for the original update";
+  if (learner_traits(o.name).inner_loop && o.inner_steps == 0)
     throw UserError("learner.inner_steps: " + o.name + " needs at least one inner step");
 
   ModelSpec ms = model_spec(c, ex->source->input_shape());
@@ -174,7 +174,7 @@ std::vector<EvalSummary> evaluate_methods(const Experiment& ex,
   const uint64_t seed = c.get_int("eval.seed");
   auto predictor = [&](const EvalMethod& m) -> Predictor {
     return [&ex, &m, seed](const Episode& e, int64_t i) {
-      const uint64_t s = mix64(seed ^ mix64(static_cast<uint64_t>(i) + 77));
+      const uint64_t s = prediction_seed(seed, i);
       if (m.learner) return m.learner->predict(m.theta, e, s);
       return predict_from_scratch(*ex.task_model, ex.source->kind(), ex.options, e, s);
     };
@@ -190,7 +190,7 @@ std::vector<EvalSummary> evaluate_methods(const Experiment& ex,
           m.name, *ex.source, f.spec.shots, n,
           [&](int64_t i) { return ex.source->materialize(f.plans[i], f.spec); }, predictor(m),
           comm));
-      if (print) std::cout << format_summary(out.back()) << std::endl;
+      if (print) log_info() << format_summary(out.back());
     }
     return out;
   }
@@ -208,7 +208,7 @@ std::vector<EvalSummary> evaluate_methods(const Experiment& ex,
       for (const auto& m : methods) {
         out.push_back(evaluate(m.name, *ex.source, sp, spec, n, seed, predictor(m), comm));
         out.back().group = group;
-        if (print) std::cout << format_summary(out.back()) << std::endl;
+        if (print) log_info() << format_summary(out.back());
       }
     }
   }

@@ -8,10 +8,9 @@
 #include <string>
 #include <vector>
 
-namespace metacat {
+#include "core/error.h"  // kExitResume
 
-// Exit code of a run that checkpointed because of a signal: resume it.
-constexpr int kExitResume = 75;
+namespace metacat {
 
 // names: SIGUSR1, SIGUSR2, SIGTERM, SIGINT. Throws UserError on others.
 void install_stop_signals(const std::vector<std::string>& names);

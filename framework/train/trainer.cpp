@@ -18,6 +18,8 @@
 
 #include "checkpoint/checkpoint.h"
 #include "core/error.h"
+#include "core/io.h"
+#include "core/log.h"
 #include "core/optimizer.h"
 #include "core/rng.h"
 #include "core/threads.h"
@@ -45,12 +47,7 @@ std::string format_duration(double s) {
   return buf;
 }
 
-void write_text(const fs::path& p, const std::string& text) {
-  fs::create_directories(p.parent_path());
-  std::ofstream out(p);
-  out << text;
-  if (!out) throw UserError("cannot write '" + p.string() + "'");
-}
+void write_text(const fs::path& p, const std::string& text) { atomic_write_text(p.string(), text); }
 
 }  // namespace
 
@@ -151,8 +148,7 @@ std::string agree_on_resume(comm::Backend& comm, const std::string& resume,
     if (resume == "auto") {
       std::vector<std::string> warnings;
       path = newest_valid_checkpoint(run_dir, &warnings);
-      for (const auto& w : warnings)
-        std::cerr << "warning: " << w << "; falling back to an older checkpoint" << std::endl;
+      for (const auto& w : warnings) log_warn() << w << "; falling back to an older checkpoint";
     } else if (resume != "none") {
       path = resume;
       load_checkpoint(path);  // a named file must be valid: no fallback
@@ -176,14 +172,7 @@ void truncate_metrics(const fs::path& file, int64_t step) {
       kept += line + "\n";
   }
   in.close();
-  const fs::path tmp = file.string() + ".tmp";
-  {
-    std::ofstream out(tmp);
-    out << kept;
-    out.flush();
-    if (!out) throw std::runtime_error("cannot rewrite " + file.string() + " (disk full?)");
-  }
-  fs::rename(tmp, file);
+  atomic_write_text(file.string(), kept);
 }
 
 // The best validation value recorded so far (a resumed run keeps its best.h5
@@ -246,7 +235,7 @@ TrainReport Trainer::run() {
                     "--run-dir");
   const std::string resume_from = agree_on_resume(*comm_, resume_, run_dir_);
   if (lead) {
-    fs::create_directories(run_dir_);
+    make_dirs(run_dir_);
     write_text(fs::path(run_dir_) / "config.yaml", c.to_yaml());
   }
 
@@ -425,8 +414,7 @@ TrainReport Trainer::run() {
                       to_string(ex_.source->kind()) + " tasks (" + known + ")");
     }
   }
-  const bool higher_better =
-      !(best_metric == "mse" || best_metric == "loss" || best_metric == "log_loss");
+  const bool higher_better = higher_is_better(best_metric);
   double best_value = std::nan("");
   if (val_every > 0) {
     EpisodeSpec vs = ex_.spec;
@@ -546,11 +534,13 @@ TrainReport Trainer::run() {
       EpisodeSpec vs = ex_.spec;
       vs.shots = val_shots;
       vs.queries = c.get_int("eval.queries");
-      const uint64_t vseed = c.get_int("eval.seed") + 1;
+      // The evaluation's seed and prediction seeds: `metacat eval` of this
+      // checkpoint on the val split scores the same.
+      const uint64_t vseed = c.get_int("eval.seed");
       EvalSummary v = evaluate(
           ex_.learner->name(), *ex_.source, Split::kVal, vs, c.get_int("eval.val_episodes"), vseed,
           [&](const Episode& e, int64_t i) {
-            return ex_.learner->predict(theta, e, mix64(vseed ^ (i + 77)));
+            return ex_.learner->predict(theta, e, prediction_seed(vseed, i));
           },
           comm_.get());
       const double value = v.metrics.count(best_metric) ? v.metrics.at(best_metric) : v.mean;

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "test_util.h"
 
@@ -132,6 +133,61 @@ TEST(Cli, MalformedYamlAndBadKeys) {
   expect_user_error(run("train" + config("--set model.width=wide")), "model.width");
   expect_user_error(run("train --config /nonexistent.yaml"), "/nonexistent.yaml");
   expect_user_error(run("train --bogus-flag"), "bogus-flag");
+}
+
+// A file or folder that cannot be written is an I/O failure: exit code 4,
+// the path in the message, at every writer the commands reach.
+TEST(Cli, UnwritablePathsAreIoErrors) {
+  const std::string file = tmp("plain-file");
+  std::ofstream(file) << "not a folder\n";
+  Result r = run("train" + config() + " --run-dir " + file + "/run");
+  EXPECT_EQ(r.code, 4) << r.output;
+  EXPECT_NE(r.output.find(file + "/run"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("error: I/O"), std::string::npos) << r.output;
+  r = run("pack --source fashion-mnist --input /usr/share/datasets/fashion-mnist --out " + file +
+          "/data");
+  EXPECT_EQ(r.code, 4) << r.output;
+  EXPECT_NE(r.output.find(file + "/data"), std::string::npos) << r.output;
+  const std::string run_dir = tmp("io-run");
+  fs::remove_all(run_dir);
+  ASSERT_EQ(run("train" + config() + " --run-dir " + run_dir).code, 0);
+  r = run("report " + run_dir + " --out " + file + "/report.html");
+  EXPECT_EQ(r.code, 4) << r.output;
+  EXPECT_NE(r.output.find(file + "/report.html"), std::string::npos) << r.output;
+}
+
+// Validation during training and `metacat eval` on the val split score a
+// checkpoint with the same per-episode seeds: the same numbers. The
+// finetune learner draws a fresh head per episode from that seed, so a
+// different seed formula on either side changes the result.
+TEST(Cli, ValidationAndEvalScoreACheckpointAlike) {
+  const std::string run_dir = tmp("val-eval");
+  fs::remove_all(run_dir);
+  const std::string common =
+      " --set data.train_classes=[0,1,2,3] --set data.val_classes=[4,5,6]"
+      " --set data.test_classes=[7,8,9] --set task.shots=1 --set eval.queries=5";
+  Result r = run("train" + config(common) +
+                 " --set learner.name=finetune --set model.width=8 --set train.steps=3"
+                 " --set eval.val_every=3 --set eval.val_episodes=12"
+                 " --set baselines.finetune.steps=3 --run-dir " +
+                 run_dir);
+  ASSERT_EQ(r.code, 0) << r.output;
+  double val = -1;
+  {
+    std::ifstream in(run_dir + "/metrics.jsonl");
+    for (std::string line; std::getline(in, line);) {
+      auto j = nlohmann::json::parse(line);
+      if (j.contains("split")) val = j["accuracy"].get<double>();
+    }
+  }
+  ASSERT_GE(val, 0) << "no validation record";
+  const std::string out = tmp("val-eval.json");
+  r = run("eval --checkpoint " + run_dir + "/checkpoints/step-00000003.h5" +
+          " --set eval.split=val --set eval.shots=[1] --set eval.episodes=12 --json " + out);
+  ASSERT_EQ(r.code, 0) << r.output;
+  std::ifstream in(out);
+  const auto j = nlohmann::json::parse(in);
+  EXPECT_DOUBLE_EQ(j["results"][0]["mean"].get<double>(), val) << j.dump(1);
 }
 
 TEST(Cli, EvalOfMissingCheckpoint) {
