@@ -5,8 +5,8 @@
 namespace metacat {
 
 const std::vector<LearnerTraits>& learner_table() {
-  //                name        summary                                         grad  inner desc
-  //                regr  base
+  // Columns: name, summary, gradient_family, inner_loop, descriptor_init,
+  // regression, baseline.
   static const std::vector<LearnerTraits> table = {
       {"maml", "MAML, second order through the inner loop", true, true, true, true, false},
       {"fomaml", "first-order MAML", true, true, true, true, false},

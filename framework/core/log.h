@@ -6,9 +6,9 @@
 // only, so a job on N ranks prints each message once; warn_every_rank()
 // prints on every rank, tagged with rank and host, for what differs per
 // rank. A line is written whole when the statement ends (no interleaving
-// of partial lines from one process). set_log_rank() is called by
-// comm::make_backend() once the communication backend exists; before that every process counts as
-// rank 0. Thread safety: lines may be written from any thread.
+// of partial lines from one process). comm::make_backend() calls
+// set_log_rank() once the backend exists; before that every process counts
+// as rank 0. Thread safety: lines may be written from any thread.
 #include <sstream>
 #include <string>
 

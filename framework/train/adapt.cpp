@@ -37,15 +37,20 @@ Params model_parameters(const Params& p) {
 }
 
 AdaptResult adapt_checkpoint(const Checkpoint& ck, const AdaptRequest& req) {
-  const Config cfg = Config::from_yaml(ck.config_yaml, "checkpoint config");
-  if (cfg.get_string("model.name") != "preference")
-    throw UserError("adapt: the checkpoint's model is '" + cfg.get_string("model.name") +
+  const RunOptions run = read_options(Config::from_yaml(ck.config_yaml, "checkpoint config"));
+  if (run.model.name != "preference")
+    throw UserError("adapt: the checkpoint's model is '" + run.model.name +
                     "'; adapt works on preference checkpoints (model.name: preference)");
   const int64_t dim = checkpoint_input_dim(ck);
-  ModelSpec ms = model_spec(cfg, {dim});
+  ModelSpec ms = run.model;
+  ms.input_shape = {dim};
   ms.outputs = 1;
   auto model = make_model(ms);
-  LearnerOptions o = learner_options(cfg, checkpoint_descriptor_dim(ck));
+  LearnerOptions o = run.learner;
+  o.descriptor_dim = checkpoint_descriptor_dim(ck);
+  // The learner whose parameters these are (a run's finetune baseline
+  // records the run's config).
+  if (!ck.learner.empty()) o.name = ck.learner;
   if (!learner_traits(o.name).inner_loop)
     throw UserError("adapt: the checkpoint's learner '" + o.name +
                     "' has no inner loop to adapt with (" +

@@ -1,39 +1,54 @@
 #pragma once
-// An experiment: the task source, model(s) and learner a config describes,
-// plus the evaluation of a set of methods on the fixed test episodes.
+// An experiment: the task source, model(s) and learner a run's options
+// describe, plus the evaluation of a set of methods on fixed episodes.
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "checkpoint/checkpoint.h"
 #include "config/config.h"
 #include "core/model.h"
 #include "episodes/evaluation.h"
 #include "episodes/task_source.h"
 #include "learners/learner.h"
+#include "train/options.h"
 
 namespace metacat {
 
 struct Experiment {
+  // The config as given: the record written to the run directory and to
+  // checkpoints (resume compares it). Behaviour comes from `options` only.
   Config config;
+  RunOptions options;  // read once from config, or derived from it (baselines)
+  // Empty for the configured run; for a derived one (a baseline's joint
+  // pre-training) one line saying what it is, written above the record.
+  std::string role;
   std::shared_ptr<TaskSource> source;
-  EpisodeSpec spec;                   // meta-training episodes
+  EpisodeSpec spec;                   // meta-training episodes (options.train.episode)
   std::unique_ptr<Model> model;       // the learner's model
   std::unique_ptr<Model> task_model;  // outputs of one episode (scratch baseline)
-  LearnerOptions options;
   std::unique_ptr<Learner> learner;
+  // The metric that selects best.h5 (options.eval.best_metric, or the task
+  // kind's primary metric), checked against the task kind.
+  std::string best_metric;
 };
 
-// The model a config describes, for items of this shape (outputs left 1).
-ModelSpec model_spec(const Config& config, std::vector<int64_t> input_shape);
-// The learner options a config describes (descriptor_dim: the data's).
-LearnerOptions learner_options(const Config& config, int64_t descriptor_dim);
-
-// Builds the task source a config names (loads or generates its data).
-// Sources are cached per process by their data keys, so baselines and
+// Builds the task source the data options name (loads or generates its
+// data). Sources are cached per process by their options, so baselines and
 // evaluations of the same data do not reload it.
-std::shared_ptr<TaskSource> make_source(const Config& config);
-// Throws UserError for anything in the config that cannot work together.
+std::shared_ptr<TaskSource> make_source(const DataOptions& data);
+// Throws UserError for anything that cannot work together.
 std::unique_ptr<Experiment> build_experiment(const Config& config);
+std::unique_ptr<Experiment> build_experiment(const Config& record, RunOptions options,
+                                             std::string role);
+// The finetune baseline's joint pre-training of the run `ex`.
+std::unique_ptr<Experiment> finetune_experiment(const Experiment& ex);
+// The experiment a checkpoint's parameters belong to: its config, with
+// `overrides` ("key=value") on top, as the learner the checkpoint records
+// (a finetune baseline's checkpoint records the run's config). Checks that
+// the parameters match that learner's model.
+std::unique_ptr<Experiment> checkpoint_experiment(const Checkpoint& ck, const std::string& path,
+                                                  const std::vector<std::string>& overrides = {});
 
 struct EvalMethod {
   std::string name;  // shown in tables: learner name, "finetune" or "scratch"
@@ -41,6 +56,12 @@ struct EvalMethod {
   const Learner* learner = nullptr;
   Params theta;
 };
+
+// One method on one set of fixed seeded episodes: the same scores whether
+// called by validation during training or by the final evaluation.
+EvalSummary evaluate_method(const Experiment& ex, const EvalMethod& method, Split split,
+                            const EpisodeSpec& spec, int64_t episodes, uint64_t seed,
+                            comm::Backend* comm = nullptr);
 
 // Evaluates every method at every shot setting of eval.shots on the same
 // fixed episodes; prints a table to stdout when `print` is set.

@@ -14,6 +14,7 @@
 #include "datasets/synthetic_catalogue.h"
 #include "test_util.h"
 #include "train/experiment.h"
+#include "train/options.h"
 
 using namespace metacat;
 namespace fs = std::filesystem;
@@ -162,7 +163,8 @@ TEST(Export, PyTorchModelReproducesMetacatOutputs) {
     const Config cfg = Config::from_yaml(ck.config_yaml, "test");
     const bool conv = cfg.get_string("model.name") == "conv4";
     std::vector<int64_t> shape = conv ? std::vector<int64_t>{1, 28, 28} : std::vector<int64_t>{16};
-    ModelSpec ms = model_spec(cfg, shape);
+    ModelSpec ms = read_options(cfg).model;
+    ms.input_shape = shape;
     ms.outputs = ck.params.at("head.weight").size(0);
     auto model = make_model(ms);
     torch::manual_seed(1);

@@ -1,0 +1,169 @@
+#include "train/options.h"
+
+#include "config/learners.h"
+#include "core/error.h"
+
+namespace metacat {
+
+namespace {
+
+torch::Dtype dtype_of(const Config& c) {
+  return c.get_string("model.dtype") == "float64" ? torch::kFloat64 : torch::kFloat32;
+}
+
+DataOptions data_options(const Config& c) {
+  DataOptions d;
+  d.source = c.get_string("data.source");
+  d.path = c.get_string("data.path");
+  d.cache_bytes = c.get_int("data.cache_mb") << 20;
+  d.prefetch_workers = c.get_int("data.prefetch_workers");
+  d.prefetch_depth = c.get_int("data.prefetch_depth");
+  d.classes = {c.get_ints("data.train_classes"), c.get_ints("data.val_classes"),
+               c.get_ints("data.test_classes")};
+  d.sinusoid_tasks = c.get_int("data.sinusoid_tasks");
+  SyntheticSpec& s = d.synthetic;
+  s.categories = c.get_int("data.synthetic.categories");
+  s.departments = c.get_int("data.synthetic.departments");
+  s.feature_dim = c.get_int("data.synthetic.feature_dim");
+  s.descriptor_dim = c.get_int("data.synthetic.descriptor_dim");
+  s.min_items = c.get_int("data.synthetic.min_items");
+  s.max_items = c.get_int("data.synthetic.max_items");
+  s.spread = c.get_float("data.synthetic.spread");
+  s.val_fraction = c.get_float("data.synthetic.val_fraction");
+  s.test_fraction = c.get_float("data.synthetic.test_fraction");
+  d.seed = c.get_int("seed");
+  d.ways = c.get_int("task.ways");
+  d.dtype = dtype_of(c);
+  return d;
+}
+
+ModelSpec model_options(const Config& c) {
+  ModelSpec ms;
+  ms.name = c.get_string("model.name");
+  ms.hidden = c.get_ints("model.hidden");
+  ms.width = c.get_int("model.width");
+  ms.dtype = dtype_of(c);
+  return ms;
+}
+
+LearnerOptions learner_options(const Config& c) {
+  LearnerOptions o;
+  o.name = c.get_string("learner.name");
+  const LearnerTraits& traits = learner_traits(o.name);
+  o.inner_lr = c.get_float("learner.inner_lr");
+  o.inner_steps = c.get_int("learner.inner_steps");
+  o.eval_inner_steps = c.get_int("learner.eval_inner_steps");
+  if (o.eval_inner_steps == 0) o.eval_inner_steps = o.inner_steps;
+  o.first_order = c.get_bool("learner.first_order");
+  o.inner_loop = c.get_string("learner.inner_loop");
+  o.recompute = c.get_bool("learner.recompute");
+  o.task_parallel = c.get_bool("learner.task_parallel");
+  o.descriptor_init = c.get_bool("learner.descriptor_init");
+  o.descriptor_hidden = c.get_ints("learner.descriptor_hidden");
+  o.finetune_lr = c.get_float("baselines.finetune.lr");
+  o.finetune_steps = c.get_int("baselines.finetune.steps");
+  o.finetune_head_only = c.get_bool("baselines.finetune.head_only");
+  o.scratch_lr = c.get_float("baselines.scratch.lr");
+  o.scratch_steps = c.get_int("baselines.scratch.steps");
+  if (traits.inner_loop && o.inner_steps == 0)
+    throw UserError("learner.inner_steps (" + c.origin("learner.inner_steps") + "): " + o.name +
+                    " needs at least one inner step");
+  if (o.descriptor_init && !traits.descriptor_init)
+    throw UserError("learner.descriptor_init (" + c.origin("learner.descriptor_init") +
+                    "): works with " + learners_with(&LearnerTraits::descriptor_init) + ", not " +
+                    o.name);
+  return o;
+}
+
+TrainOptions train_options(const Config& c) {
+  TrainOptions t;
+  t.seed = c.get_int("seed");
+  t.steps = c.get_int("train.steps");
+  t.meta_batch = c.get_int("train.meta_batch");
+  t.partitions = c.get_int("train.partitions");
+  t.episode.ways = c.get_int("task.ways");
+  t.episode.shots = c.get_int("task.shots");
+  t.episode.queries = c.get_int("task.queries");
+  t.optimizer.name = c.get_string("train.optimizer");
+  t.optimizer.lr = c.get_float("train.outer_lr");
+  t.optimizer.beta1 = c.get_float("train.beta1");
+  t.optimizer.beta2 = c.get_float("train.beta2");
+  t.grad_clip = c.get_float("train.grad_clip");
+  t.log_every = c.get_int("train.log_every");
+  t.checkpoint_every = c.get_int("train.checkpoint_every");
+  t.checkpoint_minutes = c.get_float("train.checkpoint_minutes");
+  t.keep_checkpoints = c.get_int("train.keep_checkpoints");
+  t.signals = c.get_strings("train.signals");
+  return t;
+}
+
+EvalOptions eval_options(const Config& c) {
+  EvalOptions e;
+  e.at_end = c.get_bool("eval.at_end");
+  e.split = parse_split(c.get_string("eval.split"));
+  e.shots = c.get_ints("eval.shots");
+  e.queries = c.get_int("eval.queries");
+  e.episodes = c.get_int("eval.episodes");
+  e.seed = c.get_int("eval.seed");
+  e.warm = c.get_bool("eval.warm");
+  e.episodes_file = c.get_string("eval.episodes_file");
+  e.baselines = c.get_strings("eval.baselines");
+  e.val_every = c.get_int("eval.val_every");
+  e.val_episodes = c.get_int("eval.val_episodes");
+  e.val_shots =
+      c.get_int("eval.val_shots") > 0 ? c.get_int("eval.val_shots") : c.get_int("task.shots");
+  e.best_metric = c.get_string("eval.best_metric");
+  return e;
+}
+
+CommOptions comm_options(const Config& c) {
+  CommOptions o;
+  o.backend = c.get_string("comm.backend");
+  o.bucket_bytes = static_cast<int64_t>(c.get_float("comm.bucket_mb") * (1 << 20));
+  o.timeout_s = c.get_float("comm.timeout_s");
+  o.check_every = c.get_int("comm.check_every");
+  return o;
+}
+
+FaultOptions fault_options(const Config& c) {
+  FaultOptions f;
+  f.rank = c.get_int("debug.fail_rank");
+  f.step = c.get_int("debug.fail_at_step");
+  const std::string m = c.get_string("debug.fail_mode");
+  f.mode = m == "hang"      ? FaultOptions::Mode::kHang
+           : m == "diverge" ? FaultOptions::Mode::kDiverge
+           : m == "signal"  ? FaultOptions::Mode::kSignal
+                            : FaultOptions::Mode::kThrow;
+  return f;
+}
+
+}  // namespace
+
+RunOptions read_options(const Config& c) {
+  RunOptions o;
+  o.threads = c.get_int("threads");
+  o.data = data_options(c);
+  o.model = model_options(c);
+  o.learner = learner_options(c);
+  o.train = train_options(c);
+  o.eval = eval_options(c);
+  o.comm = comm_options(c);
+  o.faults = fault_options(c);
+  o.finetune.steps = c.get_int("baselines.finetune.pretrain_steps");
+  return o;
+}
+
+RunOptions finetune_pretraining(const RunOptions& run) {
+  RunOptions o = run;
+  o.learner.name = "finetune";
+  o.learner.descriptor_init = false;
+  o.train.steps = run.finetune.steps;
+  o.train.optimizer.name = "adam";
+  return o;
+}
+
+std::string method_label(const LearnerOptions& learner) {
+  return learner.name + (learner.descriptor_init ? "+descriptor" : "");
+}
+
+}  // namespace metacat

@@ -1,0 +1,40 @@
+#pragma once
+// The watchdog: ends the job when a meta-step stalls (a hung collective, a
+// hung read), so that no rank waits forever (docs/ARCHITECTURE.md,
+// invariant "fail loud and together").
+//
+// Contract: kick(step) marks progress; when more than `timeout_s` passes
+// without a kick, the watchdog thread prints one line naming the step, the
+// rank and the host to stderr and ends this process with kExitWatchdog (3).
+// It makes no MPI call (MPI_THREAD_FUNNELED): the launcher (mpirun, srun
+// --kill-on-bad-exit) ends the other ranks. timeout_s <= 0: no thread.
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <thread>
+
+namespace metacat {
+
+class Watchdog {
+ public:
+  Watchdog(double timeout_s, int rank);
+  ~Watchdog();
+  Watchdog(const Watchdog&) = delete;
+  Watchdog& operator=(const Watchdog&) = delete;
+  void kick(int64_t step);
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  void loop();
+  double timeout_;
+  int rank_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  int64_t step_ = 0;
+  Clock::time_point last_ = Clock::now();
+  std::thread thread_;
+};
+
+}  // namespace metacat

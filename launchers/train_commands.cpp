@@ -1,0 +1,199 @@
+#include "train_commands.h"
+
+#include <filesystem>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "checkpoint/checkpoint.h"
+#include "config/config.h"
+#include "core/error.h"
+#include "core/io.h"
+#include "core/log.h"
+#include "core/threads.h"
+#include "train/experiment.h"
+#include "train/trainer.h"
+
+namespace fs = std::filesystem;
+
+namespace metacat::cli {
+
+namespace {
+
+std::shared_ptr<comm::Backend> g_backend;
+
+struct TrainArgs {
+  std::string config, run_dir, resume = "none";
+  std::vector<std::string> sets;
+  bool help_config = false;
+};
+
+struct EvalArgs {
+  std::vector<std::string> checkpoints, baselines, sets;
+  std::string json_out, episodes, data;
+};
+
+nlohmann::json results_json(const std::vector<EvalSummary>& rs) {
+  nlohmann::json a = nlohmann::json::array();
+  for (const auto& r : rs) a.push_back(to_json(r));
+  return a;
+}
+
+// Refuses an impossible final evaluation before the training, not after it.
+void check_final_evaluation(const Experiment& ex) {
+  const EvalOptions& e = ex.options.eval;
+  if (!e.at_end) return;
+  EpisodeSpec spec = ex.spec;
+  spec.queries = e.queries;
+  for (int64_t shots : e.shots) {
+    spec.shots = shots;
+    ex.source->check(e.split, spec);
+    if (e.warm) ex.source->check(Split::kTrain, spec);
+  }
+}
+
+// ranks 0: a single-process command that does not say so.
+void say_evaluation(const EvalOptions& e, int ranks) {
+  log_info() << "evaluation: " << e.episodes << " fixed " << to_string(e.split)
+             << " episodes per setting (seed " << e.seed << "), mean ± 95% CI"
+             << (ranks > 0 ? ", over " + std::to_string(ranks) + (ranks > 1 ? " ranks" : " rank")
+                           : "");
+}
+
+int run_train(const TrainArgs& a) {
+  if (a.help_config) {
+    std::cout << "Config keys (YAML, dotted paths; override with --set key=value):\n"
+              << Config::schema_help();
+    return 0;
+  }
+  if (a.config.empty()) throw UserError("train: --config FILE is required");
+  Config config = Config::load_file(a.config);
+  for (const auto& s : a.sets) config.set(s);
+  const std::string run_dir =
+      a.run_dir.empty() ? "runs/" + fs::path(a.config).stem().string() : a.run_dir;
+  const RunOptions opts = read_options(config);
+
+  std::string why;
+  auto comm = comm::make_backend(opts.comm.backend, &why);
+  g_backend = comm;
+  const std::string threads =
+      apply_threads(resolve_threads(static_cast<int>(opts.threads), comm->local_size()));
+  log_info() << "comm: " << why << "\nthreads: " << threads << " per rank";
+  auto ex = build_experiment(config, opts, "");
+  check_final_evaluation(*ex);
+  TrainReport r = Trainer(*ex, run_dir, true, comm, a.resume).run();
+  if (!opts.eval.at_end) return 0;
+
+  std::vector<EvalMethod> methods{{method_label(opts.learner), ex->learner.get(), r.theta}};
+  std::unique_ptr<Experiment> ft;
+  for (const auto& b : opts.eval.baselines) {
+    if (b == "scratch") {
+      methods.push_back({"scratch", nullptr, {}});
+    } else if (b == "finetune" && opts.learner.name != "finetune") {
+      // Pre-training is a training run: every rank takes part. "auto": a
+      // resumed run reuses (or completes) its baseline's pre-training.
+      ft = finetune_experiment(*ex);
+      log_info() << "baseline finetune: joint pre-training for " << ft->options.train.steps
+                 << " steps";
+      TrainReport fr = Trainer(*ft, (fs::path(run_dir) / "baselines" / "finetune").string(),
+                               /*verbose=*/true, comm, "auto")
+                           .run();
+      methods.push_back({"finetune", ft->learner.get(), fr.theta});
+    }
+  }
+  // Every rank evaluates its share of the episodes; rank 0 reports.
+  say_evaluation(opts.eval, comm->size());
+  auto results = evaluate_methods(*ex, methods, /*print=*/true, comm.get());
+  if (comm->rank() != 0) return 0;
+  const std::string out = (fs::path(run_dir) / "eval.json").string();
+  nlohmann::json j = {{"checkpoints", {r.checkpoint}}, {"results", results_json(results)}};
+  atomic_write_text(out, j.dump(2) + "\n");
+  log_info() << "evaluation written to " << out;
+  return 0;
+}
+
+int run_eval(EvalArgs a) {
+  if (a.checkpoints.empty()) throw UserError("eval: give at least one --checkpoint");
+  if (!a.episodes.empty()) a.sets.push_back("eval.episodes_file=" + a.episodes);
+  if (!a.data.empty()) a.sets.push_back("data.path=" + a.data);
+  std::vector<std::unique_ptr<Experiment>> exps;
+  std::vector<EvalMethod> methods;
+  std::vector<std::string> paths;
+  for (const auto& c : a.checkpoints) {
+    const std::string path = resolve_checkpoint(c);
+    const Checkpoint ck = load_checkpoint(path);
+    auto ex = checkpoint_experiment(ck, path, a.sets);
+    if (exps.empty())
+      log_info() << "threads: "
+                 << apply_threads(resolve_threads(static_cast<int>(ex->options.threads)));
+    methods.push_back({method_label(ex->options.learner), ex->learner.get(), ck.params});
+    exps.push_back(std::move(ex));
+    paths.push_back(path);
+  }
+  for (const auto& b : a.baselines) {
+    if (b != "scratch")
+      throw UserError("eval: unknown baseline '" + b +
+                      "' (scratch; evaluate a finetune run's checkpoint for the finetune "
+                      "baseline)");
+    methods.push_back({"scratch", nullptr, {}});
+  }
+  const Experiment& first = *exps.front();
+  say_evaluation(first.options.eval, 0);
+  // All methods run on the first experiment's episodes (same data and seed).
+  std::vector<EvalSummary> results;
+  for (size_t i = 0; i < methods.size(); ++i) {
+    const Experiment& ex = (methods[i].learner && i < exps.size()) ? *exps[i] : first;
+    if (ex.options.eval.seed != first.options.eval.seed ||
+        ex.options.data.source != first.options.data.source)
+      throw UserError(
+          "eval: checkpoints were trained on different data or evaluation seeds; "
+          "pass --set eval.seed=... to align them");
+    auto rs = evaluate_methods(ex, {methods[i]}, /*print=*/true);
+    results.insert(results.end(), rs.begin(), rs.end());
+  }
+  if (!a.json_out.empty()) {
+    nlohmann::json j = {{"checkpoints", paths}, {"results", results_json(results)}};
+    atomic_write_text(fs::absolute(a.json_out).string(), j.dump(2) + "\n");
+    log_info() << "evaluation written to " << a.json_out;
+  }
+  return 0;
+}
+
+}  // namespace
+
+std::shared_ptr<comm::Backend> active_backend() { return g_backend; }
+
+std::vector<std::pair<CLI::App*, std::function<int()>>> add_train_commands(CLI::App& app) {
+  auto ta = std::make_shared<TrainArgs>();
+  auto* train =
+      app.add_subcommand("train", "Meta-train a learner, then evaluate it on the test split");
+  train->add_option("--config", ta->config, "YAML config file (see configs/)");
+  train->add_option("--run-dir", ta->run_dir,
+                    "Output directory (config.yaml, metrics.jsonl, checkpoints/, eval.json); "
+                    "default runs/<config name>");
+  train->add_option("--set", ta->sets,
+                    "Override a config key: --set learner.inner_steps=5 (repeatable)");
+  train->add_flag("--help-config", ta->help_config,
+                  "List every config key with type, default and meaning");
+  train->add_option("--resume", ta->resume,
+                    "auto: continue from the run directory's newest valid checkpoint (or start "
+                    "fresh); none (default): refuse a run directory that has checkpoints; or a "
+                    "checkpoint file");
+
+  auto ea = std::make_shared<EvalArgs>();
+  auto* eval =
+      app.add_subcommand("eval", "Evaluate checkpoints and baselines on the same fixed episodes");
+  eval->add_option("--checkpoint", ea->checkpoints,
+                   "Checkpoint file, or run directory (its newest checkpoint); repeatable")
+      ->required();
+  eval->add_option("--baseline", ea->baselines, "Also evaluate a baseline: scratch (repeatable)");
+  eval->add_option("--set", ea->sets,
+                   "Override a key of the checkpoints' configs, e.g. --set eval.episodes=100");
+  eval->add_option("--json", ea->json_out, "Write the results as JSON to this file");
+  eval->add_option(
+      "--episodes", ea->episodes,
+      "Fixed episodes from `metacat episodes` (same as --set eval.episodes_file=FILE)");
+  eval->add_option("--data", ea->data, "Dataset folder, if not where the run read it (data.path)");
+  return {{train, [ta] { return run_train(*ta); }}, {eval, [ea] { return run_eval(*ea); }}};
+}
+
+}  // namespace metacat::cli
