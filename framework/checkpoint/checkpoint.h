@@ -9,8 +9,9 @@
 //     checksum, 0 when none), content_xxh64 (checksum of everything above)
 // Everything the next step depends on is there: the task sampler is a pure
 // function of (seed, step, slot), so the step is its whole state.
-// Writing: temporary name, fsync, rename, fsync the directory, then move
-// `latest`; a crash at any moment leaves the previous checkpoint usable.
+// Writing: through atomic_write (core/io.h), then `latest` the same way; a
+// crash at any moment leaves the previous checkpoint usable
+// (docs/ARCHITECTURE.md, invariants 5 and 6).
 #include <string>
 #include <vector>
 

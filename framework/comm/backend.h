@@ -7,7 +7,8 @@
 //    by every rank, in the same order, with the same counts and dtypes. The
 //    training loop guarantees this by making every decision that could make a
 //    rank skip or add a collective (stop, checkpoint now, NaN seen) itself a
-//    collective at the step boundary (DESIGN.md invariant 4).
+//    collective at the step boundary (docs/ARCHITECTURE.md, invariant 4;
+//    train/decisions.h).
 //  - Thread level: collectives are called from one thread per process (the
 //    training thread); other threads (prefetch) never call them. MPI is
 //    initialised with MPI_THREAD_FUNNELED.
@@ -16,7 +17,8 @@
 //    them through device buffers it owns.
 //  - Errors: every failing MPI/NCCL/CUDA call throws CommError naming the
 //    call, the rank and the host. abort() ends the job on every rank.
-// The training loop includes this header only: never mpi.h or nccl.h.
+// The training loop includes this header only: never mpi.h or nccl.h
+// (invariant 7).
 #include <cstddef>
 #include <cstdint>
 #include <memory>

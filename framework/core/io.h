@@ -1,6 +1,6 @@
 #pragma once
 // Files: the one home of the atomic-commit rule and of small formatting
-// helpers shared by every writer (DESIGN invariant 6, docs/ARCHITECTURE.md).
+// helpers shared by every writer (docs/ARCHITECTURE.md, invariant 6).
 //
 // atomic_write(path, write): `write` fills a temporary file next to `path`
 // (path + ".tmp.<pid>"); then the temporary file is fsynced, renamed over

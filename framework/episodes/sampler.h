@@ -1,5 +1,6 @@
 #pragma once
-// World-size-invariant, balanced, disjoint task sampling (DESIGN.md inv. 2).
+// World-size-invariant, balanced, disjoint task sampling
+// (docs/ARCHITECTURE.md, invariant 2).
 //
 // The task sources of the training split are cut once into P contiguous
 // partitions of near-equal size (depends on the data and P only). Rank r of

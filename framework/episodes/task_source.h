@@ -1,8 +1,8 @@
 #pragma once
 // Task sources: where episodes come from.
 //
-// A *task source* is the unit the ranks divide among themselves (DESIGN.md
-// invariant 2): a category when a task lives inside one category, or a fixed
+// A *task source* is the unit the ranks divide among themselves
+// (docs/ARCHITECTURE.md, invariant 2): a category when a task lives inside one category, or a fixed
 // combination of classes when an N-way task spans classes and classes are
 // few. Sources of a split are numbered 0..num_sources(split)-1, and
 // draw(split, source, spec, rng) is a pure function of its arguments and the

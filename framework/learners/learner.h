@@ -1,5 +1,6 @@
 #pragma once
 // The learner interface: every meta-learner and baseline, one contract.
+// Which learners exist, and what each can do: config/learners.h.
 //
 // Meta-parameters are the model's parameters plus any the learner adds (Meta-
 // SGD's per-parameter rates, named "lr.<param>"). A learner never mutates
@@ -7,7 +8,8 @@
 // `grad` (one tensor per meta-parameter, same order and shapes as theta), so
 // that a rank sums its tasks into one buffer that is then all-reduced. The
 // trainer divides by the meta-batch size B and steps the outer optimiser.
-// theta's tensors must be leaves with requires_grad set.
+// theta's tensors must be leaves with requires_grad set (docs/ARCHITECTURE.md,
+// invariant 1: functional parameters).
 #include <memory>
 #include <string>
 #include <vector>

@@ -1,7 +1,8 @@
 #pragma once
 // The replicated training state of one rank: meta-parameters, the flat
 // meta-gradient buffer and the outer optimiser (docs/ARCHITECTURE.md,
-// invariant 3: after every step every rank holds the same bits).
+// invariant 3: after every step every rank holds the same bits; invariant
+// 5: a checkpoint holds everything the next step depends on).
 //
 // theta's tensors are leaves that share the memory of one flat buffer, and
 // grads[i] are views of one flat gradient buffer, so the all-reduce is one

@@ -216,7 +216,7 @@ class Coordinator {
     const int n = comm_.size();
     log_info() << "train: " << ex_.learner->name() << " on " << ex_.source->describe() << ", "
                << state_.theta.numel() << " meta-parameters, " << o_.train.steps << " steps x "
-               << o_.train.meta_batch << " tasks, " << sampler.partitions() << " partitions, " << n
+               << sampler.meta_batch() << " tasks, " << sampler.partitions() << " partitions, " << n
                << " rank" << (n > 1 ? "s" : "") << " (" << comm_.name() << ")";
   }
 

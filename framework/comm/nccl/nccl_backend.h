@@ -1,9 +1,10 @@
 #pragma once
-// The NCCL backend: one rank per GPU (device = local rank mod visible GPUs),
-// the NCCL unique id shared over MPI. Host buffers are staged through device
-// buffers owned by the backend, since LibTorch here has no CUDA: a copy in,
-// the collective on the backend's stream, a copy out. Built only when CMake
-// finds NCCL and the CUDA runtime (METACAT_WITH_NCCL).
+// The NCCL backend: one rank per GPU (device = MPI rank mod visible GPUs),
+// the NCCL unique id shared over MPI. Host buffers are staged through a
+// device buffer owned by the backend, since Debian's LibTorch has no CUDA:
+// staged() copies in, runs the collective on the backend's stream and copies
+// out, for every collective. Built only when CMake finds NCCL and the CUDA
+// runtime (METACAT_WITH_NCCL).
 #include <memory>
 
 #include "comm/backend.h"
