@@ -11,6 +11,7 @@
 #include "checkpoint/checkpoint.h"
 #include "core/error.h"
 #include "core/io.h"
+#include "core/log.h"
 #include "datasets/csv_features.h"
 #include "train/adapt.h"
 
@@ -50,7 +51,7 @@ int run_adapt(const AdaptArgs& a) {
     req.descriptor = read_vector_csv(a.descriptor, d, "descriptor");
   }
   const AdaptResult r = adapt_checkpoint(ck, req);
-  for (const auto& w : r.warnings) std::cerr << "warning: adapt: " << w << std::endl;
+  for (const auto& w : r.warnings) log_warn() << "adapt: " << w;
   make_dirs(a.out);
   const std::string h5 = (fs::path(a.out) / "adapted.h5").string();
   const std::string pt = (fs::path(a.out) / "adapted.pt").string();
@@ -104,12 +105,9 @@ int run_export(const ExportArgs& a) {
     req.descriptor = read_vector_csv(a.descriptor, d, "descriptor");
     p = adapt_checkpoint(ck, req).adapted;
   } else if (d > 0) {
-    std::cerr
-        << "warning: export: the checkpoint was trained with learner.descriptor_init; the exported "
-           "head "
-           "is the shared one, without any category's descriptor offset (pass --descriptor FILE to "
-           "export a category's start)"
-        << std::endl;
+    log_warn() << "export: the checkpoint was trained with learner.descriptor_init; the exported "
+                  "head is the shared one, without any category's descriptor offset (pass "
+                  "--descriptor FILE to export a category's start)";
   }
   make_dirs(fs::path(a.out).parent_path().string());
   save_params_pytorch(a.out, p);

@@ -1,5 +1,6 @@
 #include "train_commands.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -70,11 +71,11 @@ int run_train(const TrainArgs& a) {
   for (const auto& s : a.sets) config.set(s);
   const std::string run_dir =
       a.run_dir.empty() ? "runs/" + fs::path(a.config).stem().string() : a.run_dir;
-  const RunOptions opts = read_options(config);
-
+  // The backend first: an error in the options then ends every rank together.
   std::string why;
-  auto comm = comm::make_backend(opts.comm.backend, &why);
+  auto comm = comm::make_backend(read_comm_options(config).backend, &why);
   g_backend = comm;
+  const RunOptions opts = read_options(config);
   const std::string threads =
       apply_threads(resolve_threads(static_cast<int>(opts.threads), comm->local_size()));
   log_info() << "comm: " << why << "\nthreads: " << threads << " per rank";
@@ -86,6 +87,9 @@ int run_train(const TrainArgs& a) {
   std::vector<EvalMethod> methods{{method_label(opts.learner), ex->learner.get(), r.theta}};
   std::unique_ptr<Experiment> ft;
   for (const auto& b : opts.eval.baselines) {
+    const bool seen = std::any_of(methods.begin(), methods.end(),
+                                  [&](const EvalMethod& m) { return m.name == b; });
+    if (seen) continue;  // listed twice: evaluated once
     if (b == "scratch") {
       methods.push_back({"scratch", nullptr, {}});
     } else if (b == "finetune" && opts.learner.name != "finetune") {

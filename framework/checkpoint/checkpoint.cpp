@@ -88,7 +88,7 @@ void save_checkpoint(const std::string& path, const Checkpoint& ck, int64_t keep
         h5::write_tensor(v, ck.params.names[i], ck.exp_avg_sq[i], tmp);
       }
     }
-    METACAT_H5_WRITE_CHECK(H5Fflush(f, H5F_SCOPE_GLOBAL), tmp, "flush");
+    h5::flush(f, tmp);
   });
   if (update_latest) write_latest(dir, fs::path(path).filename().string());
   if (keep > 0) {
@@ -96,7 +96,7 @@ void save_checkpoint(const std::string& path, const Checkpoint& ck, int64_t keep
     // among them, so a valid checkpoint always remains.
     auto all = list_checkpoints(dir.parent_path().string());
     for (size_t i = static_cast<size_t>(keep); i < all.size(); ++i)
-      if (all[i] != path) fs::remove(all[i]);
+      if (all[i] != path) remove_file(all[i]);
   }
 }
 

@@ -15,12 +15,6 @@
 
 namespace metacat::comm {
 
-std::string hostname() {
-  char buf[256] = {0};
-  gethostname(buf, sizeof buf - 1);
-  return buf;
-}
-
 size_t dtype_bytes(DType t) { return t == DType::kFloat32 ? 4 : 8; }
 
 const char* to_string(ReduceOp op) {

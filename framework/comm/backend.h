@@ -25,6 +25,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "core/log.h"
+
 namespace metacat::comm {
 
 enum class DType { kFloat32, kFloat64, kInt64 };
@@ -91,6 +93,6 @@ std::shared_ptr<Backend> make_backend(const std::string& choice, std::string* wh
 
 // True when the environment shows a multi-process launcher (mpirun, srun).
 bool launched_by_launcher();
-std::string hostname();
+using metacat::hostname;  // core/log.h
 
 }  // namespace metacat::comm

@@ -5,18 +5,15 @@
 namespace metacat {
 
 const std::vector<LearnerTraits>& learner_table() {
-  // Columns: name, summary, gradient_family, inner_loop, descriptor_init,
-  // regression, baseline.
+  // Columns: name, gradient_family, inner_loop, descriptor_init, regression.
   static const std::vector<LearnerTraits> table = {
-      {"maml", "MAML, second order through the inner loop", true, true, true, true, false},
-      {"fomaml", "first-order MAML", true, true, true, true, false},
-      {"reptile", "Reptile (outer direction theta' - theta)", false, true, false, true, false},
-      {"anil", "ANIL: only the head adapts in the inner loop", true, true, true, true, false},
-      {"metasgd", "Meta-SGD: learned per-parameter inner rates (lr.*)", true, true, true, true,
-       false},
-      {"protonet", "Prototypical Networks (no inner loop)", false, false, false, false, false},
-      {"finetune", "baseline: joint pre-training, then a new head fine-tuned", false, false, false,
-       true, true},
+      {"maml", true, true, true, true},          // second order through the inner loop
+      {"fomaml", true, true, true, true},        // first-order MAML
+      {"reptile", false, true, false, true},     // outer direction theta' - theta
+      {"anil", true, true, true, true},          // only the head adapts
+      {"metasgd", true, true, true, true},       // learned per-parameter rates (lr.*)
+      {"protonet", false, false, false, false},  // prototypes, no inner loop
+      {"finetune", false, false, false, true},   // baseline: joint pre-training
   };
   return table;
 }

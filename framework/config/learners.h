@@ -1,11 +1,13 @@
 #pragma once
-// The one table of learner families: what each learner named by
-// `learner.name` is and can do. Every check on a learner's name (the config
-// schema's allowed values, learner construction, `metacat adapt`, descriptor
-// starts, the inner-step requirement) reads this table instead of listing
-// names. It lives in config/, the lowest layer that needs it (the schema
-// validates names at load time), so learners/ and train/ read it without an
-// upward include.
+// The one table of learner families: which learners `learner.name` may
+// name, and what each can do. Every rule about a group of learners (the
+// config schema's allowed values, which class implements a learner, who
+// needs an inner step, who can start from a descriptor, who works on
+// regression, what `metacat adapt` can adapt) reads this table instead of
+// listing names; code that concerns one learner alone (Reptile's outer
+// direction, finetune's joint head) names it. It lives in config/, the lowest layer that needs it
+// (the schema validates names at load time), so learners/ and train/ read it without an upward
+// include.
 #include <string>
 #include <vector>
 
@@ -13,12 +15,10 @@ namespace metacat {
 
 struct LearnerTraits {
   std::string name;
-  std::string summary;           // one line, for --help-config and errors
-  bool gradient_family = false;  // maml/fomaml/anil/metasgd: GradientLearner
+  bool gradient_family = false;  // implemented by GradientLearner
   bool inner_loop = false;       // adapts by gradient steps on the support set
   bool descriptor_init = false;  // can start from a category descriptor
   bool regression = true;        // works on regression (sinusoid) tasks
-  bool baseline = false;         // a baseline, not a meta-learner
 };
 
 // Every learner, in the order --help-config lists them.

@@ -49,6 +49,12 @@ void make_dirs(const std::string& dir) {
   if (ec) throw IoError("cannot create folder '" + dir + "': " + ec.message());
 }
 
+void remove_file(const std::string& path) {
+  std::error_code ec;
+  fs::remove(path, ec);
+  if (ec) throw IoError("cannot remove '" + path + "': " + ec.message());
+}
+
 void atomic_write(const std::string& path,
                   const std::function<void(const std::string& tmp)>& write) {
   try {
@@ -86,15 +92,10 @@ std::string hex64(uint64_t v) {
 }
 
 uint64_t parse_hex64(const std::string& s, const std::string& what) {
-  size_t used = 0;
-  uint64_t v = 0;
-  try {
-    v = std::stoull(s, &used, 16);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (s.empty() || used != s.size()) throw UserError(what + ": '" + s + "' is not a hex checksum");
-  return v;
+  const bool hex = !s.empty() && s.size() <= 16 &&
+                   s.find_first_not_of("0123456789abcdefABCDEF") == std::string::npos;
+  if (!hex) throw UserError(what + ": '" + s + "' is not a hex checksum");
+  return std::stoull(s, nullptr, 16);
 }
 
 }  // namespace metacat

@@ -24,10 +24,13 @@ void fsync_file(const std::string& path);
 void fsync_parent_dir(const std::string& path);
 // create_directories with an IoError naming the folder on failure.
 void make_dirs(const std::string& dir);
+// Removes a file (absent is fine); IoError naming it on failure.
+void remove_file(const std::string& path);
 
 // 16 lower-case hex digits (checksums in manifests and checkpoints).
 std::string hex64(uint64_t v);
-// Parses hex64's output; UserError naming `what` when it is not hex.
+// Parses hex64's output (1 to 16 hex digits, nothing else); UserError
+// naming `what` otherwise.
 uint64_t parse_hex64(const std::string& s, const std::string& what);
 
 }  // namespace metacat

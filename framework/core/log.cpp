@@ -19,12 +19,13 @@ void close_live_line() {
   g_live_open = false;
 }
 
-std::string host() {
+}  // namespace
+
+std::string hostname() {
   char buf[256] = {0};
   gethostname(buf, sizeof buf - 1);
   return buf;
 }
-}  // namespace
 
 void set_log_rank(int rank, int size) {
   g_rank = rank;
@@ -59,7 +60,8 @@ LogLine::~LogLine() {
     std::cerr << "warning: " << buf_.str() << std::endl;
   } else {
     std::cerr << "warning: " << buf_.str();
-    if (g_size > 1) std::cerr << " [rank " << g_rank << " of " << g_size << ", " << host() << "]";
+    if (g_size > 1)
+      std::cerr << " [rank " << g_rank << " of " << g_size << ", " << hostname() << "]";
     std::cerr << std::endl;
   }
 }

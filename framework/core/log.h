@@ -14,6 +14,9 @@
 
 namespace metacat {
 
+// This machine's name (messages name the rank and host).
+std::string hostname();
+
 void set_log_rank(int rank, int size);
 bool log_is_lead();  // this process prints info() lines
 

@@ -47,6 +47,7 @@ void write_episode_file(const std::string& path, const EpisodeFile& f) {
                      tmp);
     h5::write_tensor(h, "query", torch::tensor(qry, torch::kInt64).reshape({n, k * f.spec.queries}),
                      tmp);
+    h5::flush(h, tmp);
   });
 }
 

@@ -37,6 +37,10 @@ void fail_write(const std::string& call, const std::string& file, const std::str
                 " failed (disk full, or no permission?)");
 }
 
+void flush(hid_t file, const std::string& path) {
+  METACAT_H5_WRITE_CHECK(H5Fflush(file, H5F_SCOPE_GLOBAL), path, "flush");
+}
+
 Handle create_file(const std::string& path, bool ordered) {
   silence_errors();
   Handle fcpl(H5Pcreate(H5P_FILE_CREATE), H5Pclose);

@@ -54,6 +54,11 @@ void silence_errors();
     return _r;                                                    \
   }())
 
+// Writes everything buffered for the file to disk; IoError on failure. The
+// last call of every writer, so that a failure is seen before the file is
+// committed (handle destructors cannot report one).
+void flush(hid_t file, const std::string& path);
+
 // Truncates. Files use the HDF5 1.10 format (compact chunk indexes: a small
 // chunked dataset costs bytes, not kilobytes; readable by HDF5 >= 1.10).
 // ordered: links keep their creation order (checkpoints: parameter order).

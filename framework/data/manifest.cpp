@@ -82,6 +82,7 @@ void write_manifest(const std::string& dir, const Manifest& m) {
     h5::write_strings(s, "xxh64", sums, tmp);
     if (m.descriptors.defined())
       h5::write_tensor(f, "descriptors", m.descriptors.to(torch::kFloat32), tmp);
+    h5::flush(f, tmp);
   });
 }
 

@@ -41,7 +41,7 @@ PackSummary pack(Manifest m, const std::function<CategoryRows(int64_t)>& produce
   // A previous pack (finished or not) must not leave stray shards behind.
   for (const auto& e : fs::directory_iterator(opt.out)) {
     const std::string n = e.path().filename().string();
-    if (n.rfind("shard-", 0) == 0 || n.rfind("manifest.h5", 0) == 0) fs::remove(e.path());
+    if (n.rfind("shard-", 0) == 0 || n.rfind("manifest.h5", 0) == 0) remove_file(e.path().string());
   }
   const int64_t n = m.num_categories();
   const int64_t row = m.row_bytes();
@@ -91,6 +91,7 @@ PackSummary pack(Manifest m, const std::function<CategoryRows(int64_t)>& produce
           std::fflush(stdout);
         }
       }
+      h5::flush(f, tmp);
     });
     m.shard_bytes[s] = static_cast<int64_t>(fs::file_size(path));
     m.shard_xxh64[s] = file_xxh64(path);

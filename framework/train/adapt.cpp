@@ -48,9 +48,6 @@ AdaptResult adapt_checkpoint(const Checkpoint& ck, const AdaptRequest& req) {
   auto model = make_model(ms);
   LearnerOptions o = run.learner;
   o.descriptor_dim = checkpoint_descriptor_dim(ck);
-  // The learner whose parameters these are (a run's finetune baseline
-  // records the run's config).
-  if (!ck.learner.empty()) o.name = ck.learner;
   if (!learner_traits(o.name).inner_loop)
     throw UserError("adapt: the checkpoint's learner '" + o.name +
                     "' has no inner loop to adapt with (" +
@@ -108,6 +105,7 @@ void save_params_h5(const std::string& path, const Params& p,
     for (const auto& [k, v] : attrs) h5::write_string_attr(f, k, v, tmp);
     h5::Handle g = h5::create_group(f, "params", tmp, true);
     for (size_t i = 0; i < p.size(); ++i) h5::write_tensor(g, p.names[i], p.tensors[i], tmp);
+    h5::flush(f, tmp);
   });
 }
 

@@ -127,7 +127,7 @@ std::unique_ptr<Experiment> build_experiment(const Config& record, RunOptions o,
 
 std::unique_ptr<Experiment> finetune_experiment(const Experiment& ex) {
   const RunOptions o = finetune_pretraining(ex.options);
-  return build_experiment(ex.config, o,
+  return build_experiment(finetune_record(ex.config, o), o,
                           "baseline finetune: joint pre-training (learner finetune, adam, " +
                               std::to_string(o.train.steps) +
                               " steps = baselines.finetune.pretrain_steps) for the run "
@@ -139,12 +139,6 @@ std::unique_ptr<Experiment> checkpoint_experiment(const Checkpoint& ck, const st
   Config cfg = Config::from_yaml(ck.config_yaml, path);
   for (const auto& o : overrides) cfg.set(o);
   auto ex = build_experiment(cfg);
-  if (!ck.learner.empty() && ck.learner != ex->options.learner.name) {
-    if (ck.learner != "finetune")
-      throw UserError("checkpoint '" + path + "' holds a '" + ck.learner +
-                      "' learner, but its config says " + ex->options.learner.name);
-    ex = finetune_experiment(*ex);  // a run's finetune baseline
-  }
   if (ex->learner->init(0).names != ck.params.names)
     throw UserError("checkpoint '" + path + "' does not match its config's model/learner");
   return ex;

@@ -16,12 +16,14 @@
 namespace metacat {
 
 struct Experiment {
-  // The config as given: the record written to the run directory and to
-  // checkpoints (resume compares it). Behaviour comes from `options` only.
+  // The record written to the run directory and to checkpoints (resume
+  // compares it): the config as given, or for a derived run the config that
+  // describes it (finetune_record). Behaviour comes from `options` only.
   Config config;
   RunOptions options;  // read once from config, or derived from it (baselines)
   // Empty for the configured run; for a derived one (a baseline's joint
-  // pre-training) one line saying what it is, written above the record.
+  // pre-training) one line saying what it is, written above the record
+  // in config.yaml.
   std::string role;
   std::shared_ptr<TaskSource> source;
   EpisodeSpec spec;                   // meta-training episodes (options.train.episode)
@@ -44,9 +46,9 @@ std::unique_ptr<Experiment> build_experiment(const Config& record, RunOptions op
 // The finetune baseline's joint pre-training of the run `ex`.
 std::unique_ptr<Experiment> finetune_experiment(const Experiment& ex);
 // The experiment a checkpoint's parameters belong to: its config, with
-// `overrides` ("key=value") on top, as the learner the checkpoint records
-// (a finetune baseline's checkpoint records the run's config). Checks that
-// the parameters match that learner's model.
+// `overrides` ("key=value") on top. Checks that the parameters match that
+// learner's model (overrides may evaluate them as another learner of the
+// same parameters, e.g. maml's as fomaml).
 std::unique_ptr<Experiment> checkpoint_experiment(const Checkpoint& ck, const std::string& path,
                                                   const std::vector<std::string>& overrides = {});
 

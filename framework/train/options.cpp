@@ -68,10 +68,6 @@ LearnerOptions learner_options(const Config& c) {
   if (traits.inner_loop && o.inner_steps == 0)
     throw UserError("learner.inner_steps (" + c.origin("learner.inner_steps") + "): " + o.name +
                     " needs at least one inner step");
-  if (o.descriptor_init && !traits.descriptor_init)
-    throw UserError("learner.descriptor_init (" + c.origin("learner.descriptor_init") +
-                    "): works with " + learners_with(&LearnerTraits::descriptor_init) + ", not " +
-                    o.name);
   return o;
 }
 
@@ -161,6 +157,18 @@ RunOptions finetune_pretraining(const RunOptions& run) {
   o.train.optimizer.name = "adam";
   return o;
 }
+
+Config finetune_record(const Config& run, const RunOptions& pretraining) {
+  const std::string why = "finetune baseline pre-training";
+  Config c = run;
+  c.set("learner.name", pretraining.learner.name, why);
+  c.set("learner.descriptor_init", pretraining.learner.descriptor_init ? "true" : "false", why);
+  c.set("train.steps", std::to_string(pretraining.train.steps), why);
+  c.set("train.optimizer", pretraining.train.optimizer.name, why);
+  return c;
+}
+
+CommOptions read_comm_options(const Config& c) { return comm_options(c); }
 
 std::string method_label(const LearnerOptions& learner) {
   return learner.name + (learner.descriptor_init ? "+descriptor" : "");

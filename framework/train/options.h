@@ -107,6 +107,15 @@ RunOptions read_options(const Config& config);
 // options `run`: learner finetune (no descriptor start), Adam, for
 // baselines.finetune.pretrain_steps steps; everything else as the run.
 RunOptions finetune_pretraining(const RunOptions& run);
+// The record (what config.yaml and its checkpoints carry) of that
+// pre-training: the run's config with the keys finetune_pretraining()
+// changes set to its values, so the record describes what ran and
+// read_options(record) gives the pre-training's options back (tested).
+Config finetune_record(const Config& run, const RunOptions& pretraining);
+
+// The communication options alone: the backend is started before the rest
+// of the options are read, so that their errors end every rank together.
+CommOptions read_comm_options(const Config& config);
 
 // The name results carry: the learner, marked when it starts from descriptors.
 std::string method_label(const LearnerOptions& learner);

@@ -52,6 +52,9 @@ std::string agree_on_resume(comm::Backend& comm, const std::string& resume,
 std::vector<std::string> check_resumable(const Checkpoint& ck, const std::string& path,
                                          const Experiment& ex,
                                          const std::vector<std::string>& param_names) {
+  if (!ck.learner.empty() && ck.learner != ex.learner->name())
+    throw UserError("cannot resume from '" + path + "': it holds a '" + ck.learner +
+                    "' learner, this run trains " + ex.learner->name());
   const Config saved = Config::from_yaml(ck.config_yaml, path);
   std::vector<std::string> refused, allowed;
   for (const auto& k : Config::diff(saved, ex.config))

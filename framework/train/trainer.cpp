@@ -74,6 +74,8 @@ class EpisodeStream {
                                                start * per_step_, steps * per_step_,
                                                static_cast<int>(workers), data.prefetch_depth);
   }
+  EpisodeStream(const EpisodeStream&) = delete;  // the prefetcher holds `this`
+  EpisodeStream& operator=(const EpisodeStream&) = delete;
   std::vector<Episode> step(int64_t s) {
     std::vector<Episode> eps;
     for (int64_t k = 0; k < per_step_; ++k)
@@ -224,8 +226,8 @@ class Coordinator {
     TrainReport r;
     r.theta = state_.theta.detached(false);
     r.steps = o_.train.steps;
-    r.seconds = seconds_since(t0_);
     r.checkpoint = checkpoint(o_.train.steps);
+    r.seconds = seconds_since(t0_);
     const int64_t ran = o_.train.steps - start_;
     if (verbose_)
       log_info() << "train: " << ran << " steps in " << format_duration(r.seconds) << " ("
@@ -303,8 +305,8 @@ TrainReport Trainer::run() {
     log_info() << "resume: from " << resume_from << " (step " << start << ", saved by "
                << ck.world_size << " rank" << (ck.world_size > 1 ? "s" : "") << ")";
   }
-  const double best_so_far =
-      dir.start_at(start, ex_.best_metric, higher_is_better(ex_.best_metric));
+  double best_so_far = dir.start_at(start, ex_.best_metric, higher_is_better(ex_.best_metric));
+  comm.broadcast(&best_so_far, sizeof best_so_far, 0);  // every rank's Validator agrees
   Coordinator coord(ex_, comm, dir, state, verbose_, start, best_so_far);
   coord.say_started(sampler);
   EpisodeStream episodes(sampler, o.data, comm.local_size(), start, o.train.steps);

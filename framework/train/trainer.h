@@ -34,7 +34,8 @@ class Trainer {
   Trainer(const Experiment& ex, std::string run_dir, bool verbose = true,
           std::shared_ptr<comm::Backend> comm = nullptr, std::string resume = "none");
   // Throws UserError (bad config or data, non-finite loss), IoError (run
-  // directory), Preempted (checkpointed on a signal) or CommError.
+  // directory), Preempted (checkpointed on a signal), CommError, or
+  // std::runtime_error (parameters differ across ranks; injected faults).
   TrainReport run();
 
   // The all-reduced, averaged meta-gradient of `step` at theta (flat, in

@@ -124,4 +124,12 @@ TEST(Comm, NcclAllreduceOnGpus) {
   std::vector<float> v(1000, 1.0f);
   nccl->allreduce(v.data(), v.size());
   EXPECT_FLOAT_EQ(v[999], static_cast<float>(nccl->size()));
+  // max and min, and the shared decisions built on them, through the same
+  // staging path; broadcast from the last rank.
+  EXPECT_EQ(nccl->max(nccl->rank() * 3), (nccl->size() - 1) * 3);
+  EXPECT_EQ(nccl->min(nccl->rank() + 2), 2);
+  EXPECT_TRUE(nccl->any(nccl->rank() == nccl->size() - 1));
+  double d = nccl->rank() == nccl->size() - 1 ? 2.5 : 0.0;
+  nccl->broadcast(&d, sizeof d, nccl->size() - 1);
+  EXPECT_EQ(d, 2.5);
 }

@@ -59,12 +59,13 @@ TEST(AtomicWrite, AFailedWriterLeavesTheOldFileAndNoTemporary) {
   const std::string dir = test::fresh_dir("io", "fail");
   const std::string path = dir + "/file.txt";
   atomic_write_text(path, "kept\n");
+  struct WriterFailed {};  // the writer's own exception comes out unchanged
   EXPECT_THROW(atomic_write(path,
                             [](const std::string& tmp) {
                               std::ofstream(tmp) << "half";
-                              throw std::runtime_error("writer failed");
+                              throw WriterFailed{};
                             }),
-               std::runtime_error);
+               WriterFailed);
   EXPECT_EQ(read(path), "kept\n");
   EXPECT_FALSE(has_temp_files(dir));
 }
@@ -88,6 +89,10 @@ TEST(Hex, RoundTripsAndRefusesNonHex) {
   EXPECT_EQ(parse_hex64(hex64(0x0123456789abcdefull), "x"), 0x0123456789abcdefull);
   EXPECT_THROW(parse_hex64("12zz", "x"), UserError);
   EXPECT_THROW(parse_hex64("", "x"), UserError);
+  EXPECT_THROW(parse_hex64("-1", "x"), UserError);
+  EXPECT_THROW(parse_hex64(" 12", "x"), UserError);
+  EXPECT_THROW(parse_hex64("0x12", "x"), UserError);
+  EXPECT_THROW(parse_hex64("00000000000000001", "x"), UserError);  // 17 digits
 }
 
 TEST(LearnerTable, NamesAndTraits) {
@@ -97,7 +102,7 @@ TEST(LearnerTable, NamesAndTraits) {
   EXPECT_TRUE(learner_traits("reptile").inner_loop);
   EXPECT_FALSE(learner_traits("reptile").descriptor_init);
   EXPECT_FALSE(learner_traits("protonet").regression);
-  EXPECT_TRUE(learner_traits("finetune").baseline);
+  EXPECT_FALSE(learner_traits("finetune").inner_loop);
   EXPECT_EQ(learners_with(&LearnerTraits::descriptor_init), "maml, fomaml, anil and metasgd");
   try {
     learner_traits("mamll");

@@ -190,6 +190,46 @@ TEST(Cli, ValidationAndEvalScoreACheckpointAlike) {
   EXPECT_DOUBLE_EQ(j["results"][0]["mean"].get<double>(), val) << j.dump(1);
 }
 
+// The finetune baseline's pre-training directory is a run of its own: its
+// config.yaml says what ran, `metacat eval` of it gives the finetune row of
+// the run's eval.json, and the run itself refuses to resume from it.
+TEST(Cli, FinetuneBaselineRunIsSelfDescribing) {
+  const std::string run_dir = tmp("ft-baseline");
+  fs::remove_all(run_dir);
+  Result r = run("train" + config() +
+                 " --set eval.at_end=true --set eval.baselines=[finetune] --set eval.shots=[1]"
+                 " --set eval.episodes=6 --set eval.queries=5 --set model.width=8"
+                 " --set train.steps=2 --set baselines.finetune.pretrain_steps=3"
+                 " --set baselines.finetune.steps=3 --run-dir " +
+                 run_dir);
+  ASSERT_EQ(r.code, 0) << r.output;
+  const std::string ft = run_dir + "/baselines/finetune";
+  std::ifstream cfg(ft + "/config.yaml");
+  const std::string yaml((std::istreambuf_iterator<char>(cfg)), std::istreambuf_iterator<char>());
+  EXPECT_NE(yaml.find("name: finetune"), std::string::npos) << yaml;
+  EXPECT_NE(yaml.find("steps: 3"), std::string::npos) << yaml;
+  double expected = -1;
+  {
+    std::ifstream in(run_dir + "/eval.json");
+    const auto ej = nlohmann::json::parse(in);
+    for (const auto& res : ej["results"])
+      if (res["method"] == "finetune") expected = res["mean"].get<double>();
+  }
+  ASSERT_GE(expected, 0);
+  const std::string out = tmp("ft-baseline.json");
+  r = run("eval --checkpoint " + ft + " --json " + out);
+  ASSERT_EQ(r.code, 0) << r.output;
+  std::ifstream in(out);
+  const auto j = nlohmann::json::parse(in);
+  EXPECT_EQ(j["results"][0]["method"], "finetune");
+  EXPECT_DOUBLE_EQ(j["results"][0]["mean"].get<double>(), expected);
+  const std::string other = tmp("ft-resume");
+  fs::remove_all(other);
+  r = run("train" + config(" --set model.width=8 --set train.steps=4") + " --run-dir " + other +
+          " --resume " + ft + "/checkpoints/step-00000003.h5");
+  expect_user_error(r, "holds a 'finetune' learner");
+}
+
 TEST(Cli, EvalOfMissingCheckpoint) {
   expect_user_error(run("eval --checkpoint " + tmp("nothing-here")), "does not exist");
   const std::string d = tmp("emptyrun");

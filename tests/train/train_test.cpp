@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -10,6 +11,8 @@
 #include "datasets/fashion_mnist.h"
 #include "test_util.h"
 #include "train/experiment.h"
+#include "train/options.h"
+#include "train/run_dir.h"
 #include "train/trainer.h"
 
 using namespace metacat;
@@ -163,4 +166,64 @@ TEST(Validation, RecordsAndKeepsTheBestCheckpoint) {
   EXPECT_EQ(b.step, best_step);
   // best.h5 is not where `latest` points.
   EXPECT_EQ(newest_checkpoint(dir), checkpoint_path(dir, 120));
+}
+
+// The finetune baseline's pre-training is a typed change of the run's
+// options; its record (config.yaml, checkpoints) reads back as the same
+// options, and differs from the run's (its own config hash).
+TEST(Options, FinetunePretrainingRecordReadsBackAsItsOptions) {
+  Config c = sinusoid_config();
+  c.set("learner.descriptor_init=false");
+  c.set("train.optimizer=sgd");
+  c.set("baselines.finetune.pretrain_steps=700");
+  const RunOptions run = read_options(c);
+  const RunOptions ft = finetune_pretraining(run);
+  EXPECT_EQ(ft.learner.name, "finetune");
+  EXPECT_EQ(ft.train.steps, c.get_int("baselines.finetune.pretrain_steps"));
+  EXPECT_EQ(ft.train.optimizer.name, "adam");
+  const Config record = finetune_record(c, ft);
+  const RunOptions back = read_options(record);
+  EXPECT_EQ(back.learner.name, ft.learner.name);
+  EXPECT_EQ(back.learner.descriptor_init, ft.learner.descriptor_init);
+  EXPECT_EQ(back.train.steps, ft.train.steps);
+  EXPECT_EQ(back.train.optimizer.name, ft.train.optimizer.name);
+  EXPECT_EQ(back.learner.finetune_lr, run.learner.finetune_lr);  // the rest is the run's
+  EXPECT_NE(record.hash(), c.hash());
+  EXPECT_EQ(Config::diff(c, record),
+            (std::vector<std::string>{"learner.name", "train.steps", "train.optimizer"}));
+}
+
+// A resume cuts metrics.jsonl back to the resumed step, reads the best
+// validation value of what it keeps, and sets newer step files aside.
+TEST(RunDirectory, StartAtCutsMetricsKeepsBestAndSetsNewerFilesAside) {
+  const std::string dir = fresh_dir("rundir");
+  fs::create_directories(dir + "/checkpoints");
+  {
+    std::ofstream m(dir + "/metrics.jsonl");
+    m << R"({"step": 10, "meta_loss": 1.0})"
+      << "\n"
+      << R"({"step": 10, "split": "val", "metrics": {"auc": 0.61}})"
+      << "\n"
+      << R"({"step": 20, "split": "val", "metrics": {"auc": 0.70}})"
+      << "\n"
+      << R"({"step": 30, "split": "val", "metrics": {"auc": 0.90}})"
+      << "\n"
+      << "not json\n";
+  }
+  for (int s : {20, 30}) std::ofstream(checkpoint_path(dir, s)) << "x";
+  RunDirectory rd(dir, /*lead=*/true);
+  EXPECT_DOUBLE_EQ(rd.start_at(20, "auc", true), 0.70);  // not 0.90: step 30 is dropped
+  std::ifstream in(dir + "/metrics.jsonl");
+  std::vector<int64_t> steps;
+  for (std::string line; std::getline(in, line);)
+    steps.push_back(nlohmann::json::parse(line)["step"].get<int64_t>());
+  EXPECT_EQ(steps, (std::vector<int64_t>{10, 10, 20}));
+  EXPECT_TRUE(fs::exists(checkpoint_path(dir, 20)));
+  EXPECT_FALSE(fs::exists(checkpoint_path(dir, 30)));
+  EXPECT_TRUE(fs::exists(checkpoint_path(dir, 30) + ".stale"));
+  RunDirectory lower(dir, true);
+  EXPECT_DOUBLE_EQ(lower.start_at(20, "auc", false), 0.61);  // lower is better: the smallest
+  RunDirectory other_rank(dir, /*lead=*/false);
+  EXPECT_TRUE(std::isnan(other_rank.start_at(0, "auc", true)));  // touches nothing
+  EXPECT_TRUE(fs::exists(checkpoint_path(dir, 20)));
 }
