@@ -3,6 +3,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "train/experiment.h"
+#include "train/state.h"
 
 namespace metacat {
 
@@ -75,6 +76,16 @@ std::vector<std::string> check_resumable(const Checkpoint& ck, const std::string
     throw UserError("cannot resume: the checkpoint is at step " + std::to_string(ck.step) +
                     ", beyond train.steps = " + std::to_string(ex.options.train.steps));
   return allowed;
+}
+
+int64_t resume_state(const std::string& path, const Experiment& ex, TrainState& state) {
+  const Checkpoint ck = load_checkpoint(path);
+  const auto allowed = check_resumable(ck, path, ex, state.theta.names);
+  state.restore(ck);
+  if (!allowed.empty()) log_info() << "resume: config changes allowed on resume: " << join(allowed);
+  log_info() << "resume: from " << path << " (step " << ck.step << ", saved by " << ck.world_size
+             << " rank" << (ck.world_size > 1 ? "s" : "") << ")";
+  return ck.step;
 }
 
 }  // namespace metacat

@@ -19,6 +19,7 @@
 namespace metacat {
 
 struct Experiment;
+struct TrainState;
 
 // Keys whose change does not affect what the next step computes; a resume
 // may change them (and says so). Any other change is refused.
@@ -34,5 +35,9 @@ std::string agree_on_resume(comm::Backend& comm, const std::string& resume,
 std::vector<std::string> check_resumable(const Checkpoint& ck, const std::string& path,
                                          const Experiment& ex,
                                          const std::vector<std::string>& param_names);
+
+// Loads the checkpoint at `path`, checks it (check_resumable), restores
+// `state` from it, says so, and returns its step.
+int64_t resume_state(const std::string& path, const Experiment& ex, TrainState& state);
 
 }  // namespace metacat

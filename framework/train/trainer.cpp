@@ -293,18 +293,7 @@ TrainReport Trainer::run() {
   TaskSampler sampler(*ex_.source, Split::kTrain, ex_.spec, o.train.seed, o.train.meta_batch,
                       o.train.partitions, comm.rank(), comm.size());
   TrainState state(ex_.learner->init(o.train.seed), o.train.optimizer);
-  int64_t start = 0;
-  if (!resume_from.empty()) {
-    const Checkpoint ck = load_checkpoint(resume_from);
-    const auto allowed = check_resumable(ck, resume_from, ex_, state.theta.names);
-    state.restore(ck);
-    start = ck.step;
-    std::string changed;
-    for (const auto& k : allowed) changed += (changed.empty() ? "" : ", ") + k;
-    if (!changed.empty()) log_info() << "resume: config changes allowed on resume: " << changed;
-    log_info() << "resume: from " << resume_from << " (step " << start << ", saved by "
-               << ck.world_size << " rank" << (ck.world_size > 1 ? "s" : "") << ")";
-  }
+  const int64_t start = resume_from.empty() ? 0 : resume_state(resume_from, ex_, state);
   double best_so_far = dir.start_at(start, ex_.best_metric, higher_is_better(ex_.best_metric));
   comm.broadcast(&best_so_far, sizeof best_so_far, 0);  // every rank's Validator agrees
   Coordinator coord(ex_, comm, dir, state, verbose_, start, best_so_far);
