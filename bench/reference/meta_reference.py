@@ -50,14 +50,29 @@ def mlp_forward(params, x):
     return F.linear(x, params[-2], params[-1])
 
 
-def conv4_init(width, ways):
+def conv4_init(width, ways, init="pytorch"):
+    """pytorch: nn.Conv2d/nn.Linear defaults, batch-norm scale 1 (metacat's).
+    xavier: Glorot-uniform weights and zero biases (the MAML papers' Conv-4);
+    xavier-bnu: the same with batch-norm scales drawn from U(0, 1)."""
     params, cin = [], 1
     for _ in range(4):
         conv = torch.nn.Conv2d(cin, width, 3, padding=1)
-        params += [conv.weight.detach().clone().requires_grad_(), conv.bias.detach().clone().requires_grad_()]
-        params += [torch.ones(width, requires_grad=True), torch.zeros(width, requires_grad=True)]
+        w, b = conv.weight.detach().clone(), conv.bias.detach().clone()
+        g = torch.ones(width)
+        if init != "pytorch":
+            torch.nn.init.xavier_uniform_(w)
+            b.zero_()
+        if init == "xavier-bnu":
+            g.uniform_(0, 1)
+        params += [w.requires_grad_(), b.requires_grad_(), g.requires_grad_(),
+                   torch.zeros(width, requires_grad=True)]
         cin = width
-    return params + init_linear(width, ways)
+    head = init_linear(width, ways)
+    if init != "pytorch":
+        with torch.no_grad():
+            torch.nn.init.xavier_uniform_(head[0])
+            head[1].zero_()
+    return params + head
 
 
 def conv4_features(params, x):
@@ -121,8 +136,9 @@ def protonet_logits(params, xs, ys, xq, ways):
     return -((fq.unsqueeze(1) - protos.unsqueeze(0)) ** 2).sum(2)
 
 
-def evaluate(a, params, forward, loss_fn, data):
-    """Mean query metric after adaptation on fresh test tasks, with its 95% CI."""
+def evaluate(a, params, forward, loss_fn, data, steps=1):
+    """Mean query metric after `steps` adaptation steps on fresh tasks of the
+    evaluation classes (--eval-classes), with its 95% CI."""
     rng = np.random.default_rng(a.seed + 1000)
     queries = a.eval_queries or a.queries
     values = []
@@ -130,12 +146,12 @@ def evaluate(a, params, forward, loss_fn, data):
         if data is None:
             xs, ys, xq, yq = sinusoid_episode(a.shots, queries, rng)
         else:
-            xs, ys, xq, yq = fmnist_episode(data, [6, 7, 8, 9], a.ways, a.shots, queries, rng)
+            xs, ys, xq, yq = fmnist_episode(data, a.eval_classes, a.ways, a.shots, queries, rng)
         if a.learner == "protonet":
             with torch.no_grad():
                 out = protonet_logits(params, xs, ys, xq, a.ways)
         else:
-            fast = adapt(params, forward, loss_fn, xs, ys, a.inner_lr, 1, False)
+            fast = adapt(params, forward, loss_fn, xs, ys, a.inner_lr, steps, False)
             with torch.no_grad():
                 out = forward(fast, xq)
         if data is None:
@@ -164,7 +180,14 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--eval-episodes", type=int, default=0)
     ap.add_argument("--eval-queries", type=int, default=0, help="query items at evaluation (0 = --queries)")
+    ap.add_argument("--init", choices=["pytorch", "xavier", "xavier-bnu"], default="pytorch",
+                    help="conv4 initialisation (see conv4_init)")
+    ap.add_argument("--eval-steps", type=str, default="1",
+                    help="test-time inner steps, comma-separated: one evaluation each (eval_<k>_*)")
+    ap.add_argument("--eval-classes", type=str, default="6,7,8,9",
+                    help="Fashion-MNIST classes evaluated (default the cold-start 6-9)")
     a = ap.parse_args()
+    a.eval_classes = [int(c) for c in a.eval_classes.split(",")]
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     rng = np.random.default_rng(a.seed)
@@ -175,8 +198,8 @@ def main():
         episode = lambda: sinusoid_episode(a.shots, a.queries, rng)
     else:
         classes = [0, 1, 2, 3, 4, 5]
-        data = load_fmnist(classes + ([6, 7, 8, 9] if a.eval_episodes > 0 else []))
-        params = conv4_init(a.width, a.ways)
+        data = load_fmnist(sorted(set(classes + (a.eval_classes if a.eval_episodes > 0 else []))))
+        params = conv4_init(a.width, a.ways, a.init)
         if a.learner == "protonet":
             params = params[:-2]
         forward, loss_fn = conv4_forward, F.cross_entropy
@@ -207,7 +230,12 @@ def main():
     seconds = time.perf_counter() - t0
     result = {}
     if a.eval_episodes > 0:
-        result = evaluate(a, params, forward, loss_fn, data if a.workload == "fmnist" else None)
+        ks = [int(k) for k in a.eval_steps.split(",")]
+        for k in ks:
+            r = evaluate(a, params, forward, loss_fn, data if a.workload == "fmnist" else None, k)
+            # One step keeps the original keys; more get eval_<k>_mean etc.
+            result.update(r if k == ks[0] and len(ks) == 1 else
+                          {key.replace("eval_", "eval_%d_" % k, 1): v for key, v in r.items()})
     print(json.dumps({
         "impl": "pytorch", "torch": torch.__version__, "workload": a.workload, "learner": a.learner,
         "shots": a.shots, "meta_batch": a.meta_batch, "threads": a.threads, "steps": a.steps,
