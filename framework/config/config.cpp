@@ -49,6 +49,7 @@ const std::vector<Key>& schema() {
       {"data.train_classes", Type::kInts, "[0, 1, 2, 3, 4, 5]", 0, 9, {}, "fashion-mnist: meta-training classes"},
       {"data.val_classes", Type::kInts, "[]", 0, 9, {}, "fashion-mnist: validation classes"},
       {"data.test_classes", Type::kInts, "[6, 7, 8, 9]", 0, 9, {}, "fashion-mnist: cold-start test classes"},
+      {"data.class_augment", Type::kString, "none", -kInf, kInf, {"none", "rotations", "dihedral"}, "image classification: each training class also as its rotations by 90/180/270 degrees (rotations, x4), and mirror images (dihedral, x8), as new classes; val/test classes unchanged"},
       {"data.sinusoid_tasks", Type::kInt, "1000000", 1, 1e12, {}, "sinusoid: distinct tasks per split"},
       {"data.synthetic.categories", Type::kInt, "300", 3, 1e7, {}, "synthetic: number of categories"},
       {"data.synthetic.departments", Type::kInt, "8", 1, 1e5, {}, "synthetic: number of department prototypes"},

@@ -31,12 +31,19 @@ Predictor predictor(const Experiment& ex, const EvalMethod& m, uint64_t seed) {
   };
 }
 
+// A classification store with data.class_augment applied.
+std::shared_ptr<const ItemStore> augmented(std::shared_ptr<const ItemStore> store,
+                                           const DataOptions& d) {
+  if (d.class_augment == ClassAugment::kNone) return store;
+  return std::make_shared<AugmentedStore>(std::move(store), d.class_augment);
+}
+
 std::shared_ptr<TaskSource> build_source(const DataOptions& d) {
   if (d.source == "shards") {
     auto store = std::make_shared<ShardStore>(d.path, ReaderOptions{d.cache_bytes});
     const uint64_t sum = store->manifest_checksum();
     if (store->manifest().kind == "classification") {
-      auto s = std::make_shared<ClassificationSource>(store, d.ways);
+      auto s = std::make_shared<ClassificationSource>(augmented(store, d), d.ways);
       s->set_data_checksum(sum);
       return s;
     }
@@ -46,7 +53,8 @@ std::shared_ptr<TaskSource> build_source(const DataOptions& d) {
   }
   if (d.source == "fashion-mnist") {
     LabeledItems items = load_fashion_mnist(d.path);
-    return std::make_shared<ClassificationSource>(make_class_store(items, d.classes), d.ways);
+    return std::make_shared<ClassificationSource>(augmented(make_class_store(items, d.classes), d),
+                                                  d.ways);
   }
   if (d.source == "sinusoid") return std::make_shared<SinusoidSource>(d.seed, d.sinusoid_tasks);
   if (d.source == "synthetic")
@@ -64,9 +72,10 @@ std::string source_key(const DataOptions& d) {
     for (int64_t v : list) k << "," << v;
   }
   const SyntheticSpec& s = d.synthetic;
-  k << "|" << d.sinusoid_tasks << "|" << s.categories << "|" << s.departments << "|"
-    << s.feature_dim << "|" << s.descriptor_dim << "|" << s.min_items << "|" << s.max_items << "|"
-    << std::hexfloat << s.spread << "|" << s.val_fraction << "|" << s.test_fraction;
+  k << "|" << d.sinusoid_tasks << "|" << static_cast<int>(d.class_augment) << "|" << s.categories
+    << "|" << s.departments << "|" << s.feature_dim << "|" << s.descriptor_dim << "|" << s.min_items
+    << "|" << s.max_items << "|" << std::hexfloat << s.spread << "|" << s.val_fraction << "|"
+    << s.test_fraction;
   return k.str();
 }
 
@@ -97,6 +106,11 @@ std::unique_ptr<Experiment> build_experiment(const Config& record, RunOptions o,
   o.learner.descriptor_dim = ex->source->descriptor_dim();
 
   const TaskKind kind = ex->source->kind();
+  if (o.data.class_augment != ClassAugment::kNone && kind != TaskKind::kClassification)
+    throw UserError(
+        "data.class_augment: rotates and mirrors classes of image classification "
+        "data; data.source '" +
+        o.data.source + "' gives " + to_string(kind) + " tasks (set data.class_augment: none)");
   if (o.learner.name == "reptile" && o.train.optimizer.name != "sgd")
     log_warn() << "reptile with train.optimizer=" << o.train.optimizer.name
                << " uses the Reptile direction as the gradient of that optimiser; set "

@@ -21,6 +21,7 @@ DataOptions data_options(const Config& c) {
   d.classes = {c.get_ints("data.train_classes"), c.get_ints("data.val_classes"),
                c.get_ints("data.test_classes")};
   d.sinusoid_tasks = c.get_int("data.sinusoid_tasks");
+  d.class_augment = parse_class_augment(c.get_string("data.class_augment"));
   SyntheticSpec& s = d.synthetic;
   s.categories = c.get_int("data.synthetic.categories");
   s.departments = c.get_int("data.synthetic.departments");

@@ -16,6 +16,7 @@
 #include "core/model.h"
 #include "core/optimizer.h"
 #include "datasets/synthetic_catalogue.h"
+#include "episodes/augment.h"
 #include "episodes/task_source.h"
 #include "learners/learner.h"
 
@@ -29,6 +30,7 @@ struct DataOptions {
   int64_t prefetch_depth = 8;
   std::vector<std::vector<int64_t>> classes;  // fashion-mnist: train, val, test class lists
   int64_t sinusoid_tasks = 0;
+  ClassAugment class_augment = ClassAugment::kNone;  // classification sources
   SyntheticSpec synthetic;
   uint64_t seed = 0;  // seeds generated data (sinusoid, synthetic)
   int64_t ways = 2;   // classification sources build their tasks from `ways` classes

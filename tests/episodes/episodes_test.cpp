@@ -4,7 +4,9 @@
 #include <set>
 
 #include "core/error.h"
+#include "core/rng.h"
 #include "datasets/synthetic_catalogue.h"
+#include "episodes/augment.h"
 #include "episodes/classification_source.h"
 #include "episodes/evaluation.h"
 #include "episodes/preference_source.h"
@@ -199,4 +201,71 @@ TEST(Evaluation, PerCategoryBreakdown) {
   for (const auto& [name, c] : s.per_category) items += c.items;
   EXPECT_EQ(items, 50 * 10);
   EXPECT_NEAR(s.mean, 0.5, 1e-12);
+}
+
+// Class augmentation: every training class also appears rotated and
+// mirrored, as a class of its own; validation and test classes never do.
+TEST(ClassAugment, TrainingClassesBecomeTheirRotationsAndMirrorsOnly) {
+  auto base = make_class_store(toy_items(), {{0, 1, 2}, {3}, {4, 5}});
+  for (auto [mode, k] : {std::pair{ClassAugment::kRotations, 4}, {ClassAugment::kDihedral, 8}}) {
+    AugmentedStore aug(base, mode);
+    ASSERT_EQ(aug.num_categories(), 6 + 3 * (k - 1));
+    std::map<Split, std::set<int64_t>> bases;
+    for (int64_t c = 0; c < aug.num_categories(); ++c) {
+      bases[aug.info(c).split].insert(aug.base_of(c));
+      if (c < 6) {
+        EXPECT_EQ(aug.base_of(c), c);  // base ids are kept
+        EXPECT_EQ(aug.transform_of(c), 0);
+      } else {
+        EXPECT_EQ(aug.info(c).split, Split::kTrain) << aug.info(c).name;
+      }
+    }
+    EXPECT_EQ(bases[Split::kTrain], (std::set<int64_t>{0, 1, 2}));  // no val/test class leaks
+    EXPECT_EQ(bases[Split::kVal], (std::set<int64_t>{3}));
+    EXPECT_EQ(bases[Split::kTest], (std::set<int64_t>{4, 5}));
+    ClassificationSource src(std::make_shared<AugmentedStore>(base, mode), 3);
+    const int64_t n = 3 * k;
+    EXPECT_EQ(src.num_sources(Split::kTrain), n * (n - 1) * (n - 2) / 6);
+    for (int64_t s = 0; s < src.num_sources(Split::kTrain); s += 7) {
+      Rng rng(1, s, 0);
+      for (int64_t c : src.plan(Split::kTrain, s, {3, 1, 1}, rng).categories)
+        EXPECT_LT(aug.base_of(c), 3);
+    }
+  }
+  // Items of an augmented class are its base items, transformed. The toy
+  // items get a second, different pixel next to the first, so that no
+  // rotation or mirror maps one onto itself.
+  LabeledItems asym = toy_items();
+  for (int64_t i = 0; i < asym.items.size(0); ++i) asym.items[i][0][0][1] = 200;
+  base = make_class_store(asym, {{0, 1, 2}, {3}, {4, 5}});
+  AugmentedStore aug(base, ClassAugment::kDihedral);
+  std::set<std::vector<uint8_t>> seen;
+  for (int64_t c = 0; c < aug.num_categories(); ++c) {
+    if (aug.base_of(c) != 1) continue;
+    const Rows r = aug.gather(c, {0, 2});
+    const Rows b = base->gather(1, {0, 2});
+    EXPECT_TRUE(torch::equal(r.items, transform_images(b.items, aug.transform_of(c))));
+    EXPECT_TRUE(torch::equal(r.labels, b.labels));
+    const torch::Tensor first = r.items[0].contiguous();
+    seen.insert(
+        std::vector<uint8_t>(first.data_ptr<uint8_t>(), first.data_ptr<uint8_t>() + first.numel()));
+  }
+  EXPECT_EQ(seen.size(), 8u);  // 8 distinct images of an asymmetric one
+  // The transforms are the dihedral group's: rot90 four times is the
+  // identity, a mirror twice is too.
+  torch::Tensor x = toy_items().items.narrow(0, 0, 2);
+  EXPECT_TRUE(torch::equal(transform_images(transform_images(x, 1), 3), x));
+  EXPECT_TRUE(torch::equal(transform_images(transform_images(x, 4), 4), x));
+  EXPECT_FALSE(torch::equal(transform_images(x, 1), x));
+}
+
+TEST(ClassAugment, RefusesNonSquareOrNonImageItemsAndUnknownModes) {
+  LabeledItems d;
+  d.items = torch::zeros({6, 1, 4, 3}, torch::kUInt8);
+  d.labels = {0, 1, 2, 0, 1, 2};
+  d.class_names = {"a", "b", "c"};
+  auto store = make_class_store(d, {{0, 1, 2}, {}, {}});
+  EXPECT_THROW(AugmentedStore(store, ClassAugment::kRotations), UserError);
+  EXPECT_NO_THROW(AugmentedStore(store, ClassAugment::kNone));
+  EXPECT_THROW(parse_class_augment("rot"), UserError);
 }

@@ -230,6 +230,17 @@ TEST(Cli, FinetuneBaselineRunIsSelfDescribing) {
   expect_user_error(r, "holds a 'finetune' learner");
 }
 
+// Class augmentation is for image classification: anything else is refused.
+TEST(Cli, ClassAugmentOnNonImageDataIsAUserError) {
+  Result r = run("train --config " + std::string(METACAT_SOURCE_DIR) +
+                 "/configs/sinusoid.yaml --set data.class_augment=rotations --set train.steps=1"
+                 " --set eval.at_end=false --run-dir " +
+                 tmp("aug-sinusoid"));
+  expect_user_error(r, "data.class_augment");
+  r = run("train" + config("--set data.class_augment=rotate") + " --run-dir " + tmp("aug-bad"));
+  expect_user_error(r, "data.class_augment");
+}
+
 TEST(Cli, EvalOfMissingCheckpoint) {
   expect_user_error(run("eval --checkpoint " + tmp("nothing-here")), "does not exist");
   const std::string d = tmp("emptyrun");
