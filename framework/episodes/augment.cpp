@@ -5,7 +5,7 @@
 namespace metacat {
 
 namespace {
-const char* kTransformNames[8] = {"", "rot90", "rot180", "rot270",
+const char* kTransformNames[8] = {"",       "rot90",        "rot180",        "rot270",
                                   "mirror", "mirror+rot90", "mirror+rot180", "mirror+rot270"};
 }  // namespace
 
@@ -29,7 +29,9 @@ AugmentedStore::AugmentedStore(std::shared_ptr<const ItemStore> base, ClassAugme
     throw UserError(
         "data.class_augment: rotating and mirroring classes needs square images "
         "[channels, H, H]; these items are not (set data.class_augment: none)");
-  const int transforms = mode_ == ClassAugment::kNone ? 1 : mode_ == ClassAugment::kRotations ? 4 : 8;
+  const int transforms = mode_ == ClassAugment::kNone        ? 1
+                         : mode_ == ClassAugment::kRotations ? 4
+                                                             : 8;
   const int64_t n = base_->num_categories();
   for (int64_t c = 0; c < n; ++c) {
     infos_.push_back(base_->info(c));
