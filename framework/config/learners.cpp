@@ -12,6 +12,7 @@ const std::vector<LearnerTraits>& learner_table() {
       {"reptile", false, true, false, true},     // outer direction theta' - theta
       {"anil", true, true, true, true},          // only the head adapts
       {"metasgd", true, true, true, true},       // learned per-parameter rates (lr.*)
+      {"protomaml", true, true, false, false},   // MAML from a prototype head
       {"protonet", false, false, false, false},  // prototypes, no inner loop
       {"finetune", false, false, false, true},   // baseline: joint pre-training
   };

@@ -62,6 +62,8 @@ class Model {
   // with bench/perf.sh; see bench/README.md).
   virtual bool batched_pays_off() const = 0;
   static bool is_head(const std::string& name) { return name.rfind("head.", 0) == 0; }
+  // Batch-norm scales and shifts ("bn<i>.weight", "bn<i>.bias").
+  static bool is_norm(const std::string& name) { return name.rfind("bn", 0) == 0; }
   virtual int64_t feature_dim() const = 0;
   // PyTorch-default uniform init of a weight of shape `shape` with fan_in,
   // from the counter-based stream (seed, which).

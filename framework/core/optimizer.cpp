@@ -1,13 +1,22 @@
 #include "core/optimizer.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/error.h"
 
 namespace metacat {
 
+double OptimizerSpec::lr_at(int64_t s) const {
+  if (schedule != "cosine" || total_steps <= 0) return lr;
+  const double t = std::min(1.0, static_cast<double>(s) / static_cast<double>(total_steps));
+  return min_lr + 0.5 * (lr - min_lr) * (1.0 + std::cos(M_PI * t));
+}
+
 Optimizer::Optimizer(OptimizerSpec spec, const std::vector<torch::Tensor>& like)
-    : spec_(std::move(spec)) {
+    : spec_(std::move(spec)), lr_(spec_.lr) {
+  if (spec_.schedule != "constant" && spec_.schedule != "cosine")
+    throw UserError("train.lr_schedule: unknown schedule '" + spec_.schedule + "'");
   if (spec_.name != "adam" && spec_.name != "sgd")
     throw UserError("train.optimizer: unknown optimiser '" + spec_.name + "'");
   if (spec_.name != "adam") return;
@@ -28,7 +37,7 @@ void Optimizer::update(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& 
                        torch::Tensor& v) const {
   const double bc1 = 1.0 - std::pow(spec_.beta1, static_cast<double>(steps_));
   const double bc2 = 1.0 - std::pow(spec_.beta2, static_cast<double>(steps_));
-  const double step_size = spec_.lr / bc1;
+  const double step_size = lr_ / bc1;
   const double bc2_sqrt = std::sqrt(bc2);
   m.mul_(spec_.beta1).add_(g, 1.0 - spec_.beta1);
   v.mul_(spec_.beta2).addcmul_(g, g, 1.0 - spec_.beta2);
@@ -40,7 +49,7 @@ void Optimizer::step_flat(torch::Tensor& flat_params, const torch::Tensor& flat_
   torch::NoGradGuard ng;
   ++steps_;
   if (spec_.name == "sgd") {
-    flat_params.sub_(flat_grads, spec_.lr);
+    flat_params.sub_(flat_grads, lr_);
     return;
   }
   update(flat_params, flat_grads, flat_m_, flat_v_);
@@ -50,7 +59,7 @@ void Optimizer::step(std::vector<torch::Tensor>& params, const std::vector<torch
   torch::NoGradGuard ng;
   ++steps_;
   if (spec_.name == "sgd") {
-    for (size_t i = 0; i < params.size(); ++i) params[i].sub_(grads[i], spec_.lr);
+    for (size_t i = 0; i < params.size(); ++i) params[i].sub_(grads[i], lr_);
     return;
   }
   for (size_t i = 0; i < params.size(); ++i) update(params[i], grads[i], m_[i], v_[i]);

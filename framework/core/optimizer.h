@@ -14,6 +14,13 @@ struct OptimizerSpec {
   std::string name = "adam";  // adam | sgd
   double lr = 1e-3;
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+  // constant: lr at every step; cosine: lr at step 0 annealed to min_lr at
+  // total_steps, min_lr + (lr - min_lr) (1 + cos(pi s / total_steps)) / 2.
+  std::string schedule = "constant";
+  double min_lr = 0;
+  int64_t total_steps = 0;
+  // The rate of (0-based) step s under the schedule.
+  double lr_at(int64_t s) const;
 };
 
 class Optimizer {
@@ -30,9 +37,13 @@ class Optimizer {
   std::vector<torch::Tensor>& exp_avg() { return m_; }
   std::vector<torch::Tensor>& exp_avg_sq() { return v_; }
   void set_steps(int64_t s) { steps_ = s; }
+  // The rate the next steps use (the trainer applies spec().lr_at(step)).
+  void set_lr(double lr) { lr_ = lr; }
+  double lr() const { return lr_; }
 
  private:
   OptimizerSpec spec_;
+  double lr_;
   int64_t steps_ = 0;
   std::vector<torch::Tensor> m_, v_;  // views of flat_m_, flat_v_
   torch::Tensor flat_m_, flat_v_;

@@ -151,6 +151,22 @@ Episode ClassificationSource::materialize(const EpisodePlan& p, const EpisodeSpe
   return e;
 }
 
+void ClassificationSource::set_item_augment(ItemAugment mode, int64_t shift) {
+  const auto shape = store_->item_shape();
+  if (mode != ItemAugment::kNone && shape.size() != 3)
+    throw UserError(
+        "data.item_augment: flips and shifts are for images [channels, H, W]; these "
+        "items are not (set data.item_augment: none)");
+  item_augment_ = mode;
+  item_shift_ = shift;
+}
+
+void ClassificationSource::augment_training_items(Episode& e, Rng& rng) const {
+  if (item_augment_ == ItemAugment::kNone) return;
+  e.support_x = augment_items(e.support_x, item_augment_, item_shift_, rng);
+  e.query_x = augment_items(e.query_x, item_augment_, item_shift_, rng);
+}
+
 Episode ClassificationSource::draw(Split split, int64_t source, const EpisodeSpec& spec,
                                    Rng& rng) const {
   return materialize(plan(split, source, spec, rng), spec);

@@ -3,6 +3,7 @@
 // (e.g. Fashion-MNIST product categories). Task sources are the combinations
 // of `ways` classes of a split, in lexicographic order; an episode relabels
 // its classes in a random order.
+#include "episodes/augment.h"
 #include "episodes/item_store.h"
 
 namespace metacat {
@@ -36,6 +37,9 @@ class ClassificationSource : public TaskSource {
   std::string describe() const override;
   uint64_t data_checksum() const override { return checksum_; }
   void set_data_checksum(uint64_t c) { checksum_ = c; }
+  // data.item_augment: applied to meta-training episodes (image items only).
+  void set_item_augment(ItemAugment mode, int64_t shift);
+  void augment_training_items(Episode& e, Rng& rng) const override;
 
  private:
   const std::vector<std::vector<int64_t>>& combos(Split split) const;
@@ -45,6 +49,8 @@ class ClassificationSource : public TaskSource {
   std::vector<std::vector<std::vector<int64_t>>> combos_;  // per split
   int64_t ways_;
   uint64_t checksum_ = 0;
+  ItemAugment item_augment_ = ItemAugment::kNone;
+  int64_t item_shift_ = 0;
 };
 
 }  // namespace metacat

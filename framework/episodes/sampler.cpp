@@ -65,7 +65,9 @@ Episode TaskSampler::draw(int64_t step, int64_t slot) const {
   Rng rng(seed_, static_cast<uint64_t>(step), static_cast<uint64_t>(slot), Stream::kTrainTask);
   auto [b, e] = partition_range(partition_of(step, slot));
   const int64_t src = b + rng.randint(e - b);
-  return source_.draw(split_, src, spec_, rng);
+  Episode ep = source_.draw(split_, src, spec_, rng);
+  if (split_ == Split::kTrain) source_.augment_training_items(ep, rng);
+  return ep;
 }
 
 }  // namespace metacat

@@ -72,6 +72,10 @@ class TaskSource {
   virtual uint64_t data_checksum() const { return 0; }
   // Throws UserError when this split cannot serve episodes of this spec.
   virtual void check(Split split, const EpisodeSpec& spec) const = 0;
+  // Item-level augmentation of a meta-training episode (support and query
+  // items), drawn from rng; the trainer's sampler calls it for the train
+  // split only. Default: none.
+  virtual void augment_training_items(Episode&, Rng&) const {}
   virtual std::string category_name(int64_t id) const { return std::to_string(id); }
   virtual std::string source_name(Split split, int64_t source) const;
   // Model outputs for an episode of this spec (ways, or 1).

@@ -8,8 +8,16 @@ namespace metacat {
 
 namespace {
 bool is_rate(const std::string& n) { return n.rfind("lr.", 0) == 0; }
-// Meta-parameters that are not the model's: Meta-SGD rates, descriptor net.
-bool meta_only(const std::string& n) { return is_rate(n) || n.rfind("desc.", 0) == 0; }
+bool has_prefix(const std::string& n, const char* p) { return n.rfind(p, 0) == 0; }
+// Meta-parameters that are not the model's: Meta-SGD rates, per-step
+// rates, descriptor net.
+bool meta_only(const std::string& n) {
+  return is_rate(n) || has_prefix(n, "lslr.") || has_prefix(n, "desc.");
+}
+bool is_step_bn(const std::string& n) { return has_prefix(n, "stepbn."); }
+std::string step_bn_name(int64_t k, const std::string& n) {
+  return "stepbn." + std::to_string(k) + "." + n;
+}
 
 int64_t support_size(const EpisodeBatch& b) { return b.sx.size(b.batched ? 1 : 0); }
 
@@ -24,15 +32,49 @@ GradientLearner::GradientLearner(const Model& model, TaskKind kind, LearnerOptio
     : Learner(model, kind, std::move(opt)) {
   head_only_ = opt_.name == "anil";
   learned_lr_ = opt_.name == "metasgd";
-  second_order_ = opt_.name == "maml" || (!opt_.first_order && (head_only_ || learned_lr_));
+  proto_head_ = opt_.name == "protomaml";
+  second_order_ =
+      opt_.name == "maml" || (!opt_.first_order && (head_only_ || learned_lr_ || proto_head_));
+  if (proto_head_ && kind != TaskKind::kClassification)
+    throw UserError(
+        "learner.name: protomaml builds its head from class prototypes: it needs "
+        "classification tasks, not " +
+        std::string(to_string(kind)));
+  if (opt_.per_step_rates && learned_lr_)
+    throw UserError("learner.per_step_rates: metasgd already learns a rate per parameter");
+  if (opt_.per_step_bn) {
+    if (head_only_)
+      throw UserError(
+          "learner.per_step_bn: anil does not adapt the body, whose batch norm "
+          "would be per step");
+    bool any = false;
+    for (const auto& n : model_.init(0).names) any = any || Model::is_norm(n);
+    if (!any)
+      throw UserError("learner.per_step_bn: model " + model_.spec().name +
+                      " has no batch-norm parameters");
+  }
 }
 
 Params GradientLearner::init(uint64_t seed) const {
   Params p = model_.init(seed);
+  // Proto-MAML builds its head from the prototypes in every episode.
+  if (proto_head_) p = p.filter([](const std::string& n) { return !Model::is_head(n); });
   if (learned_lr_) {
     const size_t n = p.size();
     for (size_t i = 0; i < n; ++i)
       p.add("lr." + p.names[i], torch::full_like(p.tensors[i], opt_.inner_lr));
+  }
+  if (opt_.per_step_bn) {
+    const size_t n = p.size();
+    for (int64_t k = 1; k <= opt_.inner_steps; ++k)
+      for (size_t i = 0; i < n; ++i)
+        if (Model::is_norm(p.names[i])) p.add(step_bn_name(k, p.names[i]), p.tensors[i].clone());
+  }
+  if (opt_.per_step_rates) {
+    std::vector<std::string> names = adapted(p).names;
+    if (proto_head_) names.insert(names.end(), {"head.weight", "head.bias"});
+    for (const auto& n : names)
+      p.add("lslr." + n, torch::full({opt_.inner_steps}, opt_.inner_lr, p.tensors[0].options()));
   }
   if (opt_.descriptor_init) {
     // descriptor -> hidden ReLU layers -> offsets of every head tensor. The
@@ -53,8 +95,32 @@ Params GradientLearner::init(uint64_t seed) const {
   return p;
 }
 
+Params GradientLearner::prototype_head(const torch::Tensor& fs, const torch::Tensor& labels,
+                                       int64_t ways) {
+  // onehot^T fs / counts: the class means, one batched product.
+  const bool batched = fs.dim() == 3;
+  torch::Tensor onehot = torch::one_hot(labels, ways).to(fs.scalar_type());  // [(T,) n, ways]
+  torch::Tensor counts = onehot.sum(batched ? 1 : 0).clamp_min(1).unsqueeze(-1);
+  torch::Tensor protos = torch::matmul(onehot.transpose(-1, -2), fs) / counts;  // [(T,) ways, F]
+  Params h;
+  h.add("head.weight", 2 * protos);
+  h.add("head.bias", -protos.pow(2).sum(-1));
+  return h;
+}
+
 Params GradientLearner::model_params(const Params& theta, const EpisodeBatch& b) const {
   Params m = expand(theta.filter([](const std::string& n) { return !meta_only(n); }), b);
+  if (proto_head_) {
+    if (support_size(b) == 0)
+      throw UserError(
+          "protomaml: the head is built from the support set: it needs task.shots >= 1");
+    const Params head = prototype_head(features(m, b, false), b.sy, model_.outputs());
+    // The inner loop differentiates the support loss w.r.t. the body with
+    // the head held fixed: give the body new graph nodes (views), so that
+    // those gradients do not also flow back through the prototypes.
+    for (auto& t : m.tensors) t = t.view(t.sizes());
+    for (size_t i = 0; i < head.size(); ++i) m.add(head.names[i], head.tensors[i]);
+  }
   if (!opt_.descriptor_init) return m;
   if (!b.desc.defined())
     throw UserError("learner.descriptor_init: an episode came without a category descriptor");
@@ -78,7 +144,35 @@ Params GradientLearner::model_params(const Params& theta, const EpisodeBatch& b)
 }
 
 Params GradientLearner::adapted(const Params& model) const {
-  return model.filter([&](const std::string& n) { return !head_only_ || Model::is_head(n); });
+  return model.filter([&](const std::string& n) {
+    if (is_step_bn(n) || (opt_.per_step_bn && Model::is_norm(n))) return false;
+    return !head_only_ || Model::is_head(n);
+  });
+}
+
+Params GradientLearner::model_at(const Params& model, int64_t k) const {
+  const int64_t j = std::min(k, opt_.inner_steps);
+  if (!opt_.per_step_bn || j == 0) return model;
+  Params m = model;
+  for (size_t i = 0; i < m.size(); ++i)
+    if (Model::is_norm(m.names[i])) m.tensors[i] = model.at(step_bn_name(j, m.names[i]));
+  return m;
+}
+
+std::vector<double> GradientLearner::step_loss_weights(int64_t step) const {
+  const int64_t K = opt_.inner_steps;
+  std::vector<double> w(K, 0.0);
+  if (K == 0) return w;
+  w[K - 1] = 1.0;
+  if (!opt_.multi_step_loss || K == 1) return w;
+  const double a =
+      opt_.multi_step_anneal > 0
+          ? std::min(1.0, static_cast<double>(step) / static_cast<double>(opt_.multi_step_anneal))
+          : 1.0;
+  const double early = (1.0 - a) / K + a * 0.03 / K;
+  for (int64_t k = 0; k + 1 < K; ++k) w[k] = early;
+  w[K - 1] = 1.0 - early * static_cast<double>(K - 1);
+  return w;
 }
 
 torch::Tensor GradientLearner::features(const Params& model, const EpisodeBatch& b,
@@ -96,22 +190,36 @@ torch::Tensor GradientLearner::output(const Params& full, const EpisodeBatch& b,
                    : model_.forward(full, x, Mode::kTrain);
 }
 
+torch::Tensor GradientLearner::query_loss(const Params& model, const Params& fast, int64_t k,
+                                          const EpisodeBatch& b, const torch::Tensor& fq,
+                                          torch::Tensor* out) const {
+  torch::Tensor o = output(model_at(model, k).with(fast), b, true, fq);
+  if (out) *out = o;
+  return loss(o, b.qy, b);
+}
+
 Params GradientLearner::step(const Params& theta, const Params& model, const Params& fast,
-                             const torch::Tensor& fs, const EpisodeBatch& b,
-                             bool create_graph) const {
-  torch::Tensor l = loss(output(model.with(fast), b, false, fs), b.sy, b);
+                             const torch::Tensor& fs, const EpisodeBatch& b, bool create_graph,
+                             int64_t k) const {
+  torch::Tensor l = loss(output(model_at(model, k).with(fast), b, false, fs), b.sy, b);
   // retain_graph: later steps and the query loss still traverse the graph
   // below `fast` (and ANIL's shared body features).
   auto g = torch::autograd::grad({l}, fast.tensors, {}, /*retain_graph=*/true, create_graph,
                                  /*allow_unused=*/true);
   Params next = fast;
+  const int64_t rate_step = std::min(k, opt_.inner_steps - 1);
   for (size_t i = 0; i < fast.size(); ++i) {
     if (!g[i].defined()) continue;
     // One fused op per tensor (and one node in the graph second order
     // differentiates through). Meta-SGD's rates broadcast over tasks.
-    next.tensors[i] =
-        learned_lr_ ? torch::addcmul(fast.tensors[i], theta.at("lr." + fast.names[i]), g[i], -1.0)
-                    : torch::sub(fast.tensors[i], g[i], opt_.inner_lr);
+    const std::string& n = fast.names[i];
+    if (learned_lr_)
+      next.tensors[i] = torch::addcmul(fast.tensors[i], theta.at("lr." + n), g[i], -1.0);
+    else if (opt_.per_step_rates)
+      next.tensors[i] =
+          torch::addcmul(fast.tensors[i], theta.at("lslr." + n).select(0, rate_step), g[i], -1.0);
+    else
+      next.tensors[i] = torch::sub(fast.tensors[i], g[i], opt_.inner_lr);
   }
   return next;
 }
@@ -127,8 +235,8 @@ std::pair<Params, torch::Tensor> GradientLearner::adapt(const Params& theta, con
     if (steps > 0) fs = features(model, b, false);
     fq = features(model, b, true);
   }
-  for (int64_t k = 0; k < steps; ++k) fast = step(theta, model, fast, fs, b, create_graph);
-  Params full = model.with(fast);
+  for (int64_t k = 0; k < steps; ++k) fast = step(theta, model, fast, fs, b, create_graph, k);
+  Params full = model_at(model, steps).with(fast);
   return {full, output(full, b, true, fq)};
 }
 
@@ -138,9 +246,28 @@ torch::Tensor GradientLearner::accumulate(const Params& theta, const EpisodeBatc
   // First order: inner gradients are computed without a graph, so they enter
   // `fast` as constants, and grad L_q w.r.t. theta is grad L_q at fast (plus,
   // for Meta-SGD, -g (.) grad L_q for the rates).
-  auto [fast, out] = adapt(theta, b, opt_.inner_steps, second_order_);
-  torch::Tensor l = loss(out, b.qy, b);
-  auto g = torch::autograd::grad({l}, theta.tensors, {}, /*retain_graph=*/false,
+  const int64_t K = support_size(b) == 0 ? 0 : opt_.inner_steps;
+  const std::vector<double> w = step_loss_weights(meta_step_);
+  const Params model = model_params(theta, b);
+  Params fast = adapted(model);
+  torch::Tensor fs, fq;
+  if (head_only_) {
+    if (K > 0) fs = features(model, b, false);
+    fq = features(model, b, true);
+  }
+  torch::Tensor meta_loss;
+  for (int64_t k = 0; k < K; ++k) {
+    fast = step(theta, model, fast, fs, b, second_order_, k);
+    if (k + 1 < K && w[k] > 0) {  // multi-step loss: the query loss at this iterate too
+      torch::Tensor l = w[k] * query_loss(model, fast, k + 1, b, fq, nullptr);
+      meta_loss = meta_loss.defined() ? meta_loss + l : l;
+    }
+  }
+  torch::Tensor out;
+  torch::Tensor l = query_loss(model, fast, K, b, fq, &out);
+  if (K > 0 && w[K - 1] != 1.0) l = w[K - 1] * l;
+  meta_loss = meta_loss.defined() ? meta_loss + l : l;
+  auto g = torch::autograd::grad({meta_loss}, theta.tensors, {}, /*retain_graph=*/false,
                                  /*create_graph=*/false, /*allow_unused=*/true);
   add_into(grad, g);
   return out;
@@ -149,6 +276,7 @@ torch::Tensor GradientLearner::accumulate(const Params& theta, const EpisodeBatc
 torch::Tensor GradientLearner::accumulate_recomputed(const Params& theta, const EpisodeBatch& b,
                                                      std::vector<torch::Tensor>& grad) const {
   const int64_t K = support_size(b) == 0 ? 0 : opt_.inner_steps;
+  const std::vector<double> w = step_loss_weights(meta_step_);
   // Forward without a graph across steps: keep the iterates fast_0..fast_{K-1}.
   std::vector<Params> iterates;
   Params fast;
@@ -163,12 +291,13 @@ torch::Tensor GradientLearner::accumulate_recomputed(const Params& theta, const 
     fast = adapted(model).detached(false);
     for (int64_t k = 0; k < K; ++k) {
       iterates.push_back(fast);
-      fast =
-          step(constant, model, fast.detached(true), fs, b, /*create_graph=*/false).detached(false);
+      fast = step(constant, model, fast.detached(true), fs, b, /*create_graph=*/false, k)
+                 .detached(false);
     }
   }
   // Query loss at fast_K: its gradient w.r.t. fast_K is the first adjoint,
-  // and theta collects its direct part (ANIL's body through the features).
+  // and theta collects its direct part (ANIL's body through the features,
+  // the per-step batch norm of iterate K).
   Params leaf = fast.detached(true);
   torch::Tensor out;
   std::vector<torch::Tensor> adj;
@@ -176,23 +305,31 @@ torch::Tensor GradientLearner::accumulate_recomputed(const Params& theta, const 
     const Params model = model_params(theta, b);
     torch::Tensor fq;
     if (head_only_) fq = features(model, b, true);
-    out = output(model.with(leaf), b, true, fq);
-    auto g = torch::autograd::grad({loss(out, b.qy, b)}, concat(leaf.tensors, theta.tensors), {},
-                                   false, false, true);
+    torch::Tensor l = query_loss(model, leaf, K, b, fq, &out);
+    if (K > 0 && w[K - 1] != 1.0) l = w[K - 1] * l;
+    auto g =
+        torch::autograd::grad({l}, concat(leaf.tensors, theta.tensors), {}, false, false, true);
     adj.assign(g.begin(), g.begin() + leaf.size());
     add_into(grad, std::vector<torch::Tensor>(g.begin() + leaf.size(), g.end()));
   }
   // Backward through the steps, newest first, one step's graph at a time.
+  // With the multi-step loss, iterate k's own weighted query loss joins the
+  // adjoint that flows on to iterate k - 1.
   for (int64_t k = K - 1; k >= 0; --k) {
     Params x = iterates[k].detached(true);
     const Params model = model_params(theta, b);
-    torch::Tensor fs;
+    torch::Tensor fs, fq;
     if (head_only_) fs = features(model, b, false);
-    Params y = step(theta, model, x, fs, b, /*create_graph=*/true);
+    Params y = step(theta, model, x, fs, b, /*create_graph=*/true, k);
     std::vector<torch::Tensor> outs, seeds;
     for (size_t i = 0; i < y.size(); ++i) {
       if (!adj[i].defined()) adj[i] = torch::zeros_like(y.tensors[i]);
       outs.push_back(y.tensors[i]), seeds.push_back(adj[i]);
+    }
+    if (k >= 1 && w[k - 1] > 0) {
+      if (head_only_) fq = features(model, b, true);
+      outs.push_back(w[k - 1] * query_loss(model, x, k, b, fq, nullptr));
+      seeds.push_back(torch::ones({}, outs.back().options()));
     }
     auto g =
         torch::autograd::grad(outs, concat(x.tensors, theta.tensors), seeds, false, false, true);
@@ -200,8 +337,8 @@ torch::Tensor GradientLearner::accumulate_recomputed(const Params& theta, const 
     add_into(grad, std::vector<torch::Tensor>(g.begin() + x.size(), g.end()));
   }
   // fast_0 is a function of theta (its adapted subset, expanded over tasks
-  // when batched, plus the descriptor network's offset): pull the adjoint
-  // back to theta through it.
+  // when batched, plus the descriptor network's offset or the prototype
+  // head): pull the adjoint back to theta through it.
   const Params start = adapted(model_params(theta, b));
   std::vector<torch::Tensor> outs, seeds;
   for (size_t i = 0; i < start.size(); ++i)

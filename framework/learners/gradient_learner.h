@@ -10,6 +10,24 @@
 //   metasgd  fast = theta - alpha (.) grad L_s, alpha a learned tensor per
 //            parameter ("lr.<name>", initialised to inner_lr); second order
 //            unless learner.first_order (alpha still learns: d fast/d alpha).
+//   protomaml  MAML whose head starts, in every episode, from the class
+//            prototypes c_k (mean support embeddings): weight row 2 c_k,
+//            bias -|c_k|^2, so that before adaptation its logits rank the
+//            classes as ProtoNet's distances do (Triantafillou et al. 2020);
+//            then every parameter adapts. The meta-gradient flows through
+//            the prototypes; second order unless learner.first_order.
+//            Classification only; the model's own head is not used.
+//
+// MAML++ options (Antoniou et al. 2019), any of the above:
+//   per_step_rates   fast_{k+1} = fast_k - a_{k,t} grad, a learned rate per
+//                    adapted tensor t and step k ("lslr.<t>", [inner_steps]).
+//   per_step_bn      the batch-norm scale and shift at iterate k are
+//                    "stepbn.<k>.<name>" (k >= 1; iterate 0 uses the model's
+//                    own), meta-learned and not adapted. Normalisation always
+//                    uses the statistics of the batch at hand, so the
+//                    statistics are per step by construction.
+//   multi_step_loss  meta-loss sum_k w_k L_q(fast_k), k = 1..K, w annealed
+//                    from uniform to the last step (LearnerOptions).
 //
 // Every inner loop runs on one episode or, task-batched, on T stacked ones
 // (EpisodeBatch): the same code with the model's batched forward and the
@@ -39,6 +57,13 @@ class GradientLearner : public Learner {
   // of the inner gradients (second order).
   std::pair<Params, torch::Tensor> adapt(const Params& theta, const EpisodeBatch& b, int64_t steps,
                                          bool create_graph) const;
+  // The weights of the query losses after inner steps 1..K in the
+  // meta-objective at meta-step `step` (without multi_step_loss: 0, ..., 0, 1).
+  std::vector<double> step_loss_weights(int64_t step) const;
+  // Proto-MAML's starting head from support features fs [n, F] (or
+  // [T, n, F]) and labels: weight 2 c_k, bias -|c_k|^2, c_k the mean
+  // feature of class k; `ways` classes.
+  static Params prototype_head(const torch::Tensor& fs, const torch::Tensor& labels, int64_t ways);
   bool second_order() const { return second_order_; }
   // The recomputing backward pass (learner.recompute), callable directly so
   // that tests compare it with the ordinary one.
@@ -54,18 +79,25 @@ class GradientLearner : public Learner {
   // Adds the meta-gradient of b into grad; returns the query outputs.
   torch::Tensor accumulate(const Params& theta, const EpisodeBatch& b,
                            std::vector<torch::Tensor>& grad) const;
-  // Model parameters (theta without Meta-SGD rates), expanded when batched.
+  // Model parameters (theta without Meta-SGD rates), expanded when batched,
+  // with the descriptor offset or the prototype head applied.
   Params model_params(const Params& theta, const EpisodeBatch& b) const;
   Params adapted(const Params& model) const;  // the subset the inner loop changes
+  // `model` with the per-step batch-norm parameters of iterate k in force.
+  Params model_at(const Params& model, int64_t k) const;
+  // The query loss of the adapted `fast` at iterate k, weighted.
+  torch::Tensor query_loss(const Params& model, const Params& fast, int64_t k,
+                           const EpisodeBatch& b, const torch::Tensor& fq,
+                           torch::Tensor* out) const;
   torch::Tensor features(const Params& model, const EpisodeBatch& b, bool query) const;
   // Model outputs on the support or query set; ANIL reads the precomputed
   // body features `f` instead of the items.
   torch::Tensor output(const Params& full, const EpisodeBatch& b, bool query,
                        const torch::Tensor& f) const;
-  // One inner step of `fast` from the support loss.
+  // Inner step k (0-based) of `fast` from the support loss.
   Params step(const Params& theta, const Params& model, const Params& fast, const torch::Tensor& fs,
-              const EpisodeBatch& b, bool create_graph) const;
-  bool head_only_, learned_lr_, second_order_;
+              const EpisodeBatch& b, bool create_graph, int64_t k) const;
+  bool head_only_, learned_lr_, proto_head_, second_order_;
 };
 
 }  // namespace metacat

@@ -44,6 +44,21 @@ struct LearnerOptions {
   bool descriptor_init = false;
   std::vector<int64_t> descriptor_hidden = {32};
   int64_t descriptor_dim = 0;
+  // MAML++ (Antoniou et al. 2019), gradient-family learners:
+  // per_step_rates: a learned inner rate per adapted tensor and inner step
+  // ("lslr.<param>", shape [inner_steps], initialised to inner_lr); steps
+  // past inner_steps (evaluation) use the last step's rates.
+  bool per_step_rates = false;
+  // per_step_bn: batch-norm scales and shifts of their own for the
+  // parameters after each inner step ("stepbn.<k>.<param>", k = 1..inner_steps;
+  // k = 0 is the model's own), meta-learned and not adapted in the inner loop.
+  bool per_step_bn = false;
+  // multi_step_loss: the meta-loss weighs the query loss after every inner
+  // step; the weights start equal and anneal linearly over
+  // multi_step_anneal meta-steps towards the last step alone (the earlier
+  // ones keep 0.03 / inner_steps each).
+  bool multi_step_loss = false;
+  int64_t multi_step_anneal = 100;
   // finetune / scratch baselines: Adam on the support set.
   double finetune_lr = 0.01;
   int64_t finetune_steps = 50;
@@ -80,6 +95,10 @@ class Learner {
   const Model& model() const { return model_; }
 
   virtual Params init(uint64_t seed) const { return model_.init(seed); }
+  // The meta-step about to be accumulated (the trainer sets it before each
+  // step): learners whose objective changes over training read it.
+  void set_meta_step(int64_t step) { meta_step_ = step; }
+  int64_t meta_step() const { return meta_step_; }
   virtual TaskStats accumulate_meta_gradient(const Params& theta, const Episode& ep,
                                              std::vector<torch::Tensor>& grad) const = 0;
   // The same for all episodes a rank holds in one meta-step, one TaskStats
@@ -112,6 +131,7 @@ class Learner {
   const Model& model_;
   TaskKind kind_;
   LearnerOptions opt_;
+  int64_t meta_step_ = 0;
 
  private:
   // One gradient buffer per task-parallel worker, kept across steps.

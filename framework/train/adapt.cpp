@@ -32,8 +32,13 @@ int64_t checkpoint_descriptor_dim(const Checkpoint& ck) {
 }
 
 Params model_parameters(const Params& p) {
-  return p.filter(
-      [](const std::string& n) { return n.rfind("lr.", 0) != 0 && n.rfind("desc.", 0) != 0; });
+  // Not the model's: Meta-SGD and per-step rates, per-step batch norm,
+  // the descriptor network.
+  return p.filter([](const std::string& n) {
+    for (const char* prefix : {"lr.", "lslr.", "stepbn.", "desc."})
+      if (n.rfind(prefix, 0) == 0) return false;
+    return true;
+  });
 }
 
 AdaptResult adapt_checkpoint(const Checkpoint& ck, const AdaptRequest& req) {
@@ -54,7 +59,8 @@ AdaptResult adapt_checkpoint(const Checkpoint& ck, const AdaptRequest& req) {
                     learners_with(&LearnerTraits::inner_loop) + " do)");
   AdaptResult r;
   r.steps = req.x.size(0) == 0 ? 0 : req.steps >= 0 ? req.steps : o.eval_inner_steps;
-  r.inner_lr = o.name == "metasgd" ? std::nan("") : o.inner_lr;  // Meta-SGD: its learned lr.* rates
+  // Meta-SGD and per-step rates: learned (lr.*, lslr.*), no single rate.
+  r.inner_lr = o.name == "metasgd" || o.per_step_rates ? std::nan("") : o.inner_lr;
   const auto dtype = ms.dtype;
   EpisodeBatch b;
   b.sx = req.x.to(dtype), b.sy = req.y.to(dtype), b.qx = b.sx, b.qy = b.sy;

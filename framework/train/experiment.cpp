@@ -34,8 +34,8 @@ Predictor predictor(const Experiment& ex, const EvalMethod& m, uint64_t seed) {
 // A classification store with data.class_augment applied.
 std::shared_ptr<const ItemStore> augmented(std::shared_ptr<const ItemStore> store,
                                            const DataOptions& d) {
-  if (d.class_augment == ClassAugment::kNone) return store;
-  return std::make_shared<AugmentedStore>(std::move(store), d.class_augment);
+  if (d.class_augment == ClassAugment::kNone && d.val_augment == ValAugment::kNone) return store;
+  return std::make_shared<AugmentedStore>(std::move(store), d.class_augment, d.val_augment);
 }
 
 std::shared_ptr<TaskSource> build_source(const DataOptions& d) {
@@ -45,6 +45,7 @@ std::shared_ptr<TaskSource> build_source(const DataOptions& d) {
     if (store->manifest().kind == "classification") {
       auto s = std::make_shared<ClassificationSource>(augmented(store, d), d.ways);
       s->set_data_checksum(sum);
+      s->set_item_augment(d.item_augment, d.item_shift);
       return s;
     }
     auto s = std::make_shared<PreferenceSource>(store);
@@ -53,8 +54,10 @@ std::shared_ptr<TaskSource> build_source(const DataOptions& d) {
   }
   if (d.source == "fashion-mnist") {
     LabeledItems items = load_fashion_mnist(d.path);
-    return std::make_shared<ClassificationSource>(augmented(make_class_store(items, d.classes), d),
-                                                  d.ways);
+    auto s = std::make_shared<ClassificationSource>(
+        augmented(make_class_store(items, d.classes), d), d.ways);
+    s->set_item_augment(d.item_augment, d.item_shift);
+    return s;
   }
   if (d.source == "sinusoid") return std::make_shared<SinusoidSource>(d.seed, d.sinusoid_tasks);
   if (d.source == "synthetic")
@@ -72,10 +75,11 @@ std::string source_key(const DataOptions& d) {
     for (int64_t v : list) k << "," << v;
   }
   const SyntheticSpec& s = d.synthetic;
-  k << "|" << d.sinusoid_tasks << "|" << static_cast<int>(d.class_augment) << "|" << s.categories
-    << "|" << s.departments << "|" << s.feature_dim << "|" << s.descriptor_dim << "|" << s.min_items
-    << "|" << s.max_items << "|" << std::hexfloat << s.spread << "|" << s.val_fraction << "|"
-    << s.test_fraction;
+  k << "|" << d.sinusoid_tasks << "|" << static_cast<int>(d.class_augment) << "|"
+    << static_cast<int>(d.val_augment) << "|" << static_cast<int>(d.item_augment) << "|"
+    << d.item_shift << "|" << s.categories << "|" << s.departments << "|" << s.feature_dim << "|"
+    << s.descriptor_dim << "|" << s.min_items << "|" << s.max_items << "|" << std::hexfloat
+    << s.spread << "|" << s.val_fraction << "|" << s.test_fraction;
   return k.str();
 }
 
@@ -111,6 +115,11 @@ std::unique_ptr<Experiment> build_experiment(const Config& record, RunOptions o,
         "data.class_augment: rotates and mirrors classes of image classification "
         "data; data.source '" +
         o.data.source + "' gives " + to_string(kind) + " tasks (set data.class_augment: none)");
+  if (o.data.item_augment != ItemAugment::kNone && kind != TaskKind::kClassification)
+    throw UserError(
+        "data.item_augment: flips and shifts images of image classification data; "
+        "data.source '" +
+        o.data.source + "' gives " + to_string(kind) + " tasks (set data.item_augment: none)");
   if (o.learner.name == "reptile" && o.train.optimizer.name != "sgd")
     log_warn() << "reptile with train.optimizer=" << o.train.optimizer.name
                << " uses the Reptile direction as the gradient of that optimiser; set "

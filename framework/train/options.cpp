@@ -22,6 +22,9 @@ DataOptions data_options(const Config& c) {
                c.get_ints("data.test_classes")};
   d.sinusoid_tasks = c.get_int("data.sinusoid_tasks");
   d.class_augment = parse_class_augment(c.get_string("data.class_augment"));
+  d.val_augment = parse_val_augment(c.get_string("data.val_augment"));
+  d.item_augment = parse_item_augment(c.get_string("data.item_augment"));
+  d.item_shift = c.get_int("data.item_shift");
   SyntheticSpec& s = d.synthetic;
   s.categories = c.get_int("data.synthetic.categories");
   s.departments = c.get_int("data.synthetic.departments");
@@ -61,6 +64,17 @@ LearnerOptions learner_options(const Config& c) {
   o.task_parallel = c.get_bool("learner.task_parallel");
   o.descriptor_init = c.get_bool("learner.descriptor_init");
   o.descriptor_hidden = c.get_ints("learner.descriptor_hidden");
+  o.per_step_rates = c.get_bool("learner.per_step_rates");
+  o.per_step_bn = c.get_bool("learner.per_step_bn");
+  o.multi_step_loss = c.get_bool("learner.multi_step_loss");
+  o.multi_step_anneal = c.get_int("learner.multi_step_anneal");
+  if (o.multi_step_anneal == 0)
+    o.multi_step_anneal = std::max<int64_t>(1, c.get_int("train.steps") / 10);
+  if ((o.per_step_rates || o.per_step_bn || o.multi_step_loss) && !traits.gradient_family)
+    throw UserError(
+        "learner.per_step_rates/per_step_bn/multi_step_loss: MAML++ options of the "
+        "gradient learners (" +
+        learners_with(&LearnerTraits::gradient_family) + "), not " + o.name);
   o.finetune_lr = c.get_float("baselines.finetune.lr");
   o.finetune_steps = c.get_int("baselines.finetune.steps");
   o.finetune_head_only = c.get_bool("baselines.finetune.head_only");
@@ -83,6 +97,9 @@ TrainOptions train_options(const Config& c) {
   t.episode.queries = c.get_int("task.queries");
   t.optimizer.name = c.get_string("train.optimizer");
   t.optimizer.lr = c.get_float("train.outer_lr");
+  t.optimizer.schedule = c.get_string("train.lr_schedule");
+  t.optimizer.min_lr = c.get_float("train.min_lr");
+  t.optimizer.total_steps = t.steps;
   t.optimizer.beta1 = c.get_float("train.beta1");
   t.optimizer.beta2 = c.get_float("train.beta2");
   t.grad_clip = c.get_float("train.grad_clip");

@@ -31,6 +31,9 @@ struct DataOptions {
   std::vector<std::vector<int64_t>> classes;  // fashion-mnist: train, val, test class lists
   int64_t sinusoid_tasks = 0;
   ClassAugment class_augment = ClassAugment::kNone;  // classification sources
+  ValAugment val_augment = ValAugment::kNone;
+  ItemAugment item_augment = ItemAugment::kNone;  // meta-training image items
+  int64_t item_shift = 2;
   SyntheticSpec synthetic;
   uint64_t seed = 0;  // seeds generated data (sinusoid, synthetic)
   int64_t ways = 2;   // classification sources build their tasks from `ways` classes

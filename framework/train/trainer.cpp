@@ -153,7 +153,7 @@ class Coordinator {
                  {"meta_loss", loss},
                  {metric_name, metric},
                  {"tasks_per_s", tps},
-                 {"lr", o_.train.optimizer.lr},
+                 {"lr", o_.train.optimizer.lr_at(done - 1)},  // the last step's rate
                  {"data_wait_s", data_wait_s},
                  {"comm_s", iv.comm_seconds},
                  {"ranks", comm_.size()},
@@ -278,6 +278,7 @@ torch::Tensor Trainer::meta_gradient(const Params& theta, int64_t step) {
   TrainState state(theta.detached(true), t.optimizer);
   std::vector<Episode> eps;
   for (int64_t g : sampler.my_slots(step)) eps.push_back(sampler.draw(step, g));
+  ex_.learner->set_meta_step(step);
   ex_.learner->accumulate_meta_gradients(state.theta, eps, state.grads);
   Reducer(comm_, ex_.options.comm.bucket_bytes).allreduce_sum(state.flat_grad);
   return state.flat_grad.div_(static_cast<double>(sampler.meta_batch()));
@@ -310,6 +311,7 @@ TrainReport Trainer::run() {
     const std::vector<Episode> eps = episodes.step(s);
     // accumulate
     state.flat_grad.zero_();
+    ex_.learner->set_meta_step(s);
     interval.add(ex_.learner->accumulate_meta_gradients(state.theta, eps, state.grads));
     faults.after_accumulate(s);
     // reduce
@@ -333,6 +335,7 @@ TrainReport Trainer::run() {
       state.flat_grad.div_(static_cast<double>(sampler.meta_batch()));
     }
     if (o.train.grad_clip > 0) clip_global_norm(state.grads, o.train.grad_clip);
+    state.optimizer->set_lr(o.train.optimizer.lr_at(s));
     state.optimizer->step_flat(state.flat_theta, state.flat_grad);
     faults.after_update(s, state.theta);
     watchdog.kick(s + 1);

@@ -96,8 +96,11 @@ TEST(Hex, RoundTripsAndRefusesNonHex) {
 }
 
 TEST(LearnerTable, NamesAndTraits) {
-  EXPECT_EQ(learner_names(), (std::vector<std::string>{"maml", "fomaml", "reptile", "anil",
-                                                       "metasgd", "protonet", "finetune"}));
+  EXPECT_EQ(learner_names(),
+            (std::vector<std::string>{"maml", "fomaml", "reptile", "anil", "metasgd", "protomaml",
+                                      "protonet", "finetune"}));
+  EXPECT_TRUE(learner_traits("protomaml").gradient_family);
+  EXPECT_FALSE(learner_traits("protomaml").regression);
   EXPECT_TRUE(learner_traits("maml").inner_loop);
   EXPECT_TRUE(learner_traits("reptile").inner_loop);
   EXPECT_FALSE(learner_traits("reptile").descriptor_init);

@@ -269,3 +269,99 @@ TEST(ClassAugment, RefusesNonSquareOrNonImageItemsAndUnknownModes) {
   EXPECT_NO_THROW(AugmentedStore(store, ClassAugment::kNone));
   EXPECT_THROW(parse_class_augment("rot"), UserError);
 }
+
+// Validation classes for a small catalogue: held-out transforms of the
+// training categories, or a validation category under every transform.
+// Test categories appear in neither, in any form.
+TEST(ClassAugment, ValidationClassesHeldOutOrTransformedNeverFromTest) {
+  auto base = make_class_store(toy_items(), {{0, 1, 2}, {3}, {4, 5}});
+  {
+    AugmentedStore aug(base, ClassAugment::kRotations, ValAugment::kHeldout);
+    std::map<Split, std::set<std::pair<int64_t, int>>> classes;
+    for (int64_t c = 0; c < aug.num_categories(); ++c)
+      classes[aug.info(c).split].insert({aug.base_of(c), aug.transform_of(c)});
+    std::set<std::pair<int64_t, int>> train, val{{3, 0}};
+    for (int64_t b = 0; b < 3; ++b) {
+      for (int t = 0; t < 3; ++t) train.insert({b, t});
+      val.insert({b, 3});  // rot270 validates, never trains
+    }
+    EXPECT_EQ(classes[Split::kTrain], train);
+    EXPECT_EQ(classes[Split::kVal], val);
+    EXPECT_EQ(classes[Split::kTest], (std::set<std::pair<int64_t, int>>{{4, 0}, {5, 0}}));
+    ClassificationSource src(std::make_shared<AugmentedStore>(aug), 3);
+    EXPECT_EQ(src.num_sources(Split::kTrain), 84);  // C(9, 3)
+    EXPECT_EQ(src.num_sources(Split::kVal), 4);     // C(4, 3)
+  }
+  {
+    AugmentedStore aug(base, ClassAugment::kDihedral, ValAugment::kTransformed);
+    std::map<Split, std::set<std::pair<int64_t, int>>> classes;
+    for (int64_t c = 0; c < aug.num_categories(); ++c)
+      classes[aug.info(c).split].insert({aug.base_of(c), aug.transform_of(c)});
+    EXPECT_EQ(classes[Split::kTrain].size(), 24u);
+    std::set<std::pair<int64_t, int>> val;
+    for (int t = 0; t < 8; ++t) val.insert({3, t});
+    EXPECT_EQ(classes[Split::kVal], val);  // one category, 8 validation classes
+    EXPECT_EQ(classes[Split::kTest].size(), 2u);
+  }
+  EXPECT_THROW(AugmentedStore(base, ClassAugment::kNone, ValAugment::kHeldout), UserError);
+  EXPECT_THROW(parse_val_augment("held"), UserError);
+}
+
+// Item augmentation: flips and zero-filled shifts of each item, drawn from
+// the episode's stream; only meta-training episodes are augmented.
+TEST(ItemAugment, FlipsAndShiftsTrainingItemsOnly) {
+  torch::Tensor x = torch::arange(2 * 1 * 5 * 5, torch::kFloat32).reshape({2, 1, 5, 5}) + 1;
+  Rng r1(3, 1, 2), r2(3, 1, 2);
+  torch::Tensor a = augment_items(x, ItemAugment::kFlipShift, 2, r1);
+  EXPECT_TRUE(torch::equal(a, augment_items(x, ItemAugment::kFlipShift, 2, r2)));  // same stream
+  // Every output is a flip and/or shift of its input: search all of them.
+  for (int64_t i = 0; i < 2; ++i) {
+    bool found = false;
+    for (bool flip : {false, true})
+      for (int64_t dy = -2; dy <= 2; ++dy)
+        for (int64_t dx = -2; dx <= 2; ++dx) {
+          torch::Tensor s = flip ? x[i].flip({2}) : x[i];
+          torch::Tensor want = torch::zeros_like(s);
+          const int64_t h = 5 - std::abs(dy), w = 5 - std::abs(dx);
+          want.narrow(1, std::max<int64_t>(dy, 0), h)
+              .narrow(2, std::max<int64_t>(dx, 0), w)
+              .copy_(s.narrow(1, std::max<int64_t>(-dy, 0), h)
+                         .narrow(2, std::max<int64_t>(-dx, 0), w));
+          found = found || torch::equal(a[i], want);
+        }
+    EXPECT_TRUE(found) << i;
+  }
+  // Over many items, both flips and all shifts occur.
+  Rng r3(4, 0, 0);
+  torch::Tensor many = torch::rand({200, 1, 6, 6}) + 0.1;
+  torch::Tensor m = augment_items(many, ItemAugment::kShift, 1, r3);
+  std::set<int64_t> zero_rows, zero_cols;
+  for (int64_t i = 0; i < 200; ++i) {
+    for (int64_t y : {0, 5})
+      if (m[i][0][y].abs().sum().item<double>() == 0) zero_rows.insert(y);
+    for (int64_t c : {0, 5})
+      if (m[i][0].select(1, c).abs().sum().item<double>() == 0) zero_cols.insert(c);
+  }
+  EXPECT_EQ(zero_rows.size(), 2u);
+  EXPECT_EQ(zero_cols.size(), 2u);
+  EXPECT_TRUE(torch::equal(augment_items(x, ItemAugment::kNone, 2, r3), x));
+  EXPECT_THROW(parse_item_augment("crop"), UserError);
+
+  // Through the sampler: training episodes are augmented, others are not.
+  auto make = [&](ItemAugment mode) {
+    auto s = std::make_shared<ClassificationSource>(
+        make_class_store(toy_items(), {{0, 1, 2}, {}, {3, 4, 5}}), 3);
+    s->set_item_augment(mode, 1);
+    return s;
+  };
+  auto plain = make(ItemAugment::kNone), aug = make(ItemAugment::kFlipShift);
+  const EpisodeSpec spec{3, 2, 3};
+  TaskSampler p_train(*plain, Split::kTrain, spec, 5, 2, 1, 0, 1);
+  TaskSampler a_train(*aug, Split::kTrain, spec, 5, 2, 1, 0, 1);
+  Episode e0 = p_train.draw(0, 0), e1 = a_train.draw(0, 0);
+  EXPECT_TRUE(torch::equal(e0.support_y, e1.support_y));  // same items, same labels
+  EXPECT_FALSE(torch::equal(e0.support_x, e1.support_x));
+  TaskSampler p_test(*plain, Split::kTest, spec, 5, 2, 1, 0, 1);
+  TaskSampler a_test(*aug, Split::kTest, spec, 5, 2, 1, 0, 1);
+  EXPECT_TRUE(torch::equal(p_test.draw(0, 0).query_x, a_test.draw(0, 0).query_x));
+}
