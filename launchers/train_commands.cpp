@@ -108,6 +108,7 @@ int run_train(const TrainArgs& a) {
   say_evaluation(opts.eval, comm->size());
   auto results = evaluate_methods(*ex, methods, /*print=*/true, comm.get());
   if (comm->rank() != 0) return 0;
+  for (const auto& line : format_verdicts(results)) log_info() << line;
   const std::string out = (fs::path(run_dir) / "eval.json").string();
   nlohmann::json j = {{"checkpoints", {r.checkpoint}}, {"results", results_json(results)}};
   atomic_write_text(out, j.dump(2) + "\n");
@@ -154,6 +155,7 @@ int run_eval(EvalArgs a) {
     auto rs = evaluate_methods(ex, {methods[i]}, /*print=*/true);
     results.insert(results.end(), rs.begin(), rs.end());
   }
+  for (const auto& line : format_verdicts(results)) log_info() << line;
   if (!a.json_out.empty()) {
     nlohmann::json j = {{"checkpoints", paths}, {"results", results_json(results)}};
     atomic_write_text(fs::absolute(a.json_out).string(), j.dump(2) + "\n");

@@ -1,8 +1,10 @@
 #include "episodes/evaluation.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 
+#include "core/loss.h"
 #include "core/rng.h"
 
 namespace metacat {
@@ -130,6 +132,35 @@ nlohmann::json to_json(const EvalSummary& s) {
     pc[name] = {{"score", c.items ? c.score_sum / c.items : 0.0}, {"items", c.items}};
   j["per_category"] = pc;
   return j;
+}
+
+std::vector<std::string> format_verdicts(const std::vector<EvalSummary>& results) {
+  std::vector<std::string> lines;
+  std::vector<std::pair<std::string, int64_t>> settings;
+  for (const auto& r : results)
+    if (std::find(settings.begin(), settings.end(), std::pair{r.group, r.shots}) == settings.end())
+      settings.push_back({r.group, r.shots});
+  for (const auto& [group, shots] : settings) {
+    std::vector<const EvalSummary*> rs;
+    for (const auto& r : results)
+      if (r.group == group && r.shots == shots && std::isfinite(r.mean)) rs.push_back(&r);
+    if (rs.size() < 2) continue;
+    const bool higher = higher_is_better(rs[0]->metric);
+    std::stable_sort(rs.begin(), rs.end(), [&](const EvalSummary* a, const EvalSummary* b) {
+      return higher ? a->mean > b->mean : a->mean < b->mean;
+    });
+    const EvalSummary &w = *rs[0], &r = *rs[1];
+    const bool apart =
+        higher ? w.mean - w.ci95 > r.mean + r.ci95 : w.mean + w.ci95 < r.mean - r.ci95;
+    char buf[512];
+    std::snprintf(buf, sizeof buf,
+                  "%s%lld-shot: %s wins, %s %.4f ± %.4f against %s %.4f ± %.4f (%s)",
+                  group.empty() ? "" : (group + " ").c_str(), static_cast<long long>(shots),
+                  w.method.c_str(), w.metric.c_str(), w.mean, w.ci95, r.method.c_str(), r.mean,
+                  r.ci95, apart ? "intervals apart" : "intervals overlap: not a clear win");
+    lines.push_back(buf);
+  }
+  return lines;
 }
 
 std::string format_summary(const EvalSummary& s) {

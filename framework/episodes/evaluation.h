@@ -65,5 +65,10 @@ std::pair<double, double> mean_ci95(const std::vector<double>& values);
 nlohmann::json to_json(const EvalSummary& s);
 // "maml      1-shot  accuracy 0.6123 ± 0.0150 (600 episodes)"
 std::string format_summary(const EvalSummary& s);
+// One line per (group, shots) setting with two or more methods: which method
+// wins, by its mean, and whether its 95% interval clears the runner-up's:
+// "3-shot: protonet wins, 0.8123 ± 0.0101 against maml 0.7900 ± 0.0110
+// (intervals apart)" or "... (intervals overlap: not a clear win)".
+std::vector<std::string> format_verdicts(const std::vector<EvalSummary>& results);
 
 }  // namespace metacat

@@ -365,3 +365,29 @@ TEST(ItemAugment, FlipsAndShiftsTrainingItemsOnly) {
   TaskSampler a_test(*aug, Split::kTest, spec, 5, 2, 1, 0, 1);
   EXPECT_TRUE(torch::equal(p_test.draw(0, 0).query_x, a_test.draw(0, 0).query_x));
 }
+
+// The verdict line under an evaluation: the best mean wins; a clear win only
+// when the intervals are apart; lower is better for errors.
+TEST(Evaluation, VerdictNamesTheWinnerAndWhetherItIsClear) {
+  auto summary = [](std::string method, int64_t shots, std::string metric, double mean, double ci) {
+    EvalSummary s;
+    s.method = std::move(method), s.shots = shots, s.metric = std::move(metric);
+    s.mean = mean, s.ci95 = ci;
+    return s;
+  };
+  auto lines = format_verdicts(
+      {summary("maml", 1, "accuracy", 0.78, 0.01), summary("protonet", 1, "accuracy", 0.81, 0.01),
+       summary("scratch", 1, "accuracy", 0.70, 0.01), summary("maml", 5, "accuracy", 0.90, 0.01),
+       summary("scratch", 5, "accuracy", 0.91, 0.01)});
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_NE(lines[0].find("1-shot: protonet wins"), std::string::npos) << lines[0];
+  EXPECT_NE(lines[0].find("against maml"), std::string::npos) << lines[0];
+  EXPECT_NE(lines[0].find("intervals apart"), std::string::npos) << lines[0];
+  EXPECT_NE(lines[1].find("5-shot: scratch wins"), std::string::npos) << lines[1];
+  EXPECT_NE(lines[1].find("not a clear win"), std::string::npos) << lines[1];
+  lines = format_verdicts(
+      {summary("maml", 10, "mse", 0.5, 0.1), summary("finetune", 10, "mse", 2, 0.1)});
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_NE(lines[0].find("maml wins"), std::string::npos) << lines[0];
+  EXPECT_TRUE(format_verdicts({summary("maml", 1, "accuracy", 0.8, 0.01)}).empty());
+}
