@@ -19,6 +19,8 @@ SyntheticCatalogue::SyntheticCatalogue(SyntheticSpec s, uint64_t seed) : spec_(s
   if (s.val_fraction + s.test_fraction >= 1.0)
     throw UserError(
         "synthetic catalogue: val_fraction + test_fraction must leave training categories");
+  if (!(s.label_noise >= 0) || !std::isfinite(s.label_noise))
+    throw UserError("synthetic catalogue: label_noise must be a finite number >= 0");
   const int64_t f = s.feature_dim;
   prototypes_.resize(s.departments);
   for (int64_t d = 0; d < s.departments; ++d) {
@@ -79,33 +81,46 @@ SyntheticCategory SyntheticCatalogue::generate(int64_t i) const {
   out.descriptor = l.descriptor;
   out.items = torch::empty({n, f}, torch::kFloat32);
   out.labels = torch::empty({n}, torch::kFloat32);
+  out.oracle = torch::empty({n}, torch::kFloat32);
   float* x = out.items.data_ptr<float>();
   float* y = out.labels.data_ptr<float>();
+  float* o = out.oracle.data_ptr<float>();
   const double scale = 2.0 / std::sqrt(double(f));
+  const double noise = spec_.label_noise;
   for (int64_t j = 0; j < n; ++j) {
-    double z = 0;
+    double dot = 0;
     for (int64_t k = 0; k < f; ++k) {
       x[j * f + k] = static_cast<float>(r.normal());
-      z += x[j * f + k] * l.w[k];
+      dot += x[j * f + k] * l.w[k];
     }
-    const double p = 1.0 / (1.0 + std::exp(-(scale * z + l.bias)));
-    y[j] = r.uniform() < p ? 1.0f : 0.0f;
+    const double z = scale * dot + l.bias;
+    o[j] = static_cast<float>(z);
+    // The uniform is drawn at every noise level, so that items (drawn from
+    // the same stream) do not depend on it; z / 1.0 == z exactly, so the
+    // default reproduces the original labels bit for bit.
+    const double u = r.uniform();
+    if (noise > 0)
+      y[j] = u < 1.0 / (1.0 + std::exp(-(z / noise))) ? 1.0f : 0.0f;
+    else
+      y[j] = z > 0 ? 1.0f : 0.0f;
   }
   return out;
 }
 
 std::shared_ptr<MemoryStore> SyntheticCatalogue::to_store() const {
   std::vector<CategoryInfo> infos;
-  std::vector<torch::Tensor> items, labels, desc;
+  std::vector<torch::Tensor> items, labels, desc, oracle;
   for (int64_t i = 0; i < spec_.categories; ++i) {
     SyntheticCategory c = generate(i);
     infos.push_back({name(i), split(i), c.items.size(0)});
     items.push_back(c.items);
     labels.push_back(c.labels);
     desc.push_back(c.descriptor);
+    oracle.push_back(c.oracle);
   }
   torch::Tensor d = spec_.descriptor_dim > 0 ? torch::stack(desc) : torch::Tensor();
-  return std::make_shared<MemoryStore>(std::move(infos), std::move(items), std::move(labels), d);
+  return std::make_shared<MemoryStore>(std::move(infos), std::move(items), std::move(labels), d,
+                                       std::move(oracle));
 }
 
 }  // namespace metacat
@@ -121,7 +136,8 @@ PackSummary pack_synthetic(const SyntheticCatalogue& cat, torch::ScalarType dtyp
   m.source = "synthetic catalogue: " + std::to_string(s.categories) + " categories, " +
              std::to_string(s.departments) + " departments, feature_dim " +
              std::to_string(s.feature_dim) + ", items " + std::to_string(s.min_items) + ".." +
-             std::to_string(s.max_items);
+             std::to_string(s.max_items) +
+             (s.label_noise != 1.0 ? ", label_noise " + std::to_string(s.label_noise) : "");
   m.item_shape = {s.feature_dim};
   std::vector<int64_t> first_id(s.categories + 1, 0);
   for (int64_t i = 0; i < s.categories; ++i) {
@@ -140,7 +156,7 @@ PackSummary pack_synthetic(const SyntheticCatalogue& cat, torch::ScalarType dtyp
       [&](int64_t c) {
         SyntheticCategory g = cat.generate(c);
         return CategoryRows{g.items.to(dtype), g.labels,
-                            torch::arange(first_id[c], first_id[c + 1], torch::kInt64)};
+                            torch::arange(first_id[c], first_id[c + 1], torch::kInt64), g.oracle};
       },
       opt);
   return sum;

@@ -9,7 +9,8 @@
 //   category latent        w_c = u_{d(c)} + spread * N(0, I_f)
 //   category bias          b_c ~ N(0, 0.5^2)
 //   items                  x ~ N(0, I_f)                  (f = feature_dim)
-//   labels (click/buy)     y ~ Bernoulli(sigmoid(2 x.w_c / sqrt(f) + b_c))
+//   true score             z = 2 x.w_c / sqrt(f) + b_c    (the oracle)
+//   labels (click/buy)     y ~ Bernoulli(sigmoid(z / label_noise)); label_noise 0: y = [z > 0]
 //   descriptor             P w_c + 0.1 N(0, I)            (P a fixed random projection)
 //   size                   Pareto(alpha 1.2) from min_items, capped at max_items
 // Splits are by category: the last test_fraction of the categories are test
@@ -35,11 +36,16 @@ struct SyntheticSpec {
   double spread = 0.5;
   double val_fraction = 0.1;
   double test_fraction = 0.2;
+  // Temperature of the click model: labels y ~ Bernoulli(sigmoid(z / label_noise));
+  // 0 gives deterministic labels y = [z > 0]. Items and the uniform draws are
+  // the same at every value (1, the default, is the original catalogue).
+  double label_noise = 1.0;
 };
 
 struct SyntheticCategory {
   torch::Tensor items;       // [n, feature_dim] float32
   torch::Tensor labels;      // [n] float32 in {0, 1}
+  torch::Tensor oracle;      // [n] float32: the true score z of each item
   torch::Tensor descriptor;  // [descriptor_dim] float32
   int64_t department = 0;
 };

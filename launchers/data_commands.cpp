@@ -246,6 +246,9 @@ std::vector<std::pair<CLI::App*, std::function<int()>>> add_data_commands(CLI::A
                    "synthetic: descriptor size (default 8)");
   pack->add_option("--min-items", pa->syn.min_items, "synthetic: smallest category (default 60)");
   pack->add_option("--max-items", pa->syn.max_items, "synthetic: largest category (default 600)");
+  pack->add_option("--label-noise", pa->syn.label_noise,
+                   "synthetic: click-model temperature, labels ~ Bernoulli(sigmoid(z / X)); "
+                   "0 = deterministic labels [z > 0] (default 1)");
   pack->add_flag("--force", pa->force, "Replace a dataset already in --out");
   pack->add_flag("--quiet", pa->quiet, "No progress lines");
   cmds.emplace_back(pack, [pa] { return run_pack(*pa); });

@@ -52,6 +52,15 @@ void check_final_evaluation(const Experiment& ex) {
   }
 }
 
+// The verdicts compare the methods; the oracle (the true model's scores) is
+// their ceiling, not a competitor, and would win every one.
+std::vector<std::string> verdicts(const std::vector<EvalSummary>& results) {
+  std::vector<EvalSummary> methods;
+  for (const auto& r : results)
+    if (r.method != "oracle") methods.push_back(r);
+  return format_verdicts(methods);
+}
+
 // ranks 0: a single-process command that does not say so.
 void say_evaluation(const EvalOptions& e, int ranks) {
   log_info() << "evaluation: " << e.episodes << " fixed " << to_string(e.split)
@@ -85,6 +94,21 @@ int run_train(const TrainArgs& a) {
   if (!opts.eval.at_end) return 0;
 
   std::vector<EvalMethod> methods{{method_label(opts.learner), ex->learner.get(), r.theta}};
+  // Compared learners: each a training run of its own (every rank takes
+  // part; "auto": a rerun reuses or completes it), then evaluated here.
+  std::vector<std::unique_ptr<Experiment>> compared;
+  for (const auto& name : opts.eval.learners) {
+    if (name == opts.learner.name) continue;
+    const Config record = compared_learner_record(config, name);
+    compared.push_back(build_experiment(record, read_options(record), "compared learner " + name));
+    log_info() << "compared learner " << name << ": meta-training for "
+               << compared.back()->options.train.steps << " steps";
+    TrainReport cr = Trainer(*compared.back(), (fs::path(run_dir) / "learners" / name).string(),
+                             /*verbose=*/true, comm, "auto")
+                         .run();
+    methods.push_back(
+        {method_label(compared.back()->options.learner), compared.back()->learner.get(), cr.theta});
+  }
   std::unique_ptr<Experiment> ft;
   for (const auto& b : opts.eval.baselines) {
     const bool seen = std::any_of(methods.begin(), methods.end(),
@@ -92,6 +116,8 @@ int run_train(const TrainArgs& a) {
     if (seen) continue;  // listed twice: evaluated once
     if (b == "scratch") {
       methods.push_back({"scratch", nullptr, {}});
+    } else if (b == "oracle") {
+      methods.push_back(oracle_method(*ex));  // build_experiment checked the data has it
     } else if (b == "finetune" && opts.learner.name != "finetune") {
       // Pre-training is a training run: every rank takes part. "auto": a
       // resumed run reuses (or completes) its baseline's pre-training.
@@ -108,7 +134,7 @@ int run_train(const TrainArgs& a) {
   say_evaluation(opts.eval, comm->size());
   auto results = evaluate_methods(*ex, methods, /*print=*/true, comm.get());
   if (comm->rank() != 0) return 0;
-  for (const auto& line : format_verdicts(results)) log_info() << line;
+  for (const auto& line : verdicts(results)) log_info() << line;
   const std::string out = (fs::path(run_dir) / "eval.json").string();
   nlohmann::json j = {{"checkpoints", {r.checkpoint}}, {"results", results_json(results)}};
   atomic_write_text(out, j.dump(2) + "\n");
@@ -134,14 +160,18 @@ int run_eval(EvalArgs a) {
     exps.push_back(std::move(ex));
     paths.push_back(path);
   }
-  for (const auto& b : a.baselines) {
-    if (b != "scratch")
-      throw UserError("eval: unknown baseline '" + b +
-                      "' (scratch; evaluate a finetune run's checkpoint for the finetune "
-                      "baseline)");
-    methods.push_back({"scratch", nullptr, {}});
-  }
   const Experiment& first = *exps.front();
+  for (const auto& b : a.baselines) {
+    if (b == "scratch") {
+      methods.push_back({"scratch", nullptr, {}});
+    } else if (b == "oracle") {
+      methods.push_back(oracle_method(first, "eval: --baseline oracle"));
+    } else {
+      throw UserError("eval: unknown baseline '" + b +
+                      "' (scratch, oracle; evaluate a finetune run's checkpoint for the "
+                      "finetune baseline)");
+    }
+  }
   say_evaluation(first.options.eval, 0);
   // All methods run on the first experiment's episodes (same data and seed).
   std::vector<EvalSummary> results;
@@ -155,7 +185,7 @@ int run_eval(EvalArgs a) {
     auto rs = evaluate_methods(ex, {methods[i]}, /*print=*/true);
     results.insert(results.end(), rs.begin(), rs.end());
   }
-  for (const auto& line : format_verdicts(results)) log_info() << line;
+  for (const auto& line : verdicts(results)) log_info() << line;
   if (!a.json_out.empty()) {
     nlohmann::json j = {{"checkpoints", paths}, {"results", results_json(results)}};
     atomic_write_text(fs::absolute(a.json_out).string(), j.dump(2) + "\n");
@@ -191,7 +221,9 @@ std::vector<std::pair<CLI::App*, std::function<int()>>> add_train_commands(CLI::
   eval->add_option("--checkpoint", ea->checkpoints,
                    "Checkpoint file, or run directory (its newest checkpoint); repeatable")
       ->required();
-  eval->add_option("--baseline", ea->baselines, "Also evaluate a baseline: scratch (repeatable)");
+  eval->add_option("--baseline", ea->baselines,
+                   "Also evaluate a baseline: scratch, or oracle (the true model's scores; "
+                   "synthetic catalogues only) (repeatable)");
   eval->add_option("--set", ea->sets,
                    "Override a key of the checkpoints' configs, e.g. --set eval.episodes=100");
   eval->add_option("--json", ea->json_out, "Write the results as JSON to this file");

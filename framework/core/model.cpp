@@ -20,6 +20,20 @@ torch::Tensor Model::uniform_init(uint64_t seed, uint64_t which, std::vector<int
   return torch::tensor(v, torch::kFloat64).reshape(shape).to(spec_.dtype);
 }
 
+torch::Tensor Model::init_weight(uint64_t seed, uint64_t which, std::vector<int64_t> shape,
+                                 int64_t fan_in, int64_t fan_out) const {
+  torch::Tensor w = uniform_init(seed, which, shape, fan_in);  // U(+-1/sqrt(fan_in))
+  if (spec_.init != "glorot") return w;
+  // The same draws rescaled to U(+-sqrt(6 / (fan_in + fan_out))).
+  return w * std::sqrt(6.0 * static_cast<double>(fan_in) / static_cast<double>(fan_in + fan_out));
+}
+
+torch::Tensor Model::init_bias(uint64_t seed, uint64_t which, std::vector<int64_t> shape,
+                               int64_t fan_in) const {
+  if (spec_.init == "glorot") return torch::zeros(shape, spec_.dtype);
+  return uniform_init(seed, which, shape, fan_in);
+}
+
 Params Model::init(uint64_t seed) const {
   Params p;
   init_body(p, seed);
@@ -31,8 +45,8 @@ Params Model::init(uint64_t seed) const {
 Params Model::init_head(uint64_t seed, int64_t outputs) const {
   const int64_t in = feature_dim();
   Params p;
-  p.add("head.weight", uniform_init(seed, 1000, {outputs, in}, in));
-  p.add("head.bias", uniform_init(seed, 1001, {outputs}, in));
+  p.add("head.weight", init_weight(seed, 1000, {outputs, in}, in, outputs));
+  p.add("head.bias", init_bias(seed, 1001, {outputs}, in));
   return p;
 }
 
@@ -89,8 +103,8 @@ class Mlp : public Model {
     int64_t in = product(spec_.input_shape);
     for (size_t i = 0; i < spec_.hidden.size(); ++i) {
       const std::string k = "body." + std::to_string(i);
-      p.add(k + ".weight", uniform_init(seed, 2 * i, {spec_.hidden[i], in}, in));
-      p.add(k + ".bias", uniform_init(seed, 2 * i + 1, {spec_.hidden[i]}, in));
+      p.add(k + ".weight", init_weight(seed, 2 * i, {spec_.hidden[i], in}, in, spec_.hidden[i]));
+      p.add(k + ".bias", init_bias(seed, 2 * i + 1, {spec_.hidden[i]}, in));
       in = spec_.hidden[i];
     }
   }
@@ -158,8 +172,8 @@ class Conv4 : public Model {
     for (int i = 0; i < 4; ++i) {
       const std::string c = "conv" + std::to_string(i), b = "bn" + std::to_string(i);
       const int64_t fan_in = in * 9;
-      p.add(c + ".weight", uniform_init(seed, 2 * i, {w, in, 3, 3}, fan_in));
-      p.add(c + ".bias", uniform_init(seed, 2 * i + 1, {w}, fan_in));
+      p.add(c + ".weight", init_weight(seed, 2 * i, {w, in, 3, 3}, fan_in, w * 9));
+      p.add(c + ".bias", init_bias(seed, 2 * i + 1, {w}, fan_in));
       p.add(b + ".weight", torch::ones({w}, spec_.dtype));
       p.add(b + ".bias", torch::zeros({w}, spec_.dtype));
       in = w;

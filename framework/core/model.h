@@ -4,9 +4,10 @@
 // Every model is a body (features) followed by a linear head named "head.*".
 // ANIL adapts only the head, ProtoNet uses only the body, the fine-tuning
 // baseline swaps the head for one with a different number of outputs.
-// Initialisation follows PyTorch's defaults for nn.Linear / nn.Conv2d
-// (weights and biases U(-1/sqrt(fan_in), 1/sqrt(fan_in))) and nn.BatchNorm2d
-// (weight 1, bias 0), so results compare with published PyTorch ones.
+// Initialisation (model.init) follows PyTorch's defaults for nn.Linear /
+// nn.Conv2d (weights and biases U(-1/sqrt(fan_in), 1/sqrt(fan_in))) or
+// Glorot-uniform weights with zero biases; nn.BatchNorm2d starts at weight
+// 1, bias 0.
 // Batch norm always normalises with the statistics of the batch it is given
 // (no running averages), as in the MAML reference implementation.
 #include <torch/types.h>
@@ -28,6 +29,10 @@ struct ModelSpec {
   std::vector<int64_t> hidden = {40, 40};  // mlp / preference
   int64_t width = 64;                      // conv4 channels
   torch::Dtype dtype = torch::kFloat32;
+  // pytorch: nn.Linear/nn.Conv2d defaults, U(+-1/sqrt(fan_in)) weights and
+  // biases; glorot: Glorot-uniform weights, zero biases (the Conv-4 of the
+  // MAML papers). Batch norm starts at scale 1, shift 0 either way.
+  std::string init = "pytorch";
 };
 
 class Model {
@@ -69,6 +74,11 @@ class Model {
   // from the counter-based stream (seed, which).
   torch::Tensor uniform_init(uint64_t seed, uint64_t which, std::vector<int64_t> shape,
                              int64_t fan_in) const;
+  // A layer's weight and bias under spec().init.
+  torch::Tensor init_weight(uint64_t seed, uint64_t which, std::vector<int64_t> shape,
+                            int64_t fan_in, int64_t fan_out) const;
+  torch::Tensor init_bias(uint64_t seed, uint64_t which, std::vector<int64_t> shape,
+                          int64_t fan_in) const;
 
  protected:
   virtual void init_body(Params& p, uint64_t seed) const = 0;

@@ -73,6 +73,8 @@ PackSummary pack(Manifest m, const std::function<CategoryRows(int64_t)>& produce
         if (r.items.size(0) != m.items[c] || r.labels.size(0) != m.items[c] ||
             r.item_ids.size(0) != m.items[c])
           throw std::logic_error("pack: " + what + " produced a wrong number of rows");
+        if (r.oracle.defined() && (r.oracle.dim() != 1 || r.oracle.size(0) != m.items[c]))
+          throw std::logic_error("pack: " + what + " produced a wrong number of oracle scores");
         if (r.items.scalar_type() != m.scalar_type())
           throw std::logic_error("pack: " + what + " produced items of the wrong dtype");
         h5::Handle g = h5::create_group(f, category_group(c), tmp);
@@ -80,6 +82,8 @@ PackSummary pack(Manifest m, const std::function<CategoryRows(int64_t)>& produce
         h5::write_chunked(g, "items", r.items, chunk_rows, opt.compression, tmp);
         h5::write_chunked(g, "labels", r.labels.to(torch::kFloat32), 4096, opt.compression, tmp);
         h5::write_chunked(g, "item_ids", r.item_ids.to(torch::kInt64), 4096, opt.compression, tmp);
+        if (r.oracle.defined())
+          h5::write_chunked(g, "oracle", r.oracle.to(torch::kFloat32), 4096, opt.compression, tmp);
         sum.items += m.items[c];
         sum.raw_bytes += bytes[c];
         if (opt.progress && std::chrono::duration<double>(Clock::now() - last_print).count() > 2) {

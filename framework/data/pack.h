@@ -25,6 +25,9 @@ struct CategoryRows {
   torch::Tensor items;     // [n, item_shape...] in the manifest dtype
   torch::Tensor labels;    // [n] float32
   torch::Tensor item_ids;  // [n] int64
+  // [n] float32: the true model's score of each item (synthetic data);
+  // written as the optional dataset `oracle` when defined.
+  torch::Tensor oracle;
 };
 
 struct PackSummary {
@@ -33,6 +36,8 @@ struct PackSummary {
   double seconds = 0;
 };
 
+// Every category's rows are written as /categories/<id>/{items, labels,
+// item_ids} and, when the producer gives them, `oracle`.
 // `header` holds everything but the shard fields (kind, dtype, item_shape,
 // names, split, items, descriptors); produce(c) returns category c's rows.
 PackSummary pack(Manifest header, const std::function<CategoryRows(int64_t)>& produce,

@@ -43,6 +43,20 @@ hid_t ShardStore::shard(int64_t s) const {
   return shards_.emplace(s, std::move(f)).first->second.get();
 }
 
+bool ShardStore::has_oracle() const {
+  std::lock_guard<std::mutex> g(mu_);
+  if (has_oracle_ < 0) {
+    has_oracle_ = 0;
+    if (num_categories() > 0) {
+      hid_t f = shard(manifest_.shard[0]);
+      const std::string group = category_group(0);
+      has_oracle_ =
+          h5::exists(f, "categories") && h5::exists(f, group) && h5::exists(f, group + "/oracle");
+    }
+  }
+  return has_oracle_ > 0;
+}
+
 Rows ShardStore::read_locked(int64_t c, const std::vector<int64_t>* rows) const {
   if (c < 0 || c >= num_categories())
     throw UserError("data: category " + std::to_string(c) + " does not exist in " + dir_);
@@ -78,15 +92,29 @@ Rows ShardStore::read_locked(int64_t c, const std::vector<int64_t>* rows) const 
       std::vector<int64_t>{manifest_.items[c]})
     throw UserError("data: " + file + ": /" + group + "/labels of " + who +
                     " does not have one label per item");
+  // Optional: the true model's scores (synthetic catalogues).
+  h5::Handle oracle;
+  const std::string oracle_path = "/" + group + "/oracle";
+  if (h5::exists(g, "oracle")) {
+    oracle = h5::open_dataset(g, "oracle", file);
+    if (h5::shape_of(oracle, file, oracle_path) != std::vector<int64_t>{manifest_.items[c]})
+      throw UserError("data: " + file + ": " + oracle_path + " of " + who +
+                      " does not have one score per item");
+  }
   Rows r;
   if (rows) {
     r.items = h5::read_rows(items, *rows, file, items_path + " (" + who + ")");
     r.labels = h5::read_rows(labels, *rows, file, "/" + group + "/labels (" + who + ")");
+    if (oracle.get() >= 0)
+      r.oracle = h5::read_rows(oracle, *rows, file, oracle_path + " (" + who + ")");
   } else {
     r.items = h5::read_tensor(g, "items", file, items_path + " (" + who + ")");
     r.labels = h5::read_tensor(g, "labels", file, "/" + group + "/labels (" + who + ")");
+    if (oracle.get() >= 0)
+      r.oracle = h5::read_tensor(g, "oracle", file, oracle_path + " (" + who + ")");
   }
   r.labels = r.labels.to(torch::kFloat32);
+  if (r.oracle.defined()) r.oracle = r.oracle.to(torch::kFloat32);
   return r;
 }
 
@@ -110,7 +138,9 @@ Rows ShardStore::gather(int64_t c, const std::vector<int64_t>& rows) const {
     }
     ++stats_.misses;
     Rows whole = read_locked(c, nullptr);
-    while (stats_.cached_bytes + bytes > opt_.cache_bytes && !lru_.empty()) {
+    // The estimate above decides caching; the cache counts what it holds.
+    const int64_t held = bytes + (whole.oracle.defined() ? whole.oracle.numel() * 4 : 0);
+    while (stats_.cached_bytes + held > opt_.cache_bytes && !lru_.empty()) {
       const int64_t victim = lru_.back();
       lru_.pop_back();
       stats_.cached_bytes -= cache_[victim].bytes;
@@ -118,8 +148,8 @@ Rows ShardStore::gather(int64_t c, const std::vector<int64_t>& rows) const {
       ++stats_.evictions;
     }
     lru_.push_front(c);
-    it = cache_.emplace(c, Entry{whole, bytes, lru_.begin()}).first;
-    stats_.cached_bytes += bytes;
+    it = cache_.emplace(c, Entry{whole, held, lru_.begin()}).first;
+    stats_.cached_bytes += held;
     stats_.peak_cached_bytes = std::max(stats_.peak_cached_bytes, stats_.cached_bytes);
   } else {
     ++stats_.hits;
@@ -130,7 +160,10 @@ Rows ShardStore::gather(int64_t c, const std::vector<int64_t>& rows) const {
       throw UserError("data: row " + std::to_string(r) + " out of range for category " +
                       manifest_.names[c] + " (" + std::to_string(manifest_.items[c]) + " items)");
   torch::Tensor idx = torch::tensor(rows, torch::kInt64);
-  return {it->second.rows.items.index_select(0, idx), it->second.rows.labels.index_select(0, idx)};
+  const Rows& whole = it->second.rows;
+  Rows r{whole.items.index_select(0, idx), whole.labels.index_select(0, idx)};
+  if (whole.oracle.defined()) r.oracle = whole.oracle.index_select(0, idx);
+  return r;
 }
 
 std::vector<std::string> verify_dataset(const std::string& dir, bool progress) {

@@ -7,7 +7,10 @@
 // so a rank that reads only its own categories opens only their shards.
 // Whole categories that fit are kept in an LRU cache bounded by
 // `cache_bytes`; rows of categories too large to cache are read directly
-// (hyperslab selection: only the chunks holding them). Thread-safe.
+// (hyperslab selection: only the chunks holding them). A category's optional
+// `oracle` dataset (the true model's scores, written when packing a synthetic
+// catalogue) is read with its rows when present; shards without it load as
+// before. Thread-safe.
 #include <list>
 #include <mutex>
 #include <unordered_map>
@@ -36,6 +39,10 @@ class ShardStore : public ItemStore {
   std::vector<int64_t> item_shape() const override { return manifest_.item_shape; }
   Rows gather(int64_t category, const std::vector<int64_t>& rows) const override;
   torch::Tensor descriptors() const override { return manifest_.descriptors; }
+  // Whether the shards carry `oracle` datasets (every category of a pack
+  // does or none does): looked up in the first category's group, which opens
+  // its shard the first time it is asked.
+  bool has_oracle() const override;
   std::string describe() const override;
 
   const Manifest& manifest() const { return manifest_; }
@@ -64,6 +71,7 @@ class ShardStore : public ItemStore {
   };
   mutable std::unordered_map<int64_t, Entry> cache_;
   mutable ReaderStats stats_;
+  mutable int has_oracle_ = -1;  // -1: not looked up yet
 };
 
 // Problems found by re-hashing every shard and checking every category's

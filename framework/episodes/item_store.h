@@ -25,6 +25,9 @@ struct CategoryInfo {
 struct Rows {
   torch::Tensor items;   // [n, item_shape...] in the stored dtype
   torch::Tensor labels;  // [n] float32
+  // [n] float32: the true model's score of each item (the synthetic
+  // catalogue's z); undefined when the data does not know it.
+  torch::Tensor oracle;
 };
 
 class ItemStore {
@@ -38,18 +41,24 @@ class ItemStore {
   virtual Rows gather(int64_t category, const std::vector<int64_t>& rows) const = 0;
   // [num_categories, D] descriptor vectors, or undefined when there are none.
   virtual torch::Tensor descriptors() const { return {}; }
+  // Whether gather() returns the true model's scores (Rows::oracle): only
+  // data generated from a known model (the synthetic catalogue) has them.
+  virtual bool has_oracle() const { return false; }
   virtual std::string describe() const = 0;
 };
 
 class MemoryStore : public ItemStore {
  public:
+  // oracle: per category [n] true scores, or empty when unknown.
   MemoryStore(std::vector<CategoryInfo> infos, std::vector<torch::Tensor> items,
-              std::vector<torch::Tensor> labels, torch::Tensor descriptors = {});
+              std::vector<torch::Tensor> labels, torch::Tensor descriptors = {},
+              std::vector<torch::Tensor> oracle = {});
   int64_t num_categories() const override { return static_cast<int64_t>(infos_.size()); }
   const CategoryInfo& info(int64_t c) const override { return infos_.at(c); }
   std::vector<int64_t> item_shape() const override;
   Rows gather(int64_t category, const std::vector<int64_t>& rows) const override;
   torch::Tensor descriptors() const override { return descriptors_; }
+  bool has_oracle() const override { return !oracle_.empty(); }
   std::string describe() const override { return "in memory"; }
   // Whole-category access (packing reads categories through this).
   const torch::Tensor& items(int64_t c) const { return items_.at(c); }
@@ -57,7 +66,7 @@ class MemoryStore : public ItemStore {
 
  private:
   std::vector<CategoryInfo> infos_;
-  std::vector<torch::Tensor> items_, labels_;
+  std::vector<torch::Tensor> items_, labels_, oracle_;
   torch::Tensor descriptors_;
 };
 

@@ -59,6 +59,7 @@ Episode PreferenceSource::materialize(const EpisodePlan& p, const EpisodeSpec& s
   e.query_category = torch::full({spec.queries}, c, torch::kInt64);
   const torch::Tensor& d = store_->descriptors();
   if (d.defined()) e.descriptor = d[c].to(dtype_);
+  if (r.oracle.defined()) e.query_oracle = r.oracle.slice(0, spec.shots).to(dtype_);
   e.source = p.source;
   return e;
 }

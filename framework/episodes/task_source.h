@@ -42,6 +42,10 @@ struct Episode {
   // computed upstream), float in the run's dtype; undefined when the data
   // has none or the task spans several categories.
   torch::Tensor descriptor;
+  // Per query item [q]: the true model's score (the synthetic catalogue's
+  // z), in the run's dtype, for the oracle baseline; undefined when the data
+  // does not know it.
+  torch::Tensor query_oracle;
   int64_t source = -1;
 };
 
@@ -84,6 +88,8 @@ class TaskSource {
   virtual int64_t joint_outputs() const { return 1; }
   // Length of the descriptors episodes carry (0: none).
   virtual int64_t descriptor_dim() const { return 0; }
+  // Whether episodes carry Episode::query_oracle (synthetic catalogues only).
+  virtual bool has_oracle() const { return false; }
   virtual std::string describe() const = 0;
 
   torch::Dtype dtype() const { return dtype_; }

@@ -25,6 +25,13 @@ namespace {
 // seeded by prediction_seed(seed, i) (episodes/evaluation.h).
 Predictor predictor(const Experiment& ex, const EvalMethod& m, uint64_t seed) {
   return [&ex, &m, seed](const Episode& e, int64_t i) {
+    if (m.oracle) {
+      if (!e.query_oracle.defined())
+        throw UserError("baseline oracle: episode " + std::to_string(i) +
+                        " has no true scores (only synthetic catalogues carry the true "
+                        "model's scores)");
+      return e.query_oracle.reshape({-1, 1});
+    }
     const uint64_t s = prediction_seed(seed, i);
     if (m.learner) return m.learner->predict(m.theta, e, s);
     return predict_from_scratch(*ex.task_model, ex.source->kind(), ex.options.learner, e, s);
@@ -79,7 +86,7 @@ std::string source_key(const DataOptions& d) {
     << static_cast<int>(d.val_augment) << "|" << static_cast<int>(d.item_augment) << "|"
     << d.item_shift << "|" << s.categories << "|" << s.departments << "|" << s.feature_dim << "|"
     << s.descriptor_dim << "|" << s.min_items << "|" << s.max_items << "|" << std::hexfloat
-    << s.spread << "|" << s.val_fraction << "|" << s.test_fraction;
+    << s.spread << "|" << s.val_fraction << "|" << s.test_fraction << "|" << s.label_noise;
   return k.str();
 }
 
@@ -136,6 +143,11 @@ std::unique_ptr<Experiment> build_experiment(const Config& record, RunOptions o,
   ex->model = make_model(ms);
   ex->learner = make_learner(*ex->model, kind, o.learner);
 
+  // Refused now, not after the training.
+  if (std::find(o.eval.baselines.begin(), o.eval.baselines.end(), "oracle") !=
+      o.eval.baselines.end())
+    oracle_method(*ex);
+
   ex->best_metric = o.eval.best_metric.empty() ? primary_metric(kind) : o.eval.best_metric;
   const auto names = metric_names(kind);
   if (std::find(names.begin(), names.end(), ex->best_metric) == names.end()) {
@@ -165,6 +177,19 @@ std::unique_ptr<Experiment> checkpoint_experiment(const Checkpoint& ck, const st
   if (ex->learner->init(0).names != ck.params.names)
     throw UserError("checkpoint '" + path + "' does not match its config's model/learner");
   return ex;
+}
+
+EvalMethod oracle_method(const Experiment& ex, const std::string& asked_by) {
+  if (!ex.source->has_oracle())
+    throw UserError(asked_by +
+                    ": the oracle baseline scores items with the true model's scores, and only "
+                    "synthetic catalogues carry them (data.source: synthetic, or shards packed "
+                    "by `metacat pack --source synthetic`); this data (" +
+                    ex.source->describe() + ") has none");
+  EvalMethod m;
+  m.name = "oracle";
+  m.oracle = true;
+  return m;
 }
 
 EvalSummary evaluate_method(const Experiment& ex, const EvalMethod& m, Split split,

@@ -53,11 +53,21 @@ std::unique_ptr<Experiment> checkpoint_experiment(const Checkpoint& ck, const st
                                                   const std::vector<std::string>& overrides = {});
 
 struct EvalMethod {
-  std::string name;  // shown in tables: learner name, "finetune" or "scratch"
-  // Undefined for scratch; the learner of a trained run otherwise.
+  std::string name;  // shown in tables: learner name, "finetune", "scratch" or "oracle"
+  // Undefined for scratch and the oracle; the learner of a trained run otherwise.
   const Learner* learner = nullptr;
   Params theta;
+  // The oracle baseline: the true model's score of each query item
+  // (Episode::query_oracle) as its one logit, through the same metrics as
+  // every method and on the same episodes; nothing is adapted (the support
+  // set does not change its scores). Make it with oracle_method().
+  bool oracle = false;
 };
+
+// The oracle baseline of `ex`. Throws UserError naming `oracle` (and
+// `asked_by`, the key or flag that asked for it) when the experiment's data
+// has no true scores: only synthetic catalogues carry them.
+EvalMethod oracle_method(const Experiment& ex, const std::string& asked_by = "eval.baselines");
 
 // One method on one set of fixed seeded episodes: the same scores whether
 // called by validation during training or by the final evaluation.

@@ -35,6 +35,7 @@ DataOptions data_options(const Config& c) {
   s.spread = c.get_float("data.synthetic.spread");
   s.val_fraction = c.get_float("data.synthetic.val_fraction");
   s.test_fraction = c.get_float("data.synthetic.test_fraction");
+  s.label_noise = c.get_float("data.synthetic.label_noise");
   d.seed = c.get_int("seed");
   d.ways = c.get_int("task.ways");
   d.dtype = dtype_of(c);
@@ -46,6 +47,7 @@ ModelSpec model_options(const Config& c) {
   ms.name = c.get_string("model.name");
   ms.hidden = c.get_ints("model.hidden");
   ms.width = c.get_int("model.width");
+  ms.init = c.get_string("model.init");
   ms.dtype = dtype_of(c);
   return ms;
 }
@@ -122,6 +124,11 @@ EvalOptions eval_options(const Config& c) {
   e.warm = c.get_bool("eval.warm");
   e.episodes_file = c.get_string("eval.episodes_file");
   e.baselines = c.get_strings("eval.baselines");
+  e.learners = c.get_strings("eval.learners");
+  for (const auto& l : e.learners)
+    if (l == "finetune")
+      throw UserError("eval.learners (" + c.origin("eval.learners") +
+                      "): finetune is a baseline: list it in eval.baselines");
   e.val_every = c.get_int("eval.val_every");
   e.val_episodes = c.get_int("eval.val_episodes");
   e.val_shots =
@@ -183,6 +190,17 @@ Config finetune_record(const Config& run, const RunOptions& pretraining) {
   c.set("learner.descriptor_init", pretraining.learner.descriptor_init ? "true" : "false", why);
   c.set("train.steps", std::to_string(pretraining.train.steps), why);
   c.set("train.optimizer", pretraining.train.optimizer.name, why);
+  return c;
+}
+
+Config compared_learner_record(const Config& run, const std::string& name) {
+  const std::string why = "eval.learners: compared with " + run.get_string("learner.name");
+  Config c = run;
+  c.set("learner.name", name, why);
+  if (!learner_traits(name).descriptor_init) c.set("learner.descriptor_init", "false", why);
+  c.set("eval.learners", "[]", why);
+  c.set("eval.baselines", "[]", why);
+  c.set("eval.at_end", "false", why);
   return c;
 }
 

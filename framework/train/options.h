@@ -65,6 +65,9 @@ struct EvalOptions {
   bool warm = false;
   std::string episodes_file;
   std::vector<std::string> baselines;  // finetune, scratch
+  // Other learners meta-trained on the same data (eval.learners) and
+  // evaluated next to this one on the same episodes.
+  std::vector<std::string> learners;
   // Validation during training (0: off) on fixed episodes of the val split.
   int64_t val_every = 0;
   int64_t val_episodes = 0;
@@ -117,6 +120,11 @@ RunOptions finetune_pretraining(const RunOptions& run);
 // changes set to its values, so the record describes what ran and
 // read_options(record) gives the pre-training's options back (tested).
 Config finetune_record(const Config& run, const RunOptions& pretraining);
+
+// The record of a learner compared with the run (eval.learners): the run's
+// config with learner.name set to `name`, no descriptor start where that
+// learner has none, and no evaluation or comparison of its own.
+Config compared_learner_record(const Config& run, const std::string& name);
 
 // The communication options alone: the backend is started before the rest
 // of the options are read, so that their errors end every rank together.

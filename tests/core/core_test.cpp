@@ -148,3 +148,29 @@ TEST(Loss, MetricNamesAreTheKeysOfTaskMetrics) {
     EXPECT_EQ(keys, metric_names(k)) << to_string(k);
   }
 }
+
+// model.init: glorot draws weights from U(+-sqrt(6 / (fan_in + fan_out)))
+// with zero biases; pytorch from U(+-1/sqrt(fan_in)) for both.
+TEST(Model, GlorotAndPytorchInitialisations) {
+  ModelSpec s;
+  s.name = "conv4";
+  s.input_shape = {1, 28, 28};
+  s.width = 32;
+  s.outputs = 3;
+  Params pt = make_model(s)->init(1);
+  s.init = "glorot";
+  Params gl = make_model(s)->init(1);
+  auto check = [](const Params& p, const std::string& name, double bound) {
+    const torch::Tensor& t = p.at(name);
+    EXPECT_LE(t.abs().max().item<double>(), bound) << name;
+    EXPECT_GT(t.abs().max().item<double>(), 0.9 * bound) << name;  // fills its range
+  };
+  check(pt, "conv1.weight", 1 / std::sqrt(32.0 * 9));
+  check(pt, "conv1.bias", 1 / std::sqrt(32.0 * 9));
+  check(gl, "conv0.weight", std::sqrt(6.0 / (9 + 32 * 9)));
+  check(gl, "conv1.weight", std::sqrt(6.0 / (32 * 9 + 32 * 9)));
+  check(gl, "head.weight", std::sqrt(6.0 / (32 + 3)));
+  for (const char* b : {"conv0.bias", "conv3.bias", "head.bias"})
+    EXPECT_EQ(gl.at(b).abs().max().item<double>(), 0) << b;
+  EXPECT_EQ(gl.at("bn2.weight").min().item<double>(), 1);
+}

@@ -1,11 +1,13 @@
 #include <gtest/gtest.h>
 #include <hdf5.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <set>
 
 #include "core/error.h"
+#include "core/rng.h"
 #include "data/episode_file.h"
 #include "data/h5.h"
 #include "data/pack.h"
@@ -114,6 +116,153 @@ TEST(Pack, ReadableByH5pyWithTheSourceValues) {
   EXPECT_EQ(rows, g.items.size(0));
   EXPECT_EQ(v, g.items[3][2].item<double>());
   EXPECT_EQ(label, g.labels[5].item<double>());
+}
+
+// label_noise 1 (the default) is the catalogue as it was before label_noise
+// existed: the recorded labels, and the click model recomputed from the
+// item stream; 0 gives y = [z > 0] on the same items.
+TEST(Synthetic, LabelNoiseDefaultReproducesTheOriginalLabels) {
+  // Recorded from the generator before label_noise and the oracle were added
+  // (small_spec(), seed 5): positives per category, category 13's first labels.
+  const std::vector<int64_t> positives = {15, 21, 18, 34, 21, 14,  9,  15, 55, 30, 14, 39, 59, 18,
+                                          10, 76, 15, 14, 27, 184, 36, 20, 18, 10, 15, 15, 14, 39,
+                                          90, 11, 14, 30, 27, 117, 24, 14, 18, 21, 9,  50};
+  SyntheticCatalogue cat(small_spec(), 5);
+  for (int64_t c = 0; c < 40; ++c)
+    EXPECT_EQ(cat.generate(c).labels.sum().item<int64_t>(), positives[c]) << "category " << c;
+  std::string first;
+  const torch::Tensor l13 = cat.generate(13).labels;
+  ASSERT_EQ(l13.size(0), 33);
+  for (int64_t j = 0; j < 32; ++j) first += l13[j].item<float>() > 0 ? '1' : '0';
+  EXPECT_EQ(first, "01111111100110101000001010101101");
+
+  // Recomputed: item j is f normals of the category's item stream (stream
+  // id 6 of the data seed), then one uniform u; y = [u < sigmoid(z)].
+  int64_t checked = 0, total = 0;
+  for (int64_t c = 0; c < 40; ++c) {
+    SyntheticCategory g = cat.generate(c);
+    Rng r(5, 6, static_cast<uint64_t>(c), Stream::kData);
+    auto x = g.items.accessor<float, 2>();
+    total += g.items.size(0);
+    for (int64_t j = 0; j < g.items.size(0); ++j) {
+      for (int64_t k = 0; k < 6; ++k) ASSERT_EQ(x[j][k], static_cast<float>(r.normal()));
+      const double u = r.uniform();
+      const double p = 1.0 / (1.0 + std::exp(-static_cast<double>(g.oracle[j].item<float>())));
+      if (std::abs(u - p) < 1e-5) continue;  // the oracle is z rounded to float32
+      EXPECT_EQ(g.labels[j].item<float>(), u < p ? 1.0f : 0.0f) << c << "/" << j;
+      ++checked;
+    }
+  }
+  EXPECT_GT(checked, total * 99 / 100);
+
+  SyntheticSpec one = small_spec(), zero = small_spec(), hot = small_spec();
+  one.label_noise = 1.0;
+  zero.label_noise = 0.0;
+  hot.label_noise = 4.0;
+  SyntheticCatalogue c1(one, 5), c0(zero, 5), c4(hot, 5);
+  int64_t agree_hot = 0, agree_default = 0, items = 0;
+  for (int64_t c = 0; c < 40; ++c) {
+    SyntheticCategory d = cat.generate(c), g1 = c1.generate(c), g0 = c0.generate(c),
+                      g4 = c4.generate(c);
+    EXPECT_TRUE(torch::equal(g1.labels, d.labels));
+    for (const SyntheticCategory* g : {&g1, &g0, &g4}) {
+      EXPECT_TRUE(torch::equal(g->items, d.items));  // items do not depend on the noise
+      EXPECT_TRUE(torch::equal(g->oracle, d.oracle));
+    }
+    EXPECT_EQ(d.oracle.sizes().vec(), (std::vector<int64_t>{d.items.size(0)}));
+    EXPECT_TRUE(torch::equal(g0.labels, d.oracle.gt(0).to(torch::kFloat32))) << c;
+    const torch::Tensor bayes = d.oracle.gt(0).to(torch::kFloat32);
+    agree_default += d.labels.eq(bayes).sum().item<int64_t>();
+    agree_hot += g4.labels.eq(bayes).sum().item<int64_t>();
+    items += d.items.size(0);
+  }
+  // More noise: labels agree less often with the noiseless ones.
+  EXPECT_LT(agree_hot, agree_default);
+  EXPECT_GT(agree_hot, items / 2);
+  SyntheticSpec bad = small_spec();
+  bad.label_noise = -1;
+  EXPECT_NE(user_error([&] { SyntheticCatalogue(bad, 5); }).find("label_noise"), std::string::npos);
+}
+
+// A synthetic pack carries each item's true score as the dataset `oracle`;
+// the reader returns it with the rows, and episodes from the shards carry
+// the same scores as episodes from the in-memory catalogue.
+TEST(Pack, ShardsCarryTheOracleScoresOfTheInMemoryCatalogue) {
+  const std::string dir = fresh_dir("oracle");
+  pack_small(dir);
+  EXPECT_TRUE(verify_dataset(dir, false).empty());
+  SyntheticCatalogue cat(small_spec(), 5);
+  auto shards = std::make_shared<ShardStore>(dir);
+  EXPECT_EQ(shards->stats().shards_opened, 0);
+  EXPECT_TRUE(shards->has_oracle());
+  for (int64_t c : {0, 13, 39}) {
+    const torch::Tensor z = cat.generate(c).oracle;
+    EXPECT_TRUE(torch::equal(shards->read_category(c).oracle, z)) << c;
+    const std::vector<int64_t> rows{5, 1, 1, 17};
+    EXPECT_TRUE(
+        torch::equal(shards->gather(c, rows).oracle, z.index_select(0, torch::tensor(rows))));
+    ShardStore direct(dir, ReaderOptions{0});  // rows read directly, not cached
+    EXPECT_TRUE(
+        torch::equal(direct.gather(c, rows).oracle, z.index_select(0, torch::tensor(rows))));
+    EXPECT_EQ(direct.stats().direct_reads, 1);
+  }
+  auto memory = cat.to_store();
+  EXPECT_TRUE(memory->has_oracle());
+  PreferenceSource from_shards(shards), in_memory(memory);
+  EXPECT_TRUE(from_shards.has_oracle());
+  EXPECT_TRUE(in_memory.has_oracle());
+  const EpisodeSpec spec{0, 5, 10};
+  for (int64_t i = 0; i < 20; ++i) {
+    Episode a = eval_episode(from_shards, Split::kTest, spec, 77, i),
+            b = eval_episode(in_memory, Split::kTest, spec, 77, i);
+    ASSERT_TRUE(a.query_oracle.defined() && b.query_oracle.defined());
+    EXPECT_EQ(a.query_oracle.sizes().vec(), (std::vector<int64_t>{10}));
+    EXPECT_TRUE(torch::equal(a.query_oracle, b.query_oracle)) << i;
+    EXPECT_TRUE(torch::equal(a.query_x, b.query_x));
+    EXPECT_TRUE(torch::equal(a.query_y, b.query_y));
+  }
+  // Fixed episode files replay them too.
+  EpisodeFile f = draw_episodes(from_shards, Split::kTest, spec, 3, 77);
+  for (int64_t i = 0; i < 3; ++i)
+    EXPECT_TRUE(torch::equal(from_shards.materialize(f.plans[i], f.spec).query_oracle,
+                             eval_episode(in_memory, Split::kTest, spec, 77, i).query_oracle));
+}
+
+// Shards written without `oracle` (older packs, CSV, Fashion-MNIST) load and
+// verify as before; their rows and episodes have no oracle scores.
+TEST(Pack, ShardsWithoutOracleStillLoad) {
+  const std::string dir = fresh_dir("no-oracle");
+  SyntheticCatalogue cat(small_spec(), 5);
+  Manifest m;
+  m.kind = "preference";
+  m.dtype = "float32";
+  m.item_shape = {6};
+  for (int64_t i = 0; i < 40; ++i) {
+    m.names.push_back(cat.name(i));
+    m.split.push_back(cat.split(i));
+    m.items.push_back(cat.size(i));
+  }
+  PackOptions o;
+  o.out = dir;
+  o.shards = 3;
+  o.progress = false;
+  pack(
+      m,
+      [&](int64_t c) -> CategoryRows {
+        SyntheticCategory g = cat.generate(c);
+        return {g.items, g.labels, torch::zeros({g.items.size(0)}, torch::kInt64)};
+      },
+      o);
+  EXPECT_TRUE(verify_dataset(dir, false).empty());
+  auto store = std::make_shared<ShardStore>(dir);
+  EXPECT_FALSE(store->has_oracle());
+  Rows r = store->gather(13, {0, 4});
+  EXPECT_FALSE(r.oracle.defined());
+  EXPECT_TRUE(
+      torch::equal(r.labels, cat.generate(13).labels.index_select(0, torch::tensor({0, 4}))));
+  PreferenceSource src(store);
+  EXPECT_FALSE(src.has_oracle());
+  EXPECT_FALSE(eval_episode(src, Split::kTest, {0, 5, 10}, 77, 0).query_oracle.defined());
 }
 
 TEST(Reader, GathersSourceRowsCachedAndDirectWithinBudget) {

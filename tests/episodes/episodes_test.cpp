@@ -391,3 +391,41 @@ TEST(Evaluation, VerdictNamesTheWinnerAndWhetherItIsClear) {
   EXPECT_NE(lines[0].find("maml wins"), std::string::npos) << lines[0];
   EXPECT_TRUE(format_verdicts({summary("maml", 1, "accuracy", 0.8, 0.01)}).empty());
 }
+
+// The synthetic catalogue's in-memory store holds each item's true score;
+// a preference episode carries its query items' scores (query_oracle) in the
+// run's dtype. Data without true scores gives episodes without them.
+TEST(PreferenceSource, EpisodesCarryTheTrueScoresOfTheirQueryItems) {
+  auto store = small_catalogue();
+  EXPECT_TRUE(store->has_oracle());
+  PreferenceSource src(store);
+  EXPECT_TRUE(src.has_oracle());
+  const EpisodeSpec spec{0, 4, 6};
+  Rng rng(3);
+  EpisodePlan p = src.plan(Split::kTrain, 2, spec, rng);
+  Episode e = src.materialize(p, spec);
+  Rows q = store->gather(p.categories[0], p.query_rows);
+  ASSERT_TRUE(q.oracle.defined());
+  EXPECT_EQ(e.query_oracle.scalar_type(), torch::kFloat32);
+  EXPECT_TRUE(torch::equal(e.query_oracle, q.oracle));
+  EXPECT_TRUE(torch::equal(e.query_y, q.labels));
+  src.set_dtype(torch::kFloat64);
+  EXPECT_EQ(src.materialize(p, spec).query_oracle.scalar_type(), torch::kFloat64);
+
+  std::vector<CategoryInfo> infos;
+  std::vector<torch::Tensor> items, labels;
+  for (int64_t c = 0; c < store->num_categories(); ++c) {
+    infos.push_back(store->info(c));
+    items.push_back(store->items(c));
+    labels.push_back(store->labels(c));
+  }
+  auto plain = std::make_shared<MemoryStore>(infos, items, labels);
+  EXPECT_FALSE(plain->has_oracle());
+  PreferenceSource plain_src(plain);
+  EXPECT_FALSE(plain_src.has_oracle());
+  Episode pe = plain_src.materialize(p, spec);
+  EXPECT_FALSE(pe.query_oracle.defined());
+  EXPECT_TRUE(torch::equal(pe.query_y, e.query_y));
+  EXPECT_FALSE(toy_source({{0, 1, 2, 3}, {}, {4, 5}}, 2).has_oracle());
+  EXPECT_FALSE(SinusoidSource(1, 10).has_oracle());
+}

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "test_util.h"
@@ -307,4 +308,45 @@ TEST(Distributed, ParameterMismatchStopsTheJob) {
   EXPECT_NE(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("parameters differ across ranks after step 20"), std::string::npos)
       << r.output;
+}
+
+// eval.learners: the compared learner trains in RUN_DIR/learners/<name>
+// with a record that says so, and is evaluated next to the run's own
+// learner on the same episodes (the table ends with its verdict line); a
+// standalone eval of its checkpoint gives the same number. finetune is a
+// baseline, not a compared learner.
+TEST(Cli, ComparedLearnerTrainsAndIsEvaluatedOnTheSameEpisodes) {
+  const std::string run_dir = tmp("compared");
+  fs::remove_all(run_dir);
+  Result r = run("train" + config() +
+                 " --set eval.at_end=true --set eval.learners=[protonet] --set eval.shots=[1]"
+                 " --set eval.baselines=[scratch] --set eval.episodes=6 --set eval.queries=5"
+                 " --set model.width=8 --set train.steps=2 --set baselines.scratch.steps=2"
+                 " --run-dir " +
+                 run_dir);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("1-shot: "), std::string::npos) << r.output;  // the verdict
+  const std::string pn = run_dir + "/learners/protonet";
+  std::ifstream cfg(pn + "/config.yaml");
+  const std::string yaml((std::istreambuf_iterator<char>(cfg)), std::istreambuf_iterator<char>());
+  EXPECT_NE(yaml.find("name: protonet"), std::string::npos) << yaml;
+  std::map<std::string, double> means;
+  {
+    std::ifstream in(run_dir + "/eval.json");
+    const auto ej = nlohmann::json::parse(in);
+    for (const auto& res : ej["results"])
+      means[res["method"].get<std::string>()] = res["mean"].get<double>();
+  }
+  ASSERT_EQ(means.size(), 3u);
+  ASSERT_TRUE(means.count("maml") && means.count("protonet") && means.count("scratch"));
+  const std::string out = tmp("compared.json");
+  r = run("eval --checkpoint " + pn + " --json " + out +
+          " --set eval.episodes=6 --set eval.queries=5 --set eval.shots=[1]");
+  ASSERT_EQ(r.code, 0) << r.output;
+  std::ifstream in(out);
+  const auto j = nlohmann::json::parse(in);
+  EXPECT_EQ(j["results"][0]["method"], "protonet");
+  EXPECT_DOUBLE_EQ(j["results"][0]["mean"].get<double>(), means["protonet"]);
+  r = run("train" + config("--set eval.learners=[finetune]") + " --run-dir " + tmp("cmp-ft"));
+  expect_user_error(r, "eval.learners");
 }
