@@ -198,6 +198,10 @@ Config compared_learner_record(const Config& run, const std::string& name) {
   Config c = run;
   c.set("learner.name", name, why);
   if (!learner_traits(name).descriptor_init) c.set("learner.descriptor_init", "false", why);
+  if (!learner_traits(name).gradient_family)  // MAML++ options are the gradient learners'
+    for (const char* k :
+         {"learner.per_step_rates", "learner.per_step_bn", "learner.multi_step_loss"})
+      c.set(k, "false", why);
   c.set("eval.learners", "[]", why);
   c.set("eval.baselines", "[]", why);
   c.set("eval.at_end", "false", why);

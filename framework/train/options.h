@@ -122,8 +122,9 @@ RunOptions finetune_pretraining(const RunOptions& run);
 Config finetune_record(const Config& run, const RunOptions& pretraining);
 
 // The record of a learner compared with the run (eval.learners): the run's
-// config with learner.name set to `name`, no descriptor start where that
-// learner has none, and no evaluation or comparison of its own.
+// config with learner.name set to `name`, no descriptor start or MAML++
+// options where that learner has none, and no evaluation or comparison of
+// its own.
 Config compared_learner_record(const Config& run, const std::string& name);
 
 // The communication options alone: the backend is started before the rest

@@ -350,3 +350,21 @@ TEST(Cli, ComparedLearnerTrainsAndIsEvaluatedOnTheSameEpisodes) {
   r = run("train" + config("--set eval.learners=[finetune]") + " --run-dir " + tmp("cmp-ft"));
   expect_user_error(r, "eval.learners");
 }
+
+// Heldout validation classes (rot270 of the training categories) must not
+// reach training as mirrored images: flips and dihedral classes are refused
+// with them; shifts are fine.
+TEST(Cli, HeldoutValidationRefusesMirroredTrainingImages) {
+  const std::string held = " --set data.class_augment=rotations --set data.val_augment=heldout";
+  for (const char* bad : {" --set data.item_augment=flip", " --set data.item_augment=flip+shift"}) {
+    Result r = run("train" + config(held + bad) + " --run-dir " + tmp("held-flip"));
+    expect_user_error(r, "data.val_augment");
+  }
+  Result r =
+      run("train" + config(" --set data.class_augment=dihedral --set data.val_augment=heldout") +
+          " --run-dir " + tmp("held-dihedral"));
+  expect_user_error(r, "dihedral");
+  r = run("train" + config(held + " --set data.item_augment=shift --set model.width=4") +
+          " --run-dir " + tmp("held-shift"));
+  EXPECT_EQ(r.code, 0) << r.output;
+}

@@ -227,3 +227,31 @@ TEST(RunDirectory, StartAtCutsMetricsKeepsBestAndSetsNewerFilesAside) {
   EXPECT_TRUE(std::isnan(other_rank.start_at(0, "auc", true)));  // touches nothing
   EXPECT_TRUE(fs::exists(checkpoint_path(dir, 20)));
 }
+
+// Every shipped config loads and reads as options, and so does the record
+// of every learner it compares (eval.learners): the demo's ProtoNet drops
+// the MAML++ options, which only gradient learners take.
+TEST(Options, ShippedConfigsAndTheirComparedLearnersRead) {
+  int n = 0;
+  for (const auto& f : fs::directory_iterator(std::string(METACAT_SOURCE_DIR) + "/configs")) {
+    SCOPED_TRACE(f.path().string());
+    const Config c = Config::load_file(f.path().string());
+    const RunOptions o = read_options(c);
+    for (const auto& name : o.eval.learners) {
+      const RunOptions l = read_options(compared_learner_record(c, name));
+      EXPECT_EQ(l.learner.name, name);
+      EXPECT_FALSE(l.eval.at_end);
+      EXPECT_TRUE(l.eval.learners.empty());
+    }
+    ++n;
+  }
+  EXPECT_GE(n, 4);
+  const RunOptions demo = read_options(
+      Config::load_file(std::string(METACAT_SOURCE_DIR) + "/configs/fashion-mnist-demo.yaml"));
+  EXPECT_EQ(demo.eval.learners, std::vector<std::string>{"protonet"});
+  EXPECT_TRUE(demo.learner.per_step_rates);
+  Config bad =
+      Config::load_file(std::string(METACAT_SOURCE_DIR) + "/configs/fashion-mnist-demo.yaml");
+  bad.set("learner.name=protonet");  // MAML++ options on a learner without an inner loop
+  EXPECT_THROW(read_options(bad), UserError);
+}
