@@ -7,8 +7,9 @@
 # Usage: bench/quality.sh [fashion-mnist|preference] [extra --set arguments...]
 #   SEEDS=3 LEARNERS="maml protonet ..." STEPS=N (default: the config's)
 #   OUT=DIR keeps the runs; JSON=FILE keeps the JSON lines.
-# Baselines: finetune (its own joint pre-training per seed) and scratch
-# (no training: its spread over seeds is zero, shown with its episode CI).
+# Baselines: finetune (its own joint pre-training per seed), scratch and,
+# on the preference catalogue, the true click model's scores (oracle): the
+# last two have no training seed and are shown with their episodes' CI.
 # fashion-mnist runs the demo's config (configs/fashion-mnist-demo.yaml,
 # chosen on validation classes: bench/README.md, "Learning quality") for
 # every learner; preference runs configs/preference.yaml.
@@ -60,7 +61,12 @@ for learner in $LEARNERS; do
     dir="$out/$learner-s$seed"
     [ -f "$dir/eval.json" ] && continue
     baselines="[]"
-    [ "$learner" = finetune ] && [ "$seed" = 1 ] && baselines="[scratch]"
+    # Baselines without a training seed, once: scratch, and on the synthetic
+    # catalogue the true click model (oracle).
+    if [ "$learner" = finetune ] && [ "$seed" = 1 ]; then
+      baselines="[scratch]"
+      [ "$WORKLOAD" = preference ] && baselines="[scratch, oracle]"
+    fi
     # shellcheck disable=SC2046
     "$BIN" train --config "$CONFIG" --run-dir "$dir" --set learner.name="$learner" \
       --set seed="$seed" --set eval.baselines="$baselines" --set eval.learners=[] \

@@ -142,6 +142,8 @@ const std::vector<Key>& schema() {
        "fixed episodes from `metacat episodes` (overrides eval.episodes/shots/queries/seed)"},
       {"eval.learners", Type::kStrings, "[]", -kInf, kInf, learner_names(),
        "other learners meta-trained on the same data (RUN_DIR/learners/<name>) and evaluated next to this one"},
+      {"eval.learners_steps", Type::kInt, "0", 0, 1e12, {},
+       "meta-steps of the eval.learners runs; 0 = train.steps"},
       {"eval.baselines", Type::kStrings, "[]", -kInf, kInf, {"finetune", "scratch", "oracle"}, "baselines evaluated next to the learner (oracle: the true model's scores, synthetic catalogues only)"},
       {"baselines.finetune.pretrain_steps", Type::kInt, "500", 0, 1e12, {}, "joint pre-training steps"},
       {"baselines.finetune.lr", Type::kFloat, "0.01", 0, 1e3, {}, "fine-tuning Adam step size on the support set"},

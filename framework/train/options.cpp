@@ -202,7 +202,10 @@ Config compared_learner_record(const Config& run, const std::string& name) {
     for (const char* k :
          {"learner.per_step_rates", "learner.per_step_bn", "learner.multi_step_loss"})
       c.set(k, "false", why);
+  const int64_t steps = run.get_int("eval.learners_steps");
+  if (steps > 0) c.set("train.steps", std::to_string(steps), why);
   c.set("eval.learners", "[]", why);
+  c.set("eval.learners_steps", "0", why);
   c.set("eval.baselines", "[]", why);
   c.set("eval.at_end", "false", why);
   return c;

@@ -123,8 +123,8 @@ Config finetune_record(const Config& run, const RunOptions& pretraining);
 
 // The record of a learner compared with the run (eval.learners): the run's
 // config with learner.name set to `name`, no descriptor start or MAML++
-// options where that learner has none, and no evaluation or comparison of
-// its own.
+// options where that learner has none, train.steps from
+// eval.learners_steps when set, and no evaluation or comparison of its own.
 Config compared_learner_record(const Config& run, const std::string& name);
 
 // The communication options alone: the backend is started before the rest

@@ -250,6 +250,13 @@ TEST(Options, ShippedConfigsAndTheirComparedLearnersRead) {
       Config::load_file(std::string(METACAT_SOURCE_DIR) + "/configs/fashion-mnist-demo.yaml"));
   EXPECT_EQ(demo.eval.learners, std::vector<std::string>{"protonet"});
   EXPECT_TRUE(demo.learner.per_step_rates);
+  Config steps =
+      Config::load_file(std::string(METACAT_SOURCE_DIR) + "/configs/fashion-mnist-demo.yaml");
+  steps.set("eval.learners_steps=1234");
+  EXPECT_EQ(read_options(compared_learner_record(steps, "protonet")).train.steps, 1234);
+  steps.set("eval.learners_steps=0");
+  EXPECT_EQ(read_options(compared_learner_record(steps, "protonet")).train.steps,
+            read_options(steps).train.steps);
   Config bad =
       Config::load_file(std::string(METACAT_SOURCE_DIR) + "/configs/fashion-mnist-demo.yaml");
   bad.set("learner.name=protonet");  // MAML++ options on a learner without an inner loop
