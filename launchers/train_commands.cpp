@@ -90,24 +90,30 @@ int run_train(const TrainArgs& a) {
   log_info() << "comm: " << why << "\nthreads: " << threads << " per rank";
   auto ex = build_experiment(config, opts, "");
   check_final_evaluation(*ex);
+  // Compared learners (eval.learners) are built now, so that a combination
+  // that cannot work is refused before any training, not after the run.
+  std::vector<std::unique_ptr<Experiment>> compared;
+  if (opts.eval.at_end)
+    for (const auto& name : opts.eval.learners) {
+      if (name == opts.learner.name) continue;
+      const Config record = compared_learner_record(config, name);
+      compared.push_back(
+          build_experiment(record, read_options(record), "compared learner " + name));
+    }
   TrainReport r = Trainer(*ex, run_dir, true, comm, a.resume).run();
   if (!opts.eval.at_end) return 0;
 
   std::vector<EvalMethod> methods{{method_label(opts.learner), ex->learner.get(), r.theta}};
   // Compared learners: each a training run of its own (every rank takes
   // part; "auto": a rerun reuses or completes it), then evaluated here.
-  std::vector<std::unique_ptr<Experiment>> compared;
-  for (const auto& name : opts.eval.learners) {
-    if (name == opts.learner.name) continue;
-    const Config record = compared_learner_record(config, name);
-    compared.push_back(build_experiment(record, read_options(record), "compared learner " + name));
-    log_info() << "compared learner " << name << ": meta-training for "
-               << compared.back()->options.train.steps << " steps";
-    TrainReport cr = Trainer(*compared.back(), (fs::path(run_dir) / "learners" / name).string(),
+  for (const auto& cex : compared) {
+    const std::string& name = cex->options.learner.name;
+    log_info() << "compared learner " << name << ": meta-training for " << cex->options.train.steps
+               << " steps";
+    TrainReport cr = Trainer(*cex, (fs::path(run_dir) / "learners" / name).string(),
                              /*verbose=*/true, comm, "auto")
                          .run();
-    methods.push_back(
-        {method_label(compared.back()->options.learner), compared.back()->learner.get(), cr.theta});
+    methods.push_back({method_label(cex->options.learner), cex->learner.get(), cr.theta});
   }
   std::unique_ptr<Experiment> ft;
   for (const auto& b : opts.eval.baselines) {

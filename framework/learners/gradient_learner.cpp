@@ -43,6 +43,11 @@ GradientLearner::GradientLearner(const Model& model, TaskKind kind, LearnerOptio
   if (opt_.per_step_rates && learned_lr_)
     throw UserError("learner.per_step_rates: metasgd already learns a rate per parameter");
   if (opt_.per_step_bn) {
+    if (!second_order_)
+      throw UserError(
+          "learner.per_step_bn: a first-order learner gives the batch norm of the support steps "
+          "no meta-gradient (it only enters inner gradients, which first order treats as "
+          "constants); use maml, or learner.first_order: false");
     if (head_only_)
       throw UserError(
           "learner.per_step_bn: anil does not adapt the body, whose batch norm "

@@ -180,6 +180,8 @@ RunOptions finetune_pretraining(const RunOptions& run) {
   o.learner.descriptor_init = false;
   o.train.steps = run.finetune.steps;
   o.train.optimizer.name = "adam";
+  o.train.optimizer.total_steps = o.train.steps;  // a cosine schedule spans the pre-training
+  o.learner.per_step_rates = o.learner.per_step_bn = o.learner.multi_step_loss = false;
   return o;
 }
 
@@ -190,6 +192,8 @@ Config finetune_record(const Config& run, const RunOptions& pretraining) {
   c.set("learner.descriptor_init", pretraining.learner.descriptor_init ? "true" : "false", why);
   c.set("train.steps", std::to_string(pretraining.train.steps), why);
   c.set("train.optimizer", pretraining.train.optimizer.name, why);
+  for (const char* k : {"learner.per_step_rates", "learner.per_step_bn", "learner.multi_step_loss"})
+    c.set(k, "false", why);  // MAML++ options are the gradient learners'; finetune has none
   return c;
 }
 
@@ -202,6 +206,8 @@ Config compared_learner_record(const Config& run, const std::string& name) {
     for (const char* k :
          {"learner.per_step_rates", "learner.per_step_bn", "learner.multi_step_loss"})
       c.set(k, "false", why);
+  if (name == "anil") c.set("learner.per_step_bn", "false", why);        // the body is not adapted
+  if (name == "metasgd") c.set("learner.per_step_rates", "false", why);  // rates of its own
   const int64_t steps = run.get_int("eval.learners_steps");
   if (steps > 0) c.set("train.steps", std::to_string(steps), why);
   c.set("eval.learners", "[]", why);

@@ -60,6 +60,14 @@ std::vector<std::string> check_resumable(const Checkpoint& ck, const std::string
   std::vector<std::string> refused, allowed;
   for (const auto& k : Config::diff(saved, ex.config))
     (resume_may_change(k) ? allowed : refused).push_back(k);
+  // train.steps sets the cosine horizon and the multi-step loss's default
+  // annealing: changing it would change the steps already taken's schedule.
+  if (saved.get_int("train.steps") != ex.config.get_int("train.steps")) {
+    if (ex.options.train.optimizer.schedule == "cosine")
+      refused.push_back("train.steps (with train.lr_schedule: cosine)");
+    if (ex.options.learner.multi_step_loss && ex.config.get_int("learner.multi_step_anneal") == 0)
+      refused.push_back("train.steps (sets learner.multi_step_anneal when it is 0)");
+  }
   if (!refused.empty())
     throw UserError("cannot resume from '" + path +
                     "': the config changes what the run "

@@ -225,7 +225,8 @@ TEST(MamlPlusPlus, BatchedAndRecomputedEqualThePerTaskGraph) {
   for (std::string name : {"maml", "protomaml", "fomaml"}) {
     SCOPED_TRACE(name);
     auto o = opts(name, 3);
-    o.per_step_rates = o.per_step_bn = o.multi_step_loss = true;
+    o.per_step_rates = o.multi_step_loss = true;
+    o.per_step_bn = name != "fomaml";  // second order only
     o.multi_step_anneal = 100;
     GradientLearner per_task(*m, TaskKind::kClassification, o);
     o.inner_loop = "batched";
@@ -284,6 +285,12 @@ TEST(MamlPlusPlus, RefusesWhatCannotWork) {
   o = opts("metasgd", 2);
   o.per_step_rates = true;  // Meta-SGD has rates of its own
   EXPECT_THROW(GradientLearner(*mlp, TaskKind::kClassification, o), UserError);
+  auto conv = small_conv4();
+  o = opts("fomaml", 2);
+  o.per_step_bn = true;  // first order: the support steps' batch norm would get no gradient
+  EXPECT_THROW(GradientLearner(*conv, TaskKind::kClassification, o), UserError);
+  o.name = "maml";
+  EXPECT_NO_THROW(GradientLearner(*conv, TaskKind::kClassification, o));
 }
 
 TEST(Optimizer, CosineScheduleFromLrToMinLr) {
@@ -345,6 +352,13 @@ TEST(MamlPlusPlus, PerStepParametersRoundTripAndResumeExactly) {
   EXPECT_ANY_THROW(train(failing, cut, "none"));
   ASSERT_TRUE(fs::exists(checkpoint_path(cut, 4)));
   ASSERT_FALSE(fs::exists(checkpoint_path(cut, 8)));
+  // train.steps sets the cosine horizon: changing it on resume is refused.
+  try {
+    train(config(12), cut, "auto");
+    FAIL() << "resumed with another cosine horizon";
+  } catch (const UserError& e) {
+    EXPECT_NE(std::string(e.what()).find("train.steps"), std::string::npos) << e.what();
+  }
   TrainReport b = train(config(10), cut, "auto");
   EXPECT_EQ(checksum(a.theta), checksum(b.theta));
 }

@@ -257,6 +257,13 @@ TEST(Options, ShippedConfigsAndTheirComparedLearnersRead) {
   steps.set("eval.learners_steps=0");
   EXPECT_EQ(read_options(compared_learner_record(steps, "protonet")).train.steps,
             read_options(steps).train.steps);
+  // The finetune baseline's pre-training: its own cosine horizon, and a
+  // record that reads back (finetune takes no MAML++ options).
+  const Config demo_config =
+      Config::load_file(std::string(METACAT_SOURCE_DIR) + "/configs/fashion-mnist-demo.yaml");
+  const RunOptions ft = finetune_pretraining(demo);
+  EXPECT_EQ(ft.train.optimizer.total_steps, 300);
+  EXPECT_EQ(read_options(finetune_record(demo_config, ft)).train.steps, 300);
   Config bad =
       Config::load_file(std::string(METACAT_SOURCE_DIR) + "/configs/fashion-mnist-demo.yaml");
   bad.set("learner.name=protonet");  // MAML++ options on a learner without an inner loop
