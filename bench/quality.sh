@@ -44,7 +44,9 @@ settings() {  # learner -> extra --set arguments
     # of its own.
     case "$1" in
       reptile | protonet | finetune) s="--set learner.per_step_rates=false --set learner.per_step_bn=false --set learner.multi_step_loss=false" ;;
-      anil) s="--set learner.per_step_bn=false" ;;
+      # ANIL: no per-step batch norm (the body is not adapted); FOMAML: first
+      # order gives the support steps' batch norm no meta-gradient.
+      anil | fomaml) s="--set learner.per_step_bn=false" ;;
       metasgd) s="--set learner.per_step_rates=false" ;;
     esac
   else
