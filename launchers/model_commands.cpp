@@ -68,15 +68,16 @@ int run_adapt(const AdaptArgs& a) {
       {"negatives", s.negatives},
       {"descriptor", r.used_descriptor},
       {"steps", r.steps},
-      {"inner_lr", std::isnan(r.inner_lr) ? nlohmann::json("learned per-parameter rates (lr.*)")
-                                          : nlohmann::json(r.inner_lr)},
+      {"inner_lr", std::isnan(r.inner_lr)
+                       ? nlohmann::json("learned rates (Meta-SGD lr.* or per-step lslr.*)")
+                       : nlohmann::json(r.inner_lr)},
       {"support_metrics_before", r.before},
       {"support_metrics_after", r.after},
       {"files", {h5, pt}}};
   atomic_write_text((fs::path(a.out) / "adapt.json").string(), j.dump(2) + "\n");
   std::cout << "adapt: " << s.positives + s.negatives << " support rows (" << s.positives
             << " positive), " << r.steps << " steps "
-            << (std::isnan(r.inner_lr) ? std::string("at the learned Meta-SGD rates")
+            << (std::isnan(r.inner_lr) ? std::string("at the learned rates")
                                        : "of " + fmt(r.inner_lr))
             << (r.used_descriptor ? ", from the descriptor's start" : "") << "\n  support log-loss "
             << fmt(r.before.at("log_loss")) << " -> " << fmt(r.after.at("log_loss"))
@@ -122,7 +123,8 @@ int run_export(const ExportArgs& a) {
   }
   if (p.size() != ck.params.size())
     std::cout << "  (not exported: " << ck.params.size() - p.size()
-              << " meta-parameters that are not the model's: Meta-SGD rates, descriptor network)\n";
+              << " meta-parameters that are not the model's: learned inner rates, per-step batch "
+                 "norm, descriptor network)\n";
   return 0;
 }
 
