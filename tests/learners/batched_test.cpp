@@ -5,9 +5,12 @@
 
 #include "core/batched_matmul.h"
 #include "core/pool.h"
+#include "gradient_checks.h"
 #include "learners/gradient_learner.h"
 
 using namespace metacat;
+using metacat::test::max_rel_diff;
+using metacat::test::zeros_like;
 
 namespace {
 
@@ -68,21 +71,6 @@ LearnerOptions opts(const std::string& name, const std::string& loop, int64_t st
   o.inner_steps = steps;
   o.inner_lr = 0.3;
   return o;
-}
-
-std::vector<torch::Tensor> zeros_like(const Params& theta) {
-  std::vector<torch::Tensor> g;
-  for (const auto& t : theta.tensors) g.push_back(torch::zeros_like(t).detach());
-  return g;
-}
-
-double max_rel_diff(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b) {
-  double worst = 0, scale = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    worst = std::max(worst, (a[i] - b[i]).abs().max().item<double>());
-    scale = std::max(scale, a[i].abs().max().item<double>());
-  }
-  return worst / scale;
 }
 
 const std::vector<Case> kCases = {{"mlp", TaskKind::kRegression},

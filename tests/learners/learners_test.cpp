@@ -3,12 +3,14 @@
 
 #include "core/optimizer.h"
 #include "core/rng.h"
+#include "gradient_checks.h"
 #include "learners/baselines.h"
 #include "learners/gradient_learner.h"
 #include "learners/protonet.h"
 #include "learners/reptile.h"
 
 using namespace metacat;
+using metacat::test::relative_error;
 
 namespace {
 
@@ -55,24 +57,6 @@ double adapted_query_loss(const GradientLearner& l, const Params& theta, const E
   return task_loss(TaskKind::kRegression, out, e.query_y).item<double>();
 }
 
-// Central finite differences of adapted_query_loss w.r.t. every element.
-std::vector<torch::Tensor> finite_difference(const GradientLearner& l, const Params& theta,
-                                             const Episode& e, double eps = 1e-6) {
-  std::vector<torch::Tensor> fd;
-  for (size_t i = 0; i < theta.size(); ++i) {
-    torch::Tensor g = torch::zeros_like(theta.tensors[i]).detach();
-    auto flat = g.view({-1});
-    for (int64_t j = 0; j < g.numel(); ++j) {
-      Params plus = theta.detached(false), minus = theta.detached(false);
-      plus.tensors[i].view({-1})[j] += eps;
-      minus.tensors[i].view({-1})[j] -= eps;
-      flat[j] = (adapted_query_loss(l, plus, e) - adapted_query_loss(l, minus, e)) / (2 * eps);
-    }
-    fd.push_back(g);
-  }
-  return fd;
-}
-
 // Independent reference: plain SGD on the support set, `steps` times.
 Params sgd_on_support(const Model& m, const Params& theta, const Episode& e, int steps, double lr) {
   Params fast = theta.detached(true);
@@ -86,9 +70,11 @@ Params sgd_on_support(const Model& m, const Params& theta, const Episode& e, int
   return fast;
 }
 
-double relative_error(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b) {
-  torch::Tensor fa = flatten(a), fb = flatten(b);
-  return (fa - fb).norm().item<double>() / fb.norm().item<double>();
+// Central finite differences of adapted_query_loss w.r.t. every element.
+std::vector<torch::Tensor> finite_difference(const GradientLearner& l, const Params& theta,
+                                             const Episode& e) {
+  return test::finite_difference(theta,
+                                 [&](const Params& p) { return adapted_query_loss(l, p, e); });
 }
 
 }  // namespace

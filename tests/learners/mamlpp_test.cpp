@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "core/optimizer.h"
 #include "core/threads.h"
+#include "gradient_checks.h"
 #include "learners/gradient_learner.h"
 #include "learners/protonet.h"
 #include "test_util.h"
@@ -19,6 +20,9 @@
 #include "train/trainer.h"
 
 using namespace metacat;
+using metacat::test::max_rel_diff;
+using metacat::test::relative_error;
+using metacat::test::zeros_like;
 namespace fs = std::filesystem;
 
 namespace {
@@ -70,12 +74,6 @@ LearnerOptions opts(const std::string& name, int64_t steps, double lr = 0.3) {
   return o;
 }
 
-std::vector<torch::Tensor> zeros_like(const Params& theta) {
-  std::vector<torch::Tensor> g;
-  for (const auto& t : theta.tensors) g.push_back(torch::zeros_like(t).detach());
-  return g;
-}
-
 std::vector<torch::Tensor> meta_grad(const Learner& l, const Params& theta,
                                      const std::vector<Episode>& eps) {
   auto g = zeros_like(theta);
@@ -97,34 +95,8 @@ double objective(const GradientLearner& l, const Params& theta, const Episode& e
 }
 
 std::vector<torch::Tensor> finite_difference(const GradientLearner& l, const Params& theta,
-                                             const Episode& e, double eps = 1e-6) {
-  std::vector<torch::Tensor> fd;
-  for (size_t i = 0; i < theta.size(); ++i) {
-    torch::Tensor g = torch::zeros_like(theta.tensors[i]).detach();
-    auto flat = g.view({-1});
-    for (int64_t j = 0; j < g.numel(); ++j) {
-      Params plus = theta.detached(false), minus = theta.detached(false);
-      plus.tensors[i].view({-1})[j] += eps;
-      minus.tensors[i].view({-1})[j] -= eps;
-      flat[j] = (objective(l, plus, e) - objective(l, minus, e)) / (2 * eps);
-    }
-    fd.push_back(g);
-  }
-  return fd;
-}
-
-double relative_error(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b) {
-  torch::Tensor fa = flatten(a), fb = flatten(b);
-  return (fa - fb).norm().item<double>() / fb.norm().item<double>();
-}
-
-double max_rel_diff(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b) {
-  double worst = 0, scale = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    worst = std::max(worst, (a[i] - b[i]).abs().max().item<double>());
-    scale = std::max(scale, a[i].abs().max().item<double>());
-  }
-  return worst / scale;
+                                             const Episode& e) {
+  return test::finite_difference(theta, [&](const Params& p) { return objective(l, p, e); });
 }
 
 }  // namespace
