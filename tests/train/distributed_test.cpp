@@ -22,8 +22,13 @@ std::string run_dir(const std::string& tag) {
   // Same path on every rank (rank 0 writes it); unique per test program run.
   int64_t stamp = world()->rank() == 0 ? static_cast<int64_t>(::getpid()) : 0;
   stamp = world()->max(stamp);
-  return (fs::temp_directory_path() / ("metacat-dist-" + tag + "-" + std::to_string(stamp)))
-      .string();
+  const fs::path dir =
+      fs::temp_directory_path() / ("metacat-dist-" + tag + "-" + std::to_string(stamp));
+  // A directory left by an earlier program with the same pid would hold
+  // checkpoints and be refused: rank 0 clears it before any rank uses it.
+  if (world()->rank() == 0) fs::remove_all(dir);
+  world()->barrier();
+  return dir.string();
 }
 
 Config sinusoid(const std::string& learner) {
