@@ -97,6 +97,8 @@ const std::vector<Key>& schema() {
       {"learner.descriptor_hidden", Type::kInts, "[32]", 1, 1e6, {}, "descriptor network hidden layer sizes"},
       {"learner.task_parallel", Type::kBool, "true", -kInf, kInf, {},
        "per-task inner loops of a rank's tasks run concurrently, one per thread (else one at a time, ops split over threads)"},
+      {"learner.embedding_norm", Type::kString, "none", -kInf, kInf, {"none", "l2", "centered_l2"},
+       "protonet: embeddings rescaled to norm sqrt(dim) before the distances (l2), after subtracting the episode's mean embedding (centered_l2)"},
       {"learner.recompute", Type::kBool, "false", -kInf, kInf, {}, "second-order learners: recompute inner steps in the backward pass (activation memory flat in inner_steps; keeps the k inner iterates)"},
       {"train.steps", Type::kInt, "1000", 0, 1e12, {}, "meta-steps"},
       {"train.meta_batch", Type::kInt, "4", 1, 1e6, {}, "tasks per meta-step (all ranks together)"},

@@ -59,6 +59,10 @@ struct LearnerOptions {
   // ones keep 0.03 / inner_steps each).
   bool multi_step_loss = false;
   int64_t multi_step_anneal = 100;
+  // protonet: "none", "l2" (every embedding rescaled to norm sqrt(dim)) or
+  // "centered_l2" (the episode's mean embedding, over its support and query
+  // items, subtracted first).
+  std::string embedding_norm = "none";
   // finetune / scratch baselines: Adam on the support set.
   double finetune_lr = 0.01;
   int64_t finetune_steps = 50;

@@ -2,6 +2,9 @@
 
 #include <torch/csrc/autograd/autograd.h>
 
+#include <cmath>
+#include <string>
+
 #include "core/error.h"
 
 namespace metacat {
@@ -11,12 +14,26 @@ Params ProtoNet::init(uint64_t seed) const {
   return model_.init(seed).filter([](const std::string& n) { return !Model::is_head(n); });
 }
 
+torch::Tensor ProtoNet::normalized(torch::Tensor f) const {
+  const std::string& norm = options().embedding_norm;
+  if (norm == "none") return f;
+  if (norm == "centered_l2")
+    f = f - f.mean(-2, true);
+  else if (norm != "l2")
+    throw UserError("learner.embedding_norm: unknown value '" + norm + "'");
+  // Norm sqrt(dim): squared distances stay in the range of unit-variance
+  // features (up to 4 dim), so the softmax is not made flat.
+  const double target = std::sqrt(static_cast<double>(f.size(-1)));
+  return f * (target / f.norm(2, {-1}, true).clamp_min(1e-12));
+}
+
 torch::Tensor ProtoNet::logits(const Params& theta, const Episode& ep) const {
   const int64_t ns = ep.support_x.size(0), nq = ep.query_x.size(0);
   const bool binary = kind_ == TaskKind::kPreference;
   if (binary && ns == 0)
     return torch::zeros({nq, 1}, ep.query_x.options());  // nothing to compare with
-  torch::Tensor f = model_.features(theta, torch::cat({ep.support_x, ep.query_x}), Mode::kTrain);
+  torch::Tensor f =
+      normalized(model_.features(theta, torch::cat({ep.support_x, ep.query_x}), Mode::kTrain));
   torch::Tensor fs = f.slice(0, 0, ns), fq = f.slice(0, ns);
   torch::Tensor labels = binary ? ep.support_y.to(torch::kInt64) : ep.support_y;
   const int64_t ways = binary ? 2 : labels.max().item<int64_t>() + 1;
@@ -49,8 +66,8 @@ torch::Tensor ProtoNet::accumulate_batched(const Params& theta, const EpisodeBat
   const int64_t ns = b.sx.size(1);
   const bool binary = kind_ == TaskKind::kPreference;
   if (ns == 0) throw UserError("protonet: meta-training needs support items (task.shots >= 1)");
-  torch::Tensor f =
-      model_.features_batched(expand(theta, b), torch::cat({b.sx, b.qx}, 1), Mode::kTrain);
+  torch::Tensor f = normalized(
+      model_.features_batched(expand(theta, b), torch::cat({b.sx, b.qx}, 1), Mode::kTrain));
   torch::Tensor fs = f.slice(1, 0, ns), fq = f.slice(1, ns);
   torch::Tensor labels = binary ? b.sy.to(torch::kInt64) : b.sy;
   const int64_t ways = binary ? 2 : labels.max().item<int64_t>() + 1;

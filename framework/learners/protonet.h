@@ -5,7 +5,9 @@
 // prototypes. No inner loop; the model's head is unused. Preference tasks
 // are two classes (negative, positive): the logit is the difference of the
 // two distances (with one label in the support set, the distance to its
-// prototype).
+// prototype). learner.embedding_norm can centre the episode's embeddings and
+// put them on a sphere first (as in SimpleShot, Wang et al. 2019, with the
+// episode's own mean where SimpleShot takes the training classes').
 #include "learners/learner.h"
 
 namespace metacat {
@@ -18,6 +20,8 @@ class ProtoNet : public Learner {
                                      std::vector<torch::Tensor>& grad) const override;
   torch::Tensor predict(const Params& theta, const Episode& ep, uint64_t seed) const override;
   torch::Tensor logits(const Params& theta, const Episode& ep) const;
+  // learner.embedding_norm applied to one episode's embeddings [..., items, dim].
+  torch::Tensor normalized(torch::Tensor f) const;
 
  protected:
   // Batched: the body runs on all tasks' items at once (shared parameters

@@ -1,5 +1,7 @@
 #include "train/options.h"
 
+#include <algorithm>
+
 #include "config/learners.h"
 #include "core/error.h"
 
@@ -77,6 +79,17 @@ LearnerOptions learner_options(const Config& c) {
         "learner.per_step_rates/per_step_bn/multi_step_loss: MAML++ options of the "
         "gradient learners (" +
         learners_with(&LearnerTraits::gradient_family) + "), not " + o.name);
+  o.embedding_norm = c.get_string("learner.embedding_norm");
+  if (o.embedding_norm != "none" && o.name != "protonet") {
+    // ProtoNet's option: also accepted beside another learner that ProtoNet
+    // is compared with (eval.learners), where only ProtoNet's run uses it.
+    const auto compared = c.get_strings("eval.learners");
+    if (std::find(compared.begin(), compared.end(), "protonet") == compared.end())
+      throw UserError("learner.embedding_norm (" + c.origin("learner.embedding_norm") +
+                      "): normalises ProtoNet's embeddings; " + o.name +
+                      " has no prototypes (and eval.learners does not list protonet)");
+    o.embedding_norm = "none";
+  }
   o.finetune_lr = c.get_float("baselines.finetune.lr");
   o.finetune_steps = c.get_int("baselines.finetune.steps");
   o.finetune_head_only = c.get_bool("baselines.finetune.head_only");
@@ -182,6 +195,7 @@ RunOptions finetune_pretraining(const RunOptions& run) {
   o.train.optimizer.name = "adam";
   o.train.optimizer.total_steps = o.train.steps;  // a cosine schedule spans the pre-training
   o.learner.per_step_rates = o.learner.per_step_bn = o.learner.multi_step_loss = false;
+  o.learner.embedding_norm = "none";
   return o;
 }
 
@@ -194,6 +208,7 @@ Config finetune_record(const Config& run, const RunOptions& pretraining) {
   c.set("train.optimizer", pretraining.train.optimizer.name, why);
   for (const char* k : {"learner.per_step_rates", "learner.per_step_bn", "learner.multi_step_loss"})
     c.set(k, "false", why);  // MAML++ options are the gradient learners'; finetune has none
+  c.set("learner.embedding_norm", "none", why);  // ProtoNet's
   return c;
 }
 
@@ -206,6 +221,7 @@ Config compared_learner_record(const Config& run, const std::string& name) {
     for (const char* k :
          {"learner.per_step_rates", "learner.per_step_bn", "learner.multi_step_loss"})
       c.set(k, "false", why);
+  if (name != "protonet") c.set("learner.embedding_norm", "none", why);
   if (name == "anil") c.set("learner.per_step_bn", "false", why);        // the body is not adapted
   if (name == "metasgd") c.set("learner.per_step_rates", "false", why);  // rates of its own
   const int64_t steps = run.get_int("eval.learners_steps");

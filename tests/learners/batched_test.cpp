@@ -107,6 +107,33 @@ TEST(Batched, SameMetaGradientsAndStatsAsPerTaskForEveryLearnerAndModel) {
   }
 }
 
+// ProtoNet's embedding normalisations (the episode's mean is per task in
+// the batched path) give the per-task meta-gradients too.
+TEST(Batched, ProtoNetEmbeddingNormsSameAsPerTask) {
+  for (const Case& c : kCases) {
+    if (c.kind == TaskKind::kRegression) continue;
+    auto model = model_for(c);
+    std::vector<Episode> eps;
+    for (int64_t t = 0; t < 4; ++t) eps.push_back(episode_for(c, 20 + t));
+    for (std::string norm : {"l2", "centered_l2"}) {
+      SCOPED_TRACE(c.model + "/" + norm);
+      auto o = opts("protonet", "per_task", 1);
+      o.embedding_norm = norm;
+      auto per_task = make_learner(*model, c.kind, o);
+      o.inner_loop = "batched";
+      auto batched = make_learner(*model, c.kind, o);
+      ASSERT_TRUE(batched->batching(eps));
+      Params theta = per_task->init(4).detached(true);
+      auto g1 = zeros_like(theta), g2 = zeros_like(theta);
+      auto s1 = per_task->accumulate_meta_gradients(theta, eps, g1);
+      auto s2 = batched->accumulate_meta_gradients(theta, eps, g2);
+      EXPECT_GT(g1[0].abs().max().item<double>(), 0);
+      EXPECT_LT(max_rel_diff(g1, g2), 1e-10);
+      for (size_t t = 0; t < s1.size(); ++t) EXPECT_NEAR(s1[t].loss, s2[t].loss, 1e-10);
+    }
+  }
+}
+
 // With category descriptors: the descriptor network's offset of the head's
 // start is part of the computation, batched and recomputed alike.
 TEST(Batched, DescriptorInitSameGradientsBatchedPerTaskAndRecomputed) {

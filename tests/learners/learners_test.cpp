@@ -1,6 +1,8 @@
 #include <gtest/gtest.h>
 #include <torch/csrc/autograd/autograd.h>
 
+#include <map>
+
 #include "core/optimizer.h"
 #include "core/rng.h"
 #include "gradient_checks.h"
@@ -189,6 +191,41 @@ TEST(ProtoNet, SeparatesWellSeparatedClusters) {
     total += e.query_y.size(0);
   }
   EXPECT_GE(static_cast<double>(correct) / total, 0.99);
+}
+
+// learner.embedding_norm: every embedding ends on the sphere of radius
+// sqrt(dim); centred, a shift of all embeddings changes nothing, and the
+// meta-gradient through the normalisation matches finite differences.
+TEST(ProtoNet, EmbeddingNormsPutEmbeddingsOnASphereAndKeepExactGradients) {
+  auto m = small_mlp(2, 3);
+  torch::manual_seed(5);
+  torch::Tensor f = torch::randn({7, 4}, torch::kFloat64) + 3.0;
+  torch::Tensor shift = torch::randn({1, 4}, torch::kFloat64);
+  auto o = opts("protonet");
+  std::map<std::string, torch::Tensor> out;
+  for (std::string norm : {"none", "l2", "centered_l2"}) {
+    o.embedding_norm = norm;
+    ProtoNet proto(*m, TaskKind::kClassification, o);
+    out[norm] = proto.normalized(f);
+    if (norm == "none") continue;
+    EXPECT_TRUE(torch::allclose(out[norm].norm(2, {1}), torch::full({7}, 2.0, torch::kFloat64)));
+    const bool invariant = torch::allclose(proto.normalized(f + shift), out[norm]);
+    EXPECT_EQ(invariant, norm == "centered_l2");
+  }
+  EXPECT_TRUE(torch::equal(out["none"], f));
+  EXPECT_FALSE(torch::allclose(out["l2"], out["centered_l2"]));
+
+  o.embedding_norm = "centered_l2";
+  ProtoNet proto(*m, TaskKind::kClassification, o);
+  Episode e = regression_episode(8);
+  e.support_y = torch::tensor({0, 1, 2, 0, 1, 2});
+  e.query_y = torch::tensor({0, 1, 2, 2, 1, 0, 0, 1});
+  Params theta = proto.init(2).detached(true);
+  auto g = meta_grad(proto, theta, e);
+  auto fd = metacat::test::finite_difference(theta, [&](const Params& p) {
+    return task_loss(TaskKind::kClassification, proto.logits(p, e), e.query_y).item<double>();
+  });
+  EXPECT_LT(relative_error(g, fd), 1e-6);
 }
 
 TEST(Baselines, ScratchTrainsOnSupportAndFinetuneSwapsHead) {

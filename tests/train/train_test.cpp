@@ -268,4 +268,16 @@ TEST(Options, ShippedConfigsAndTheirComparedLearnersRead) {
       Config::load_file(std::string(METACAT_SOURCE_DIR) + "/configs/fashion-mnist-demo.yaml");
   bad.set("learner.name=protonet");  // MAML++ options on a learner without an inner loop
   EXPECT_THROW(read_options(bad), UserError);
+  // learner.embedding_norm is ProtoNet's: beside MAML it reaches only the
+  // compared ProtoNet run (and neither the MAML run nor finetune's).
+  Config norm = demo_config;
+  norm.set("learner.embedding_norm=centered_l2");
+  EXPECT_EQ(read_options(norm).learner.embedding_norm, "none");
+  EXPECT_EQ(read_options(compared_learner_record(norm, "protonet")).learner.embedding_norm,
+            "centered_l2");
+  EXPECT_EQ(read_options(compared_learner_record(norm, "anil")).learner.embedding_norm, "none");
+  EXPECT_EQ(finetune_pretraining(read_options(norm)).learner.embedding_norm, "none");
+  EXPECT_EQ(read_options(finetune_record(norm, ft)).learner.embedding_norm, "none");
+  norm.set("eval.learners=[]");  // nothing would use it: refused, not ignored
+  EXPECT_THROW(read_options(norm), UserError);
 }
