@@ -49,6 +49,8 @@ settings() {  # learner -> extra --set arguments
       anil | fomaml) s="--set learner.per_step_bn=false" ;;
       metasgd) s="--set learner.per_step_rates=false" ;;
     esac
+    # The demo's embedding normalisation is ProtoNet's alone.
+    [ "$1" = protonet ] || s="$s --set learner.embedding_norm=none"
   else
     # The descriptor start is the preference workload's own (configs/preference.yaml).
     case "$1" in protonet | reptile | finetune) s="--set learner.descriptor_init=false" ;; esac
