@@ -1,5 +1,6 @@
 #include "model_commands.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -12,6 +13,7 @@
 #include "core/error.h"
 #include "core/io.h"
 #include "core/log.h"
+#include "core/model.h"
 #include "datasets/csv_features.h"
 #include "train/adapt.h"
 
@@ -121,6 +123,10 @@ int run_export(const ExportArgs& a) {
       std::cout << (k ? ", " : "") << p.tensors[i].size(k);
     std::cout << "]\n";
   }
+  if (std::none_of(p.names.begin(), p.names.end(), Model::is_head))
+    std::cout << "  (no head.* tensors: " << ck.learner
+              << " builds each task's head from its class prototypes; load with strict=False "
+                 "and use the body's features)\n";
   if (p.size() != ck.params.size())
     std::cout << "  (not exported: " << ck.params.size() - p.size()
               << " meta-parameters that are not the model's: learned inner rates, per-step batch "

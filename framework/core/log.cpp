@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <iostream>
 #include <mutex>
 
@@ -36,7 +37,10 @@ bool log_is_lead() { return g_rank == 0; }
 
 void log_progress(const std::string& line, bool final) {
   if (!log_is_lead()) return;
-  static const bool tty = isatty(STDOUT_FILENO);
+  // mpirun hands its ranks a pseudo-terminal whatever its own output is (a
+  // log file, a pipe): under a launcher, progress is one line per update.
+  static const bool tty = isatty(STDOUT_FILENO) && !std::getenv("OMPI_COMM_WORLD_SIZE") &&
+                          !std::getenv("PMIX_RANK") && !std::getenv("PMI_RANK");
   std::lock_guard<std::mutex> lock(g_mu);
   if (!tty) {
     std::cout << line << std::endl;

@@ -79,6 +79,13 @@ AugmentedStore::AugmentedStore(std::shared_ptr<const ItemStore> base, ClassAugme
                          : mode_ == ClassAugment::kRotations ? 4
                                                              : 8;
   const int64_t n = base_->num_categories();
+  bool has_val = false;
+  for (int64_t c = 0; c < n; ++c) has_val = has_val || base_->info(c).split == Split::kVal;
+  if (val_ == ValAugment::kTransformed && !has_val)
+    throw UserError(
+        "data.val_augment: transformed rotates and mirrors the validation categories, and "
+        "this data has none (pack with --val-categories, or list data.val_classes; or use "
+        "heldout, which validates on transforms of the training categories)");
   for (int64_t c = 0; c < n; ++c) {
     infos_.push_back(base_->info(c));
     base_of_.push_back(c);

@@ -27,6 +27,12 @@ DataOptions data_options(const Config& c) {
   d.val_augment = parse_val_augment(c.get_string("data.val_augment"));
   d.item_augment = parse_item_augment(c.get_string("data.item_augment"));
   d.item_shift = c.get_int("data.item_shift");
+  if (c.origin("data.item_shift") != "default" && d.item_augment != ItemAugment::kShift &&
+      d.item_augment != ItemAugment::kFlipShift)
+    throw UserError("data.item_shift (" + c.origin("data.item_shift") +
+                    ") is the largest shift of data.item_augment: shift or flip+shift, and "
+                    "data.item_augment is " +
+                    c.get_string("data.item_augment"));
   SyntheticSpec& s = d.synthetic;
   s.categories = c.get_int("data.synthetic.categories");
   s.departments = c.get_int("data.synthetic.departments");
@@ -114,6 +120,10 @@ TrainOptions train_options(const Config& c) {
   t.optimizer.lr = c.get_float("train.outer_lr");
   t.optimizer.schedule = c.get_string("train.lr_schedule");
   t.optimizer.min_lr = c.get_float("train.min_lr");
+  if (t.optimizer.min_lr != 0 && t.optimizer.schedule != "cosine")
+    throw UserError("train.min_lr (" + c.origin("train.min_lr") +
+                    ") is where train.lr_schedule: cosine ends; the schedule is " +
+                    t.optimizer.schedule);
   t.optimizer.total_steps = t.steps;
   t.optimizer.beta1 = c.get_float("train.beta1");
   t.optimizer.beta2 = c.get_float("train.beta2");

@@ -7,7 +7,10 @@
 #include <sys/wait.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <random>
 #include <thread>
 
@@ -74,6 +77,23 @@ std::vector<std::string> train_argv(const std::string& dir, int64_t steps,
 }
 
 }  // namespace
+
+// mpirun gives its ranks a pseudo-terminal even when its own output goes to
+// a file: the progress must still be plain lines there, not a live line
+// redrawn with terminal escapes.
+TEST(Launch, ProgressUnderMpirunIsPlainLines) {
+  const std::string dir = fresh_dir("progress"), log = dir + ".log";
+  const int status =
+      std::system(("OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 " + mpirun(2) +
+                   train_args(dir, 20) + " --set train.log_every=5 > " + log + " 2>&1")
+                      .c_str());
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  std::ifstream in(log);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("step 10/20"), std::string::npos) << text;
+  EXPECT_EQ(text.find('\x1b'), std::string::npos) << text;
+  EXPECT_EQ(text.find('\r'), std::string::npos) << text;
+}
 
 // 2S steps uninterrupted vs S steps + SIGTERM + resume for S more, on 2
 // ranks: parameters and optimiser state bit-identical.

@@ -305,6 +305,12 @@ TEST(ClassAugment, ValidationClassesHeldOutOrTransformedNeverFromTest) {
   }
   EXPECT_THROW(AugmentedStore(base, ClassAugment::kNone, ValAugment::kHeldout), UserError);
   EXPECT_THROW(parse_val_augment("held"), UserError);
+  // Transformed validation without validation categories would validate on
+  // nothing: refused. Heldout makes its own.
+  auto no_val = make_class_store(toy_items(), {{0, 1, 2, 3}, {}, {4, 5}});
+  EXPECT_THROW(AugmentedStore(no_val, ClassAugment::kRotations, ValAugment::kTransformed),
+               UserError);
+  EXPECT_NO_THROW(AugmentedStore(no_val, ClassAugment::kRotations, ValAugment::kHeldout));
 }
 
 // Item augmentation: flips and zero-filled shifts of each item, drawn from

@@ -189,3 +189,22 @@ TEST(Export, PyTorchModelReproducesMetacatOutputs) {
   EXPECT_EQ(bad.code, 1);
   EXPECT_NE(bad.output.find("unknown --format 'onnx'"), std::string::npos) << bad.output;
 }
+
+// ProtoNet has no head of its own: the export says so instead of leaving a
+// state_dict that a strict load rejects without a word.
+TEST(Export, ProtoNetExportSaysItHasNoHead) {
+  const std::string proto_run = dir("proto-run");
+  fs::remove_all(proto_run);
+  Result t =
+      run("train --config " + std::string(METACAT_SOURCE_DIR) +
+          "/configs/fashion-mnist.yaml --run-dir " + proto_run +
+          " --set data.source=fashion-mnist --set data.path=/usr/share/datasets/fashion-mnist"
+          " --set learner.name=protonet --set train.steps=2 --set eval.at_end=false");
+  ASSERT_EQ(t.code, 0) << t.output;
+  Result e = run("export --checkpoint " + proto_run + " --out " + dir("proto.pt"));
+  ASSERT_EQ(e.code, 0) << e.output;
+  EXPECT_NE(e.output.find("no head.* tensors: protonet builds each task's head"), std::string::npos)
+      << e.output;
+  Result m = run("export --checkpoint " + preference_run() + " --out " + dir("pref-note.pt"));
+  EXPECT_EQ(m.output.find("no head.* tensors"), std::string::npos) << m.output;
+}

@@ -281,3 +281,19 @@ TEST(Options, ShippedConfigsAndTheirComparedLearnersRead) {
   norm.set("eval.learners=[]");  // nothing would use it: refused, not ignored
   EXPECT_THROW(read_options(norm), UserError);
 }
+
+// Options that only mean something beside another are refused without it,
+// not silently ignored.
+TEST(Options, DependentOptionsRefusedWithoutWhatTheyModify) {
+  Config c = sinusoid_config();
+  c.set("train.min_lr=0.0001");
+  EXPECT_THROW(read_options(c), UserError);  // the schedule is constant
+  c.set("train.lr_schedule=cosine");
+  EXPECT_DOUBLE_EQ(read_options(c).train.optimizer.min_lr, 0.0001);
+  c.set("data.item_shift=3");
+  EXPECT_THROW(read_options(c), UserError);  // no shifts
+  c.set("data.item_augment=flip");
+  EXPECT_THROW(read_options(c), UserError);  // flips only
+  c.set("data.item_augment=shift");
+  EXPECT_EQ(read_options(c).data.item_shift, 3);
+}
