@@ -27,8 +27,10 @@ DataOptions data_options(const Config& c) {
   d.val_augment = parse_val_augment(c.get_string("data.val_augment"));
   d.item_augment = parse_item_augment(c.get_string("data.item_augment"));
   d.item_shift = c.get_int("data.item_shift");
-  if (c.origin("data.item_shift") != "default" && d.item_augment != ItemAugment::kShift &&
-      d.item_augment != ItemAugment::kFlipShift)
+  // A shift other than the default's without shifts: refused. (Not by the
+  // key's origin: a checkpoint's record names every key, defaults included.)
+  if (d.item_shift != Config().get_int("data.item_shift") &&
+      d.item_augment != ItemAugment::kShift && d.item_augment != ItemAugment::kFlipShift)
     throw UserError("data.item_shift (" + c.origin("data.item_shift") +
                     ") is the largest shift of data.item_augment: shift or flip+shift, and "
                     "data.item_augment is " +
