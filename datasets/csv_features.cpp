@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cmath>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <sstream>
 
@@ -86,6 +87,7 @@ std::string column_name(const Table& t, size_t col) {
 struct CategoryData {
   std::vector<float> features, labels;
   std::vector<int64_t> ids;
+  std::map<int64_t, int64_t> line_of_id;  // item id -> the line that gave it
 };
 
 }  // namespace
@@ -98,6 +100,9 @@ PackSummary pack_csv(const std::string& path, const CsvSplit& split, torch::Scal
   std::vector<std::string> order;
   std::string line;
   int64_t lineno = 0, dim = -1;
+  const bool half = dtype == torch::kFloat16;
+  const std::string m_dtype = half ? "float16" : "float32";
+  const double max_value = half ? 65504.0 : static_cast<double>(std::numeric_limits<float>::max());
   char sep = ',';
   while (std::getline(in, line)) {
     ++lineno;
@@ -113,7 +118,8 @@ PackSummary pack_csv(const std::string& path, const CsvSplit& split, torch::Scal
     if (!to_double(f[2], label) || (label != 0 && label != 1))
       throw UserError("pack: " + where() + ": label '" + f[2] + "' is not 0 or 1");
     double id;
-    if (!to_double(f[1], id) || id != static_cast<int64_t>(id))
+    // |id| < 2^53: every such double is an exact integer and fits int64.
+    if (!to_double(f[1], id) || !(std::fabs(id) < 9007199254740992.0) || id != std::trunc(id))
       throw UserError("pack: " + where() + ": item_id '" + f[1] + "' is not an integer");
     const int64_t d = static_cast<int64_t>(f.size()) - 3;
     if (dim < 0) dim = d;
@@ -123,11 +129,23 @@ PackSummary pack_csv(const std::string& path, const CsvSplit& split, torch::Scal
     auto [it, fresh] = cats.try_emplace(f[0]);
     if (fresh) order.push_back(f[0]);
     CategoryData& c = it->second;
+    const auto [seen, first] = c.line_of_id.try_emplace(static_cast<int64_t>(id), lineno);
+    if (!first)
+      throw UserError("pack: " + where() + ": item_id " + f[1] + " appears twice in category '" +
+                      f[0] + "' (first at line " + std::to_string(seen->second) + ")");
     for (int64_t k = 0; k < d; ++k) {
       double v;
       if (!to_double(f[3 + k], v))
         throw UserError("pack: " + where() + ": feature " + std::to_string(k + 1) + " '" +
                         f[3 + k] + "' is not a number");
+      // nan and inf would train to nan; a value past the stored type's range
+      // would be stored as inf.
+      if (!std::isfinite(v) || std::fabs(v) > max_value)
+        throw UserError(
+            "pack: " + where() + ": feature " + std::to_string(k + 1) + " '" + f[3 + k] + "' is " +
+            (std::isfinite(v)
+                 ? "beyond the range of " + m_dtype + " (" + std::to_string(max_value) + ")"
+                 : std::string("not a finite number")));
       c.features.push_back(static_cast<float>(v));
     }
     c.labels.push_back(static_cast<float>(label));
@@ -137,7 +155,7 @@ PackSummary pack_csv(const std::string& path, const CsvSplit& split, torch::Scal
 
   Manifest m;
   m.kind = "preference";
-  m.dtype = dtype == torch::kFloat16 ? "float16" : "float32";
+  m.dtype = m_dtype;
   m.source = "csv " + path;
   m.item_shape = {dim};
   m.names = order;  // first-appearance order

@@ -126,10 +126,14 @@ Manifest read_manifest(const std::string& dir) {
   std::vector<std::string> sums = h5::read_strings(s, "xxh64", path);
   m.shard_bytes = ints(s, "bytes", static_cast<int64_t>(sums.size()));
   for (const auto& h : sums) m.shard_xxh64.push_back(parse_hex64(h, path + ": /shards/xxh64"));
-  for (int64_t i = 0; i < n; ++i)
-    if (m.shard[i] < 0 || m.shard[i] >= m.num_shards() || m.items[i] < 0)
+  for (int64_t i = 0; i < n; ++i) {
+    if (m.shard[i] < 0 || m.shard[i] >= m.num_shards())
       throw UserError("data: " + path + ": category " + m.names[i] + " points at shard " +
                       std::to_string(m.shard[i]) + " of " + std::to_string(m.num_shards()));
+    if (m.items[i] < 1)  // no episode can be drawn from it
+      throw UserError("data: " + path + ": category " + m.names[i] + " has " +
+                      std::to_string(m.items[i]) + " items (/categories/items)");
+  }
   if (h5::exists(f, "descriptors")) {
     m.descriptors = h5::read_tensor(f, "descriptors", path).to(torch::kFloat32);
     if (m.descriptors.dim() != 2 || m.descriptors.size(0) != n)

@@ -374,6 +374,13 @@ TEST(BadData, MissingTruncatedCorruptAndDisagreeingShards) {
   e = user_error([&] { ShardStore(dir).gather(c, {0}); });
   EXPECT_NE(e.find("dtype float16"), std::string::npos) << e;
 
+  // An empty category: no episode can come from it.
+  wrong = m;
+  wrong.items[c] = 0;
+  write_manifest(dir, wrong);
+  e = user_error([&] { ShardStore{dir}; });
+  EXPECT_NE(e.find("category cat-000000 has 0 items"), std::string::npos) << e;
+
   // Category too small for the episode spec.
   write_manifest(dir, m);
   PreferenceSource src(std::make_shared<ShardStore>(dir));
@@ -503,4 +510,47 @@ TEST(Csv, PacksCategoriesAndNamesBadLines) {
   std::string e = user_error([&] { pack_csv(csv, sp, torch::kFloat32, o); });
   EXPECT_NE(e.find(csv + ":53"), std::string::npos) << e;
   EXPECT_NE(e.find("not 0 or 1"), std::string::npos) << e;
+}
+
+// Rows that would pack silently into data that trains to nan, or into
+// categories with two items of one id, are refused with their line.
+TEST(Csv, RefusesNonFiniteValuesAndRepeatedItemIds) {
+  const std::string dir = fresh_dir("csv-bad");
+  fs::create_directories(dir);
+  const std::string csv = dir + "/in.csv";
+  CsvSplit sp;
+  sp.names = {{"shoes"}, {}, {"bags"}};
+  PackOptions o;
+  o.out = dir + "/packed";
+  o.progress = false;
+  o.force = true;
+  auto pack_with = [&](const std::string& last, torch::ScalarType dtype = torch::kFloat32) {
+    {
+      std::ofstream out(csv);
+      out << "category,item_id,label,f1,f2\n";
+      for (int i = 0; i < 10; ++i) out << "shoes," << i << "," << (i % 2) << ",1,2\n";
+      for (int i = 0; i < 10; ++i) out << "bags," << i << "," << (i % 2) << ",3,4\n";
+      out << last << "\n";  // line 22
+    }
+    return user_error([&] { pack_csv(csv, sp, dtype, o); });
+  };
+  EXPECT_EQ(pack_with("bags,10,1,5,6"),
+            "(no UserError)");  // the same ids in another category are fine
+  for (const std::string bad : {"nan", "inf", "-inf", "1e39"}) {
+    const std::string e = pack_with("bags,10,1,5," + bad);
+    EXPECT_NE(e.find(csv + ":22: feature 2 '" + bad + "'"), std::string::npos) << e;
+  }
+  EXPECT_NE(pack_with("bags,10,1,5,1e39").find("beyond the range of float32"), std::string::npos);
+  EXPECT_NE(pack_with("bags,10,1,5,nan").find("not a finite number"), std::string::npos);
+  const std::string half = pack_with("bags,10,1,5,70000", torch::kFloat16);
+  EXPECT_NE(half.find("beyond the range of float16"), std::string::npos) << half;
+  EXPECT_EQ(pack_with("bags,10,1,5,70000", torch::kFloat32), "(no UserError)");
+  std::string e = pack_with("bags,3,1,5,6");
+  EXPECT_NE(e.find(csv + ":22: item_id 3 appears twice in category 'bags' (first at line 15)"),
+            std::string::npos)
+      << e;
+  for (const std::string id : {"inf", "nan", "1e300", "2.5"}) {
+    e = pack_with("bags," + id + ",1,5,6");
+    EXPECT_NE(e.find("item_id '" + id + "' is not an integer"), std::string::npos) << e;
+  }
 }
