@@ -26,7 +26,19 @@ void Handle::reset() {
   id_ = -1;
 }
 
-void silence_errors() { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); }
+namespace {
+// HDF5 1.10 closes the files still open at exit from an exit handler of its
+// own. A file whose close already failed (its disk full) stays in its table
+// half closed, and that handler then crashes (a segfault after metacat's
+// "disk full" error, measured on a full tmpfs). Every file here is closed
+// by its Handle, so the handler is switched off before HDF5 starts.
+const bool kNoHdf5ExitHandler = (H5dont_atexit(), true);
+}  // namespace
+
+void silence_errors() {
+  (void)kNoHdf5ExitHandler;
+  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+}
 
 void fail(const std::string& call, const std::string& file, const std::string& what) {
   throw UserError("HDF5: " + file + (what.empty() ? "" : ": " + what) + ": " + call + " failed");

@@ -1,9 +1,15 @@
 #include "data/pack.h"
 
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <vector>
 
 #include "core/error.h"
 #include "core/io.h"
@@ -28,21 +34,96 @@ std::vector<int64_t> assign_shards(const std::vector<int64_t>& bytes, int64_t sh
   return out;
 }
 
+namespace {
+
+bool is_dataset_file(const std::string& name) {
+  return name.rfind("shard-", 0) == 0 || name.rfind("manifest.h5", 0) == 0;
+}
+
+// A folder beside the output, ".<name>.packing-<pid>", on the same file
+// system, so that its files move into the output by rename. Staging folders
+// of packs that died (their process is gone) are removed on the way.
+struct Staging {
+  std::string out, dir;
+  explicit Staging(const std::string& out_dir) : out(out_dir) {
+    fs::path o = fs::absolute(out_dir).lexically_normal();
+    if (o.filename().empty()) o = o.parent_path();
+    const std::string prefix = "." + o.filename().string() + ".packing-";
+    for (const auto& e : fs::directory_iterator(o.parent_path())) {
+      const std::string n = e.path().filename().string();
+      if (n.rfind(prefix, 0) != 0) continue;
+      const long pid = std::strtol(n.c_str() + prefix.size(), nullptr, 10);
+      if (pid > 0 && kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) {
+        std::error_code ec;
+        fs::remove_all(e.path(), ec);
+      }
+    }
+    dir = (o.parent_path() / (prefix + std::to_string(getpid()))).string();
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+    make_dirs(dir);
+  }
+  // The old dataset's files go (manifest first: without it the old shards
+  // are never read), the new ones come in (manifest last). Renames within
+  // one file system need no space.
+  void commit() const {
+    remove_file(manifest_path(out));
+    for (const auto& e : fs::directory_iterator(out))
+      if (is_dataset_file(e.path().filename().string())) remove_file(e.path().string());
+    std::vector<fs::path> files;
+    for (const auto& e : fs::directory_iterator(dir))
+      if (e.path().filename() != "manifest.h5") files.push_back(e.path());
+    files.push_back(fs::path(dir) / "manifest.h5");
+    for (const auto& f : files) {
+      std::error_code ec;
+      fs::rename(f, fs::path(out) / f.filename(), ec);
+      if (ec)
+        throw IoError("pack: cannot move " + f.string() + " into " + out + ": " + ec.message());
+    }
+    fs::remove(dir);
+  }
+  void discard() const {
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+  }
+};
+
+// Writes the shards and the manifest into opt.out (the staging folder).
+PackSummary pack_into(Manifest m, const std::function<CategoryRows(int64_t)>& produce,
+                      const PackOptions& opt, std::chrono::steady_clock::time_point t0);
+
+}  // namespace
+
 PackSummary pack(Manifest m, const std::function<CategoryRows(int64_t)>& produce,
                  const PackOptions& opt) {
-  using Clock = std::chrono::steady_clock;
-  const auto t0 = Clock::now();
+  const auto t0 = std::chrono::steady_clock::now();
   if (opt.compression < 0 || opt.compression > 9)
     throw UserError("pack: compression level must be 0..9");
   if (fs::exists(manifest_path(opt.out)) && !opt.force)
     throw UserError("pack: '" + opt.out +
                     "' already holds a dataset (manifest.h5); use --force to replace it");
   make_dirs(opt.out);
-  // A previous pack (finished or not) must not leave stray shards behind.
-  for (const auto& e : fs::directory_iterator(opt.out)) {
-    const std::string n = e.path().filename().string();
-    if (n.rfind("shard-", 0) == 0 || n.rfind("manifest.h5", 0) == 0) remove_file(e.path().string());
+  // Everything is written to a staging folder beside --out and moved in
+  // only when complete: a pack that fails (a full disk) leaves the dataset
+  // already in --out as it was.
+  const Staging staging(opt.out);
+  PackOptions staged = opt;
+  staged.out = staging.dir;
+  try {
+    PackSummary sum = pack_into(std::move(m), produce, staged, t0);
+    staging.commit();
+    return sum;
+  } catch (...) {
+    staging.discard();
+    throw;
   }
+}
+
+namespace {
+
+PackSummary pack_into(Manifest m, const std::function<CategoryRows(int64_t)>& produce,
+                      const PackOptions& opt, std::chrono::steady_clock::time_point t0) {
+  using Clock = std::chrono::steady_clock;
   const int64_t n = m.num_categories();
   const int64_t row = m.row_bytes();
   std::vector<int64_t> bytes(n);
@@ -105,5 +186,7 @@ PackSummary pack(Manifest m, const std::function<CategoryRows(int64_t)>& produce
   sum.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   return sum;
 }
+
+}  // namespace
 
 }  // namespace metacat

@@ -78,6 +78,47 @@ std::vector<std::string> train_argv(const std::string& dir, int64_t steps,
 
 }  // namespace
 
+// A disk that fills (a 300 KiB tmpfs): the checkpoint write fails with a
+// clear I/O error (exit 4, not a crash), the earlier checkpoints stay whole
+// and resumable, and a pack that does not fit leaves the dataset already
+// there as it was.
+TEST(DiskFull, CheckpointAndPackFailCleanlyAndKeepWhatWasThere) {
+  const std::string mnt = fresh_dir("tmpfs");
+  fs::create_directories(mnt);
+  if (std::system(("mount -t tmpfs -o size=300k tmpfs " + mnt + " 2>/dev/null").c_str()) != 0)
+    GTEST_SKIP() << "cannot mount a tmpfs here (needs root, or a container that allows mounts)";
+  struct Unmount {
+    std::string dir;
+    ~Unmount() { std::system(("umount " + dir).c_str()); }
+  } unmount{mnt};
+  const std::string run_dir = mnt + "/run";
+  EXPECT_EQ(sh(std::string(METACAT_BIN) +
+               train_args(run_dir, 400,
+                          "--set train.checkpoint_every=10 --set train.keep_checkpoints=1000")),
+            4);
+  const std::string newest = newest_checkpoint(run_dir);
+  ASSERT_FALSE(newest.empty());
+  const Checkpoint ck = load_checkpoint(newest);
+  EXPECT_GE(ck.step, 10);
+  EXPECT_LT(ck.step, 400);
+  for (const auto& e : fs::directory_iterator(run_dir + "/checkpoints"))
+    EXPECT_EQ(e.path().string().find(".tmp"), std::string::npos) << e.path();
+  fs::remove_all(run_dir);
+
+  const std::string ds = mnt + "/ds";
+  ASSERT_EQ(sh(std::string(METACAT_BIN) + " pack --source synthetic --out " + ds +
+               " --categories 10 --max-items 100 --quiet"),
+            0);
+  const std::string verify = std::string(METACAT_BIN) + " inspect " + ds + " --verify";
+  ASSERT_EQ(sh(verify), 0);
+  EXPECT_EQ(sh(std::string(METACAT_BIN) + " pack --source synthetic --out " + ds +
+               " --categories 300 --force --quiet"),
+            4);
+  EXPECT_EQ(sh(verify), 0);  // the first dataset, whole
+  for (const auto& e : fs::directory_iterator(mnt))
+    EXPECT_EQ(e.path().filename().string().find(".packing-"), std::string::npos) << e.path();
+}
+
 // mpirun gives its ranks a pseudo-terminal even when its own output goes to
 // a file: the progress must still be plain lines there, not a live line
 // redrawn with terminal escapes.

@@ -415,6 +415,34 @@ TEST(BadData, InterruptedPackLeavesNoManifest) {
                std::runtime_error);
   EXPECT_FALSE(fs::exists(manifest_path(dir)));
   EXPECT_NE(user_error([&] { ShardStore s(dir); }).find("no manifest"), std::string::npos);
+
+  // Replacing a dataset (--force) with a pack that fails leaves the old one
+  // whole, and no staging folder behind.
+  o.shards = 1;
+  pack(
+      m,
+      [&](int64_t c) -> CategoryRows {
+        SyntheticCategory g = cat.generate(c);
+        return {g.items, g.labels, torch::zeros({g.items.size(0)}, torch::kInt64)};
+      },
+      o);
+  const Manifest before = read_manifest(dir);
+  o.force = true;
+  o.shards = 4;
+  EXPECT_THROW(pack(
+                   m,
+                   [&](int64_t c) -> CategoryRows {
+                     if (c == 25) throw std::runtime_error("disk full");
+                     SyntheticCategory g = cat.generate(c);
+                     return {g.items, g.labels, torch::zeros({g.items.size(0)}, torch::kInt64)};
+                   },
+                   o),
+               std::runtime_error);
+  EXPECT_EQ(read_manifest(dir).num_shards(), 1);
+  EXPECT_EQ(read_manifest(dir).shard_xxh64, before.shard_xxh64);
+  EXPECT_TRUE(verify_dataset(dir, false).empty());
+  for (const auto& e : fs::directory_iterator(fs::path(dir).parent_path()))
+    EXPECT_EQ(e.path().filename().string().find(".packing-"), std::string::npos) << e.path();
 }
 
 TEST(Prefetcher, SameOrderAsInlineAndPropagatesErrors) {
