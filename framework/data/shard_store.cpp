@@ -115,6 +115,22 @@ Rows ShardStore::read_locked(int64_t c, const std::vector<int64_t>* rows) const 
   }
   r.labels = r.labels.to(torch::kFloat32);
   if (r.oracle.defined()) r.oracle = r.oracle.to(torch::kFloat32);
+  // Values that would train to nan or to a wrong objective, as a shard from
+  // another tool (or an edited one) could carry: refused, naming the row.
+  auto first_bad = [&](const torch::Tensor& bad) -> std::string {
+    const int64_t i = bad.nonzero().select(1, 0)[0].item<int64_t>();
+    return "row " + std::to_string(rows ? (*rows)[i] : i);
+  };
+  torch::Tensor finite = torch::isfinite(r.items).reshape({r.items.size(0), -1}).all(1);
+  if (!finite.all().item<bool>())
+    throw UserError("data: " + file + ": " + items_path + " of " + who + ": " +
+                    first_bad(finite.logical_not()) + " holds nan or inf");
+  if (manifest_.kind == "preference") {
+    torch::Tensor bad = r.labels.ne(0).logical_and(r.labels.ne(1));
+    if (bad.any().item<bool>())
+      throw UserError("data: " + file + ": /" + group + "/labels of " + who + ": " +
+                      first_bad(bad) + " is not 0 or 1");
+  }
   return r;
 }
 

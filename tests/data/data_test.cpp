@@ -445,6 +445,45 @@ TEST(BadData, InterruptedPackLeavesNoManifest) {
     EXPECT_EQ(e.path().filename().string().find(".packing-"), std::string::npos) << e.path();
 }
 
+// A shard that carries nan/inf items or preference labels other than 0/1
+// (written by another tool: pack() itself stores what it is given) is
+// refused when read, naming dataset and row, whole or by rows.
+TEST(BadData, NonFiniteItemsAndForeignLabelsInAShardAreRefused) {
+  const std::string dir = fresh_dir("bad-values");
+  SyntheticCatalogue cat(small_spec(), 5);
+  Manifest m;
+  m.kind = "preference";
+  m.dtype = "float32";
+  m.item_shape = {6};
+  for (int64_t i = 0; i < 3; ++i) {
+    m.names.push_back(cat.name(i));
+    m.split.push_back(Split::kTrain);
+    m.items.push_back(cat.size(i));
+  }
+  PackOptions o;
+  o.out = dir;
+  o.progress = false;
+  pack(
+      m,
+      [&](int64_t c) -> CategoryRows {
+        SyntheticCategory g = cat.generate(c);
+        if (c == 1) g.items[4][2] = std::nanf("");
+        if (c == 2) g.labels[7] = 2.0f;
+        return {g.items, g.labels, torch::zeros({g.items.size(0)}, torch::kInt64)};
+      },
+      o);
+  ShardStore store(dir);
+  EXPECT_NO_THROW(store.read_category(0));
+  std::string e = user_error([&] { store.read_category(1); });
+  EXPECT_NE(e.find("/categories/00000001/items of category 1"), std::string::npos) << e;
+  EXPECT_NE(e.find("row 4 holds nan or inf"), std::string::npos) << e;
+  e = user_error([&] { ShardStore(dir).gather(1, {0, 4}); });
+  EXPECT_NE(e.find("row 4 holds nan or inf"), std::string::npos) << e;
+  e = user_error([&] { store.read_category(2); });
+  EXPECT_NE(e.find("/labels of category 2"), std::string::npos) << e;
+  EXPECT_NE(e.find("row 7 is not 0 or 1"), std::string::npos) << e;
+}
+
 TEST(Prefetcher, SameOrderAsInlineAndPropagatesErrors) {
   auto make = [](int64_t i) {
     Episode e;
