@@ -12,6 +12,7 @@
 #include "core/log.h"
 #include "core/threads.h"
 #include "train/experiment.h"
+#include "train/run_lock.h"
 #include "train/trainer.h"
 
 namespace fs = std::filesystem;
@@ -100,6 +101,10 @@ int run_train(const TrainArgs& a) {
       compared.push_back(
           build_experiment(record, read_options(record), "compared learner " + name));
     }
+  // Rank 0 owns the run directory for the whole command (training, compared
+  // learners, baselines, eval.json); a failure to take it ends every rank.
+  std::unique_ptr<RunLock> owner;
+  if (comm->rank() == 0) owner = std::make_unique<RunLock>(run_dir, opts.train.lock_wait_s);
   TrainReport r = Trainer(*ex, run_dir, true, comm, a.resume).run();
   if (!opts.eval.at_end) return 0;
 

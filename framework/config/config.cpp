@@ -114,6 +114,8 @@ const std::vector<Key>& schema() {
       {"train.log_every", Type::kInt, "50", 1, 1e9, {}, "steps between log lines and metrics.jsonl records"},
       {"train.checkpoint_every", Type::kInt, "0", 0, 1e12, {}, "steps between checkpoints; 0 = only at the end"},
       {"train.checkpoint_minutes", Type::kFloat, "0", 0, 1e9, {}, "minutes between checkpoints (rank 0's clock); 0 = off"},
+      {"train.lock_wait_s", Type::kFloat, "30", 0, 1e6, {},
+       "seconds to wait for another live `metacat train` that owns the run directory (a killed job's ranks live on briefly) before refusing"},
       {"train.keep_checkpoints", Type::kInt, "3", 1, 1e9, {}, "newest step checkpoints kept (older ones deleted)"},
       {"train.signals", Type::kStrings, "[SIGUSR1, SIGTERM]", -kInf, kInf, {"SIGUSR1", "SIGUSR2", "SIGTERM", "SIGINT"},
        "signals that mean: checkpoint at the next step boundary, then exit 75 (resume me)"},

@@ -134,6 +134,7 @@ TrainOptions train_options(const Config& c) {
   t.checkpoint_every = c.get_int("train.checkpoint_every");
   t.checkpoint_minutes = c.get_float("train.checkpoint_minutes");
   t.keep_checkpoints = c.get_int("train.keep_checkpoints");
+  t.lock_wait_s = c.get_float("train.lock_wait_s");
   t.signals = c.get_strings("train.signals");
   return t;
 }

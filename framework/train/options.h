@@ -52,6 +52,7 @@ struct TrainOptions {
   int64_t checkpoint_every = 0;   // steps; 0: off
   double checkpoint_minutes = 0;  // 0: off
   int64_t keep_checkpoints = 0;   // 0: keep all
+  double lock_wait_s = 30;        // RunLock: wait for a live owner of the run directory
   std::vector<std::string> signals;
 };
 

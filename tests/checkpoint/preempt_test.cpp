@@ -78,6 +78,45 @@ std::vector<std::string> train_argv(const std::string& dir, int64_t steps,
 
 }  // namespace
 
+// One owner per run directory: a second `train` on a directory whose owner
+// is alive is refused, naming it, after train.lock_wait_s; one that waits
+// takes over once the owner dies (SIGKILL: the kernel drops the lock).
+TEST(RunLock, SecondTrainOnALiveRunDirectoryWaitsThenIsRefusedOrTakesOver) {
+  const std::string dir = fresh_dir("owned");
+  const pid_t first = spawn(train_argv(dir, 10000000, {"--set", "threads=1"}));
+  struct Reap {  // never leave the long run behind, whatever fails below
+    pid_t pid;
+    ~Reap() {
+      kill(pid, SIGKILL);
+      waitpid(pid, nullptr, 0);
+    }
+  } reap{first};
+  std::string owner;
+  for (int i = 0; i < 300 && owner.find("pid " + std::to_string(first)) == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    std::ifstream in(dir + "/.owner");
+    std::getline(in, owner);
+  }
+  ASSERT_NE(owner.find("pid " + std::to_string(first) + " on "), std::string::npos) << owner;
+  const auto t0 = Clock::now();
+  test::Result second = test::shell(std::string(METACAT_BIN) +
+                                    train_args(dir, 20, "--set train.lock_wait_s=1 --resume auto"));
+  EXPECT_EQ(second.code, 1) << second.output;
+  EXPECT_GE(std::chrono::duration<double>(Clock::now() - t0).count(), 1.0);
+  EXPECT_NE(second.output.find("is in use by pid " + std::to_string(first)), std::string::npos)
+      << second.output;
+  // A third waits (60 s at most) while the first is killed, then runs.
+  const pid_t third =
+      spawn(train_argv(dir, 20, {"--set", "train.lock_wait_s=60", "--resume", "auto"}));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  int status = 0;
+  EXPECT_EQ(waitpid(third, &status, WNOHANG), 0);  // still waiting
+  kill(first, SIGKILL);
+  ASSERT_EQ(waitpid(third, &status, 0), third);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  EXPECT_EQ(load_checkpoint(newest_checkpoint(dir)).step, 20);
+}
+
 // A disk that fills (a 300 KiB tmpfs): the checkpoint write fails with a
 // clear I/O error (exit 4, not a crash), the earlier checkpoints stay whole
 // and resumable, and a pack that does not fit leaves the dataset already
