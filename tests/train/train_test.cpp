@@ -12,6 +12,7 @@
 #include "test_util.h"
 #include "train/experiment.h"
 #include "train/options.h"
+#include "train/resume.h"
 #include "train/run_dir.h"
 #include "train/trainer.h"
 
@@ -296,4 +297,14 @@ TEST(Options, DependentOptionsRefusedWithoutWhatTheyModify) {
   EXPECT_THROW(read_options(c), UserError);  // flips only
   c.set("data.item_augment=shift");
   EXPECT_EQ(read_options(c).data.item_shift, 3);
+}
+
+// What a resume may change: how the run is operated, not what it computes.
+TEST(Resume, MayChangeOperationNotComputation) {
+  for (const char* key : {"train.steps", "train.lock_wait_s", "train.keep_checkpoints", "threads",
+                          "comm.backend", "eval.episodes", "learner.inner_loop"})
+    EXPECT_TRUE(resume_may_change(key)) << key;
+  for (const char* key : {"learner.embedding_norm", "learner.inner_lr", "train.outer_lr",
+                          "train.lr_schedule", "data.item_augment", "seed", "model.width"})
+    EXPECT_FALSE(resume_may_change(key)) << key;
 }
