@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <cmath>
 #include <fstream>
 #include <limits>
@@ -117,10 +118,16 @@ PackSummary pack_csv(const std::string& path, const CsvSplit& split, torch::Scal
     if (lineno == 1 && !to_double(f[2], label)) continue;  // header
     if (!to_double(f[2], label) || (label != 0 && label != 1))
       throw UserError("pack: " + where() + ": label '" + f[2] + "' is not 0 or 1");
-    double id;
-    // |id| < 2^53: every such double is an exact integer and fits int64.
-    if (!to_double(f[1], id) || !(std::fabs(id) < 9007199254740992.0) || id != std::trunc(id))
-      throw UserError("pack: " + where() + ": item_id '" + f[1] + "' is not an integer");
+    // An integer (64-bit hashed ids too), or a number that is an exact
+    // integer below 2^53 ("17.0").
+    int64_t id = 0;
+    const auto [end, err] = std::from_chars(f[1].data(), f[1].data() + f[1].size(), id);
+    if (err != std::errc() || end != f[1].data() + f[1].size()) {
+      double d;
+      if (!to_double(f[1], d) || !(std::fabs(d) < 9007199254740992.0) || d != std::trunc(d))
+        throw UserError("pack: " + where() + ": item_id '" + f[1] + "' is not an integer");
+      id = static_cast<int64_t>(d);
+    }
     const int64_t d = static_cast<int64_t>(f.size()) - 3;
     if (dim < 0) dim = d;
     if (d != dim)
@@ -129,7 +136,7 @@ PackSummary pack_csv(const std::string& path, const CsvSplit& split, torch::Scal
     auto [it, fresh] = cats.try_emplace(f[0]);
     if (fresh) order.push_back(f[0]);
     CategoryData& c = it->second;
-    const auto [seen, first] = c.line_of_id.try_emplace(static_cast<int64_t>(id), lineno);
+    const auto [seen, first] = c.line_of_id.try_emplace(id, lineno);
     if (!first)
       throw UserError("pack: " + where() + ": item_id " + f[1] + " appears twice in category '" +
                       f[0] + "' (first at line " + std::to_string(seen->second) + ")");
@@ -149,7 +156,7 @@ PackSummary pack_csv(const std::string& path, const CsvSplit& split, torch::Scal
       c.features.push_back(static_cast<float>(v));
     }
     c.labels.push_back(static_cast<float>(label));
-    c.ids.push_back(static_cast<int64_t>(id));
+    c.ids.push_back(id);
   }
   if (cats.empty()) throw UserError("pack: '" + path + "' has no data rows");
 

@@ -40,52 +40,58 @@ bool is_dataset_file(const std::string& name) {
   return name.rfind("shard-", 0) == 0 || name.rfind("manifest.h5", 0) == 0;
 }
 
-// A folder beside the output, ".<name>.packing-<pid>", on the same file
-// system, so that its files move into the output by rename. Staging folders
-// of packs that died (their process is gone) are removed on the way.
+// A folder inside the output, ".packing-<host>-<pid>": on the output's own
+// file system, so that its files move in by rename (no space, no copy).
+// Staging folders of packs from this host that died (their process is
+// gone) are removed on the way; other hosts' (a shared file system) are
+// left alone.
 struct Staging {
   std::string out, dir;
   explicit Staging(const std::string& out_dir) : out(out_dir) {
-    fs::path o = fs::absolute(out_dir).lexically_normal();
-    if (o.filename().empty()) o = o.parent_path();
-    const std::string prefix = "." + o.filename().string() + ".packing-";
-    for (const auto& e : fs::directory_iterator(o.parent_path())) {
+    const std::string prefix = ".packing-" + comm_host() + "-";
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(out, ec)) {
       const std::string n = e.path().filename().string();
       if (n.rfind(prefix, 0) != 0) continue;
       const long pid = std::strtol(n.c_str() + prefix.size(), nullptr, 10);
-      if (pid > 0 && kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) {
-        std::error_code ec;
+      if (pid > 0 && kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH)
         fs::remove_all(e.path(), ec);
-      }
     }
-    dir = (o.parent_path() / (prefix + std::to_string(getpid()))).string();
-    std::error_code ec;
+    dir = (fs::path(out) / (prefix + std::to_string(getpid()))).string();
     fs::remove_all(dir, ec);
     make_dirs(dir);
   }
+  static std::string comm_host() {
+    char buf[256] = {0};
+    return gethostname(buf, sizeof buf - 1) == 0 ? std::string(buf) : std::string("host");
+  }
   // The old dataset's files go (manifest first: without it the old shards
-  // are never read), the new ones come in (manifest last). Renames within
-  // one file system need no space.
+  // are never read), the new ones come in (manifest last). A failure here
+  // keeps the staging folder (the new dataset, whole) and names it.
   void commit() const {
-    remove_file(manifest_path(out));
-    for (const auto& e : fs::directory_iterator(out))
-      if (is_dataset_file(e.path().filename().string())) remove_file(e.path().string());
-    std::vector<fs::path> files;
-    for (const auto& e : fs::directory_iterator(dir))
-      if (e.path().filename() != "manifest.h5") files.push_back(e.path());
-    files.push_back(fs::path(dir) / "manifest.h5");
-    for (const auto& f : files) {
-      std::error_code ec;
-      fs::rename(f, fs::path(out) / f.filename(), ec);
-      if (ec)
-        throw IoError("pack: cannot move " + f.string() + " into " + out + ": " + ec.message());
+    try {
+      remove_file(manifest_path(out));
+      for (const auto& e : fs::directory_iterator(out))
+        if (is_dataset_file(e.path().filename().string())) remove_file(e.path().string());
+      std::vector<fs::path> files;
+      for (const auto& e : fs::directory_iterator(dir))
+        if (e.path().filename() != "manifest.h5") files.push_back(e.path());
+      files.push_back(fs::path(dir) / "manifest.h5");
+      for (const auto& f : files) fs::rename(f, fs::path(out) / f.filename());
+      fs::remove(dir);
+    } catch (const std::exception& e) {
+      throw Committing("pack: moving the new dataset from " + dir + " into " + out + " failed (" +
+                       e.what() + "); the complete new dataset is in " + dir);
     }
-    fs::remove(dir);
   }
   void discard() const {
     std::error_code ec;
     fs::remove_all(dir, ec);
   }
+  // A failure of commit(): the staging folder is kept.
+  struct Committing : IoError {
+    using IoError::IoError;
+  };
 };
 
 // Writes the shards and the manifest into opt.out (the staging folder).
@@ -113,6 +119,8 @@ PackSummary pack(Manifest m, const std::function<CategoryRows(int64_t)>& produce
     PackSummary sum = pack_into(std::move(m), produce, staged, t0);
     staging.commit();
     return sum;
+  } catch (const Staging::Committing&) {
+    throw;
   } catch (...) {
     staging.discard();
     throw;

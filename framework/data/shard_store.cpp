@@ -121,7 +121,9 @@ Rows ShardStore::read_locked(int64_t c, const std::vector<int64_t>* rows) const 
     const int64_t i = bad.nonzero().select(1, 0)[0].item<int64_t>();
     return "row " + std::to_string(rows ? (*rows)[i] : i);
   };
-  torch::Tensor finite = torch::isfinite(r.items).reshape({r.items.size(0), -1}).all(1);
+  torch::Tensor finite = r.items.is_floating_point() && r.items.size(0) > 0
+                             ? torch::isfinite(r.items).flatten(1).all(1)
+                             : torch::ones({1}, torch::kBool);
   if (!finite.all().item<bool>())
     throw UserError("data: " + file + ": " + items_path + " of " + who + ": " +
                     first_bad(finite.logical_not()) + " holds nan or inf");

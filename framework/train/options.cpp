@@ -92,10 +92,12 @@ LearnerOptions learner_options(const Config& c) {
     // ProtoNet's option: also accepted beside another learner that ProtoNet
     // is compared with (eval.learners), where only ProtoNet's run uses it.
     const auto compared = c.get_strings("eval.learners");
-    if (std::find(compared.begin(), compared.end(), "protonet") == compared.end())
+    if (std::find(compared.begin(), compared.end(), "protonet") == compared.end() ||
+        !c.get_bool("eval.at_end"))
       throw UserError("learner.embedding_norm (" + c.origin("learner.embedding_norm") +
                       "): normalises ProtoNet's embeddings; " + o.name +
-                      " has no prototypes (and eval.learners does not list protonet)");
+                      " has no prototypes (and no compared protonet runs: eval.learners does not "
+                      "list it, or eval.at_end is false)");
     o.embedding_norm = "none";
   }
   o.finetune_lr = c.get_float("baselines.finetune.lr");

@@ -15,6 +15,7 @@
 
 #include "core/error.h"
 #include "core/io.h"
+#include "core/log.h"
 
 namespace metacat {
 
@@ -51,6 +52,15 @@ RunLock::RunLock(const std::string& dir, double wait_s) {
   bool waited = false;
   while (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
     if (errno == EINTR) continue;
+    if (errno == ENOSYS || errno == ENOLCK || errno == EOPNOTSUPP) {
+      // A file system without flock (Lustre mounted noflock, some NFS):
+      // the run goes on, unguarded, and says so.
+      log_warn() << "run directory: " << path << " cannot be locked on this file system ("
+                 << std::strerror(errno) << "); nothing stops a second train on " << dir;
+      ::close(fd_);
+      fd_ = -1;
+      return;
+    }
     if (errno != EWOULDBLOCK) {
       const std::string why = std::strerror(errno);
       ::close(fd_);
@@ -63,7 +73,10 @@ RunLock::RunLock(const std::string& dir, double wait_s) {
                       ": another `metacat train` is still writing it" +
                       (waited ? " (waited " + std::to_string(static_cast<int>(wait_s)) + " s)"
                               : std::string()) +
-                      "; wait for it to end, or use another --run-dir (train.lock_wait_s)");
+                      "; wait for it to end, or use another --run-dir (train.lock_wait_s). If "
+                      "that process is gone (its host lost: a network file system can keep "
+                      "its lock for minutes), deleting " +
+                      path + " breaks the lock");
     }
     waited = true;
     std::this_thread::sleep_for(std::chrono::milliseconds(200));

@@ -115,6 +115,9 @@ TEST(RunLock, SecondTrainOnALiveRunDirectoryWaitsThenIsRefusedOrTakesOver) {
   ASSERT_EQ(waitpid(third, &status, 0), third);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
   EXPECT_EQ(load_checkpoint(newest_checkpoint(dir)).step, 20);
+  std::ifstream in(dir + "/.owner");
+  std::getline(in, owner);
+  EXPECT_NE(owner.find("pid " + std::to_string(third) + " on "), std::string::npos) << owner;
 }
 
 // A disk that fills (a 300 KiB tmpfs): the checkpoint write fails with a
@@ -154,7 +157,7 @@ TEST(DiskFull, CheckpointAndPackFailCleanlyAndKeepWhatWasThere) {
                " --categories 300 --force --quiet"),
             4);
   EXPECT_EQ(sh(verify), 0);  // the first dataset, whole
-  for (const auto& e : fs::directory_iterator(mnt))
+  for (const auto& e : fs::directory_iterator(ds))
     EXPECT_EQ(e.path().filename().string().find(".packing-"), std::string::npos) << e.path();
 }
 

@@ -441,7 +441,7 @@ TEST(BadData, InterruptedPackLeavesNoManifest) {
   EXPECT_EQ(read_manifest(dir).num_shards(), 1);
   EXPECT_EQ(read_manifest(dir).shard_xxh64, before.shard_xxh64);
   EXPECT_TRUE(verify_dataset(dir, false).empty());
-  for (const auto& e : fs::directory_iterator(fs::path(dir).parent_path()))
+  for (const auto& e : fs::directory_iterator(dir))  // the staging folder is gone
     EXPECT_EQ(e.path().filename().string().find(".packing-"), std::string::npos) << e.path();
 }
 
@@ -479,6 +479,10 @@ TEST(BadData, NonFiniteItemsAndForeignLabelsInAShardAreRefused) {
   EXPECT_NE(e.find("row 4 holds nan or inf"), std::string::npos) << e;
   e = user_error([&] { ShardStore(dir).gather(1, {0, 4}); });
   EXPECT_NE(e.find("row 4 holds nan or inf"), std::string::npos) << e;
+  // No cache: only the rows asked for are read, in their order.
+  e = user_error([&] { ShardStore(dir, ReaderOptions{0}).gather(1, {5, 4, 0}); });
+  EXPECT_NE(e.find("row 4 holds nan or inf"), std::string::npos) << e;
+  EXPECT_NO_THROW(ShardStore(dir, ReaderOptions{0}).gather(1, {5, 0}));
   e = user_error([&] { store.read_category(2); });
   EXPECT_NE(e.find("/labels of category 2"), std::string::npos) << e;
   EXPECT_NE(e.find("row 7 is not 0 or 1"), std::string::npos) << e;
@@ -616,6 +620,7 @@ TEST(Csv, RefusesNonFiniteValuesAndRepeatedItemIds) {
   EXPECT_NE(e.find(csv + ":22: item_id 3 appears twice in category 'bags' (first at line 15)"),
             std::string::npos)
       << e;
+  EXPECT_EQ(pack_with("bags,9007199254740993,1,5,6"), "(no UserError)");  // a 64-bit hash id
   for (const std::string id : {"inf", "nan", "1e300", "2.5"}) {
     e = pack_with("bags," + id + ",1,5,6");
     EXPECT_NE(e.find("item_id '" + id + "' is not an integer"), std::string::npos) << e;

@@ -281,6 +281,9 @@ TEST(Options, ShippedConfigsAndTheirComparedLearnersRead) {
   EXPECT_EQ(read_options(finetune_record(norm, ft)).learner.embedding_norm, "none");
   norm.set("eval.learners=[]");  // nothing would use it: refused, not ignored
   EXPECT_THROW(read_options(norm), UserError);
+  norm.set("eval.learners=[protonet]");
+  norm.set("eval.at_end=false");  // the compared runs happen only at the end
+  EXPECT_THROW(read_options(norm), UserError);
 }
 
 // Options that only mean something beside another are refused without it,
