@@ -13,6 +13,7 @@
 
 #include "core/error.h"
 #include "core/io.h"
+#include "core/log.h"
 #include "data/h5.h"
 
 namespace metacat {
@@ -48,7 +49,7 @@ bool is_dataset_file(const std::string& name) {
 struct Staging {
   std::string out, dir;
   explicit Staging(const std::string& out_dir) : out(out_dir) {
-    const std::string prefix = ".packing-" + comm_host() + "-";
+    const std::string prefix = ".packing-" + hostname() + "-";
     std::error_code ec;
     for (const auto& e : fs::directory_iterator(out, ec)) {
       const std::string n = e.path().filename().string();
@@ -60,10 +61,6 @@ struct Staging {
     dir = (fs::path(out) / (prefix + std::to_string(getpid()))).string();
     fs::remove_all(dir, ec);
     make_dirs(dir);
-  }
-  static std::string comm_host() {
-    char buf[256] = {0};
-    return gethostname(buf, sizeof buf - 1) == 0 ? std::string(buf) : std::string("host");
   }
   // The old dataset's files go (manifest first: without it the old shards
   // are never read), the new ones come in (manifest last). A failure here

@@ -202,6 +202,12 @@ RunOptions read_options(const Config& c) {
   return o;
 }
 
+namespace {
+// The MAML++ options' keys (a learner without them has them off in its record).
+constexpr const char* kMamlPlusPlusKeys[] = {"learner.per_step_rates", "learner.per_step_bn",
+                                             "learner.multi_step_loss"};
+}  // namespace
+
 RunOptions finetune_pretraining(const RunOptions& run) {
   RunOptions o = run;
   o.learner.name = "finetune";
@@ -221,7 +227,7 @@ Config finetune_record(const Config& run, const RunOptions& pretraining) {
   c.set("learner.descriptor_init", pretraining.learner.descriptor_init ? "true" : "false", why);
   c.set("train.steps", std::to_string(pretraining.train.steps), why);
   c.set("train.optimizer", pretraining.train.optimizer.name, why);
-  for (const char* k : {"learner.per_step_rates", "learner.per_step_bn", "learner.multi_step_loss"})
+  for (const char* k : kMamlPlusPlusKeys)
     c.set(k, "false", why);  // MAML++ options are the gradient learners'; finetune has none
   c.set("learner.embedding_norm", "none", why);  // ProtoNet's
   return c;
@@ -233,9 +239,7 @@ Config compared_learner_record(const Config& run, const std::string& name) {
   c.set("learner.name", name, why);
   if (!learner_traits(name).descriptor_init) c.set("learner.descriptor_init", "false", why);
   if (!learner_traits(name).gradient_family)  // MAML++ options are the gradient learners'
-    for (const char* k :
-         {"learner.per_step_rates", "learner.per_step_bn", "learner.multi_step_loss"})
-      c.set(k, "false", why);
+    for (const char* k : kMamlPlusPlusKeys) c.set(k, "false", why);
   if (name != "protonet") c.set("learner.embedding_norm", "none", why);
   if (name == "anil") c.set("learner.per_step_bn", "false", why);        // the body is not adapted
   if (name == "metasgd") c.set("learner.per_step_rates", "false", why);  // rates of its own

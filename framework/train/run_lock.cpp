@@ -25,12 +25,6 @@ std::string lock_path(const std::string& dir) {
   return (std::filesystem::path(dir) / ".owner").string();
 }
 
-std::string host_name() {
-  char buf[256] = {0};
-  if (gethostname(buf, sizeof buf - 1) != 0) return "unknown host";
-  return buf;
-}
-
 }  // namespace
 
 std::string RunLock::holder(const std::string& dir) {
@@ -86,7 +80,7 @@ RunLock::RunLock(const std::string& dir, double wait_s) {
   char when[64];
   std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
   std::ostringstream info;
-  info << "pid " << getpid() << " on " << host_name() << " since " << when << "\n";
+  info << "pid " << getpid() << " on " << hostname() << " since " << when << "\n";
   const std::string text = info.str();
   if (::ftruncate(fd_, 0) != 0 || ::pwrite(fd_, text.data(), text.size(), 0) < 0) {
     // The lock holds without the note; only the message would be vaguer.

@@ -404,40 +404,26 @@ TEST(BadData, InterruptedPackLeavesNoManifest) {
   o.out = dir;
   o.shards = 4;
   o.progress = false;
-  EXPECT_THROW(pack(
-                   m,
-                   [&](int64_t c) -> CategoryRows {
-                     if (c == 25) throw std::runtime_error("disk full");
-                     SyntheticCategory g = cat.generate(c);
-                     return {g.items, g.labels, torch::zeros({g.items.size(0)}, torch::kInt64)};
-                   },
-                   o),
-               std::runtime_error);
+  // The catalogue's categories; category fail_at fails, as a full disk would.
+  auto produce = [&cat](int64_t fail_at) {
+    return [&cat, fail_at](int64_t c) -> CategoryRows {
+      if (c == fail_at) throw std::runtime_error("disk full");
+      SyntheticCategory g = cat.generate(c);
+      return {g.items, g.labels, torch::zeros({g.items.size(0)}, torch::kInt64)};
+    };
+  };
+  EXPECT_THROW(pack(m, produce(25), o), std::runtime_error);
   EXPECT_FALSE(fs::exists(manifest_path(dir)));
   EXPECT_NE(user_error([&] { ShardStore s(dir); }).find("no manifest"), std::string::npos);
 
   // Replacing a dataset (--force) with a pack that fails leaves the old one
   // whole, and no staging folder behind.
   o.shards = 1;
-  pack(
-      m,
-      [&](int64_t c) -> CategoryRows {
-        SyntheticCategory g = cat.generate(c);
-        return {g.items, g.labels, torch::zeros({g.items.size(0)}, torch::kInt64)};
-      },
-      o);
+  pack(m, produce(-1), o);
   const Manifest before = read_manifest(dir);
   o.force = true;
   o.shards = 4;
-  EXPECT_THROW(pack(
-                   m,
-                   [&](int64_t c) -> CategoryRows {
-                     if (c == 25) throw std::runtime_error("disk full");
-                     SyntheticCategory g = cat.generate(c);
-                     return {g.items, g.labels, torch::zeros({g.items.size(0)}, torch::kInt64)};
-                   },
-                   o),
-               std::runtime_error);
+  EXPECT_THROW(pack(m, produce(25), o), std::runtime_error);
   EXPECT_EQ(read_manifest(dir).num_shards(), 1);
   EXPECT_EQ(read_manifest(dir).shard_xxh64, before.shard_xxh64);
   EXPECT_TRUE(verify_dataset(dir, false).empty());

@@ -146,17 +146,24 @@ TEST(Adapt, BadSupportFilesNameTheRowAndColumn) {
       << r.output;
 }
 
+namespace {
+// Two meta-steps of conv4 on Fashion-MNIST into a fresh run_dir.
+Result train_conv4(const std::string& run_dir, const std::string& extra) {
+  fs::remove_all(run_dir);
+  return run("train --config " + std::string(METACAT_SOURCE_DIR) +
+             "/configs/fashion-mnist.yaml --run-dir " + run_dir +
+             " --set data.source=fashion-mnist --set data.path=/usr/share/datasets/fashion-mnist"
+             " --set train.steps=2 --set eval.at_end=false --set eval.val_every=0" +
+             extra);
+}
+}  // namespace
+
 // Exported parameters in PyTorch (scripts/metacat_model.py) give metacat's
 // outputs on the same inputs, for a preference MLP and for conv4.
 TEST(Export, PyTorchModelReproducesMetacatOutputs) {
   if (!have_python_torch()) GTEST_SKIP() << "python3-torch/h5py not installed";
   const std::string conv_run = dir("conv-run");
-  fs::remove_all(conv_run);
-  Result t =
-      run("train --config " + std::string(METACAT_SOURCE_DIR) +
-          "/configs/fashion-mnist.yaml --run-dir " + conv_run +
-          " --set data.source=fashion-mnist --set data.path=/usr/share/datasets/fashion-mnist"
-          " --set train.steps=2 --set eval.at_end=false --set eval.val_every=0");
+  Result t = train_conv4(conv_run, "");
   ASSERT_EQ(t.code, 0) << t.output;
   for (const std::string& run_dir : {preference_run(), conv_run}) {
     Checkpoint ck = load_checkpoint(newest_checkpoint(run_dir));
@@ -194,12 +201,7 @@ TEST(Export, PyTorchModelReproducesMetacatOutputs) {
 // state_dict that a strict load rejects without a word.
 TEST(Export, ProtoNetExportSaysItHasNoHead) {
   const std::string proto_run = dir("proto-run");
-  fs::remove_all(proto_run);
-  Result t =
-      run("train --config " + std::string(METACAT_SOURCE_DIR) +
-          "/configs/fashion-mnist.yaml --run-dir " + proto_run +
-          " --set data.source=fashion-mnist --set data.path=/usr/share/datasets/fashion-mnist"
-          " --set learner.name=protonet --set train.steps=2 --set eval.at_end=false");
+  Result t = train_conv4(proto_run, " --set learner.name=protonet");
   ASSERT_EQ(t.code, 0) << t.output;
   Result e = run("export --checkpoint " + proto_run + " --out " + dir("proto.pt"));
   ASSERT_EQ(e.code, 0) << e.output;
