@@ -1,6 +1,8 @@
 // Checkpoint size, save time (write + fsync + rename + latest) and load
 // time (read + verify) for the demo model and a ~10M-parameter model, with
 // Adam state. One JSON line per model; median of 5 saves.
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>

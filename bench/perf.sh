@@ -1,16 +1,22 @@
 #!/usr/bin/env bash
 # metacat against the PyTorch reference (bench/reference/meta_reference.py,
-# Debian's python3-torch), side by side in one invocation.
+# on the torch 2.x of .venv that metacat links), side by side in one
+# invocation.
 #
 #   bench/perf.sh [STEPS_SINUSOID] [STEPS_CONV4]      (defaults 200 and 20)
 #   JSON=FILE bench/perf.sh ...                       also append the lines to FILE
 #   SECTIONS="matmul speed memory accuracy"           the default: all four
+#   SECTIONS=builds BASE_BIN=OTHER/metacat bench/perf.sh   metacat against another
+#                                                     build of itself (e.g. LibTorch 1.13)
 #
 # One JSON line per measurement (lines starting with '#' are commentary):
 #   matmul    the machine's float32 matrix-multiply rate (1024x1024, LibTorch
 #             and its BLAS), at 1 and 2 threads: the ceiling GFLOP/s compare to.
-#   speed     tasks/s of both at 1 and 2 threads (warm-up steps excluded on both
-#             sides), their ratio, peak RSS, and achieved GFLOP/s (model FLOPs,
+#   speed     tasks/s of metacat and of both reference formulations (--impl
+#             loop and func: torch.func with vmap over tasks) at 1 and 2
+#             threads (warm-up steps excluded on every side), the ratios
+#             (ratio: against loop, ratio_func: against func), peak RSS, and
+#             achieved GFLOP/s (model FLOPs,
 #             estimated as below) on: sinusoid MAML/FOMAML (MLP 1-40-40-1,
 #             meta-batch 25, K=10, 1 inner step of 0.01) and Fashion-MNIST conv4
 #             (width 32) 3-way 1/5-shot MAML/FOMAML/ProtoNet, meta-batch 4/16,
@@ -31,10 +37,10 @@ S_STEPS=${1:-200}
 C_STEPS=${2:-20}
 SECTIONS=${SECTIONS:-matmul speed memory accuracy}
 BIN=${BIN:-build/metacat}
-PY=/usr/bin/python3
+PY=${PY:-.venv/bin/python}
 REF="$PY bench/reference/meta_reference.py"
 [ -x "$BIN" ] || { echo "perf.sh: $BIN not built (bash scripts/build)" >&2; exit 1; }
-$PY -c "import torch" 2>/dev/null || { echo "perf.sh: needs Debian's python3-torch (apt-get install python3-torch)" >&2; exit 1; }
+$PY -c "import torch" 2>/dev/null || { echo "perf.sh: $PY cannot import torch (bash scripts/setup)" >&2; exit 1; }
 [ -f data/fashion-mnist/manifest.h5 ] || $BIN pack --source fashion-mnist --out data/fashion-mnist --quiet
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -117,21 +123,26 @@ compare() {  # workload learner shots batch steps threads
   workload_args "$workload" "$shots"
   read -r mc mc_rss < <(metacat_rate "$cfg" "$steps" "$batch" "$threads" --set learner.name="$learner" "${mc_args[@]}")
   # torch.set_num_threads does not reach OpenBLAS: its pool is sized here.
-  ref_line=$(OPENBLAS_NUM_THREADS=$threads OMP_NUM_THREADS=$threads $REF $ref_args --learner "$learner" \
-    --meta-batch "$batch" --steps "$steps" --warmup $WARM --threads "$threads" 2>/dev/null)
-  emit "$($PY - "$ref_line" "$mc" "$mc_rss" "$workload" "$learner" "$shots" "$batch" "$threads" \
+  local ref_lines=""
+  for impl in loop func; do
+    ref_lines+="$(OPENBLAS_NUM_THREADS=$threads OMP_NUM_THREADS=$threads $REF $ref_args --learner "$learner" \
+      --impl $impl --meta-batch "$batch" --steps "$steps" --warmup $WARM --threads "$threads" 2>/dev/null)"$'\n'
+  done
+  emit "$($PY - "$ref_lines" "$mc" "$mc_rss" "$workload" "$learner" "$shots" "$batch" "$threads" \
       "$(flops_per_task "$workload" "$learner" "$shots")" "${MATMUL[$threads]:-0}" <<'PY'
 import json, sys
-ref = json.loads(sys.argv[1])
+loop, func = [json.loads(l) for l in sys.argv[1].split("\n") if l.strip()]
 mc, mc_rss = float(sys.argv[2]), float(sys.argv[3])
 flops, peak = float(sys.argv[9]), float(sys.argv[10])
 print(json.dumps({"bench": "perf", "workload": sys.argv[4], "learner": sys.argv[5], "shots": int(sys.argv[6]),
-                  "meta_batch": int(sys.argv[7]), "threads": int(sys.argv[8]),
-                  "metacat_tasks_per_s": mc, "pytorch_tasks_per_s": ref["tasks_per_s"],
-                  "ratio": round(mc / ref["tasks_per_s"], 2),
-                  "metacat_gflops": round(mc * flops / 1e9, 2), "pytorch_gflops": round(ref["tasks_per_s"] * flops / 1e9, 2),
+                  "meta_batch": int(sys.argv[7]), "threads": int(sys.argv[8]), "torch": loop["torch"],
+                  "metacat_tasks_per_s": mc, "pytorch_tasks_per_s": loop["tasks_per_s"],
+                  "torch_func_tasks_per_s": func["tasks_per_s"],
+                  "ratio": round(mc / loop["tasks_per_s"], 2), "ratio_func": round(mc / func["tasks_per_s"], 2),
+                  "metacat_gflops": round(mc * flops / 1e9, 2), "pytorch_gflops": round(loop["tasks_per_s"] * flops / 1e9, 2),
                   "matmul_gflops": peak, "gflop_per_task": round(flops / 1e9, 4),
-                  "metacat_peak_rss_mb": mc_rss, "pytorch_peak_rss_mb": ref["peak_rss_mb"]}))
+                  "metacat_peak_rss_mb": mc_rss, "pytorch_peak_rss_mb": loop["peak_rss_mb"],
+                  "torch_func_peak_rss_mb": func["peak_rss_mb"]}))
 PY
 )"
 }
@@ -146,6 +157,24 @@ section_speed() {
           compare fmnist "$learner" "$shots" "$batch" "$C_STEPS" "$threads"
         done
       done
+    done
+  done
+}
+
+# metacat against another build of itself (BASE_BIN, e.g. one built against
+# Debian's LibTorch 1.13: BUILD_DIR=build-1.13 scripts/build
+# -DMETACAT_TORCH=system), alternating the two binaries on every workload.
+section_builds() {
+  [ -x "${BASE_BIN:-}" ] || { echo "perf.sh: SECTIONS=builds needs BASE_BIN=path/to/other/metacat" >&2; exit 1; }
+  for threads in 1 2; do
+    for spec in "sinusoid maml 10 25 $S_STEPS" "sinusoid fomaml 10 25 $S_STEPS" \
+                "fmnist maml 1 4 $C_STEPS" "fmnist maml 5 16 $C_STEPS" "fmnist fomaml 5 16 $C_STEPS" \
+                "fmnist protonet 1 4 $C_STEPS" "fmnist protonet 5 16 $C_STEPS"; do
+      read -r workload learner shots batch steps <<<"$spec"
+      workload_args "$workload" "$shots"
+      read -r base _ < <(BIN=$BASE_BIN metacat_rate "$cfg" "$steps" "$batch" "$threads" --set learner.name="$learner" "${mc_args[@]}")
+      read -r mine _ < <(metacat_rate "$cfg" "$steps" "$batch" "$threads" --set learner.name="$learner" "${mc_args[@]}")
+      emit "{\"bench\": \"builds\", \"workload\": \"$workload\", \"learner\": \"$learner\", \"shots\": $shots, \"meta_batch\": $batch, \"threads\": $threads, \"tasks_per_s\": $mine, \"base_tasks_per_s\": $base, \"ratio\": $($PY -c "print(round($mine / $base, 3))")}"
     done
   done
 }

@@ -2,7 +2,7 @@
 and `metacat adapt` (a state_dict: a dict of parameter name -> tensor).
 
     import torch, metacat_model
-    state = torch.load("model.pt")
+    state = metacat_model.load("model.pt")         # torch.load, weights only
     model = metacat_model.from_state_dict(state)   # builds the right module
     scores = model(x)                              # x: [n, features] or [n, 1, 28, 28]
 
@@ -13,9 +13,24 @@ The parameter names are metacat's own, so load_state_dict(strict=True) works:
 Batch norm normalises with the statistics of the batch it is given (as metacat
 does at training and at evaluation): BatchNorm2d(track_running_stats=False).
 A preference model's single output is the logit of a positive interaction.
+
+metacat writes .pt files with LibTorch's pickler, which tags a dict's key
+and value types through torch.jit._pickle.restore_type_tag; torch.load's
+weights-only mode (the default from torch 2.6) refuses that function unless
+it is allowed, so load() allows it, and nothing else.
 """
 import torch
 from torch import nn
+
+
+def load(path):
+    """torch.load of a metacat .pt file, in weights-only mode where it exists."""
+    serialization = torch.serialization
+    if hasattr(serialization, "safe_globals"):
+        from torch.jit._pickle import restore_type_tag
+        with serialization.safe_globals([restore_type_tag]):
+            return torch.load(path, weights_only=True)
+    return torch.load(path)
 
 
 class MLP(nn.Module):

@@ -1,13 +1,19 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """PyTorch reference for metacat's benchmarks.
 
-A faithful, straightforward implementation of the same algorithms as people
-write them with PyTorch: functional forward over a list of parameter
-tensors, torch.autograd.grad(create_graph=True) for second-order MAML,
-torch.optim.Adam for the outer loop. Same workloads and hyperparameters as
-the metacat side of bench/perf.sh. Prints one JSON line.
+The same algorithms as people write them with PyTorch, in two
+formulations (--impl):
+  loop  a functional forward over a list of parameter tensors, one task at a
+        time, torch.autograd.grad(create_graph=True) for second-order MAML;
+  func  torch.func as a user would write it on torch 2.x: nn.Module models
+        called through functional_call, the inner step by torch.func.grad,
+        and every task of the meta-batch at once by vmap (ProtoNet's class
+        means by a one-hot product, since boolean indexing does not vmap).
+Both use torch.optim.Adam for the outer loop, and the same workloads and
+hyperparameters as the metacat side of bench/perf.sh. Prints one JSON line.
 
   meta_reference.py --workload sinusoid|fmnist --learner maml|fomaml|protonet
+                    [--impl loop|func] [--device cpu|cuda]
                     [--shots K] [--meta-batch B] [--steps N] [--threads T]
                     [--eval-episodes E]
 
@@ -164,6 +170,71 @@ def evaluate(a, params, forward, loss_fn, data, steps=1):
             "eval_ci95": round(float(1.96 * v.std(ddof=1) / math.sqrt(len(v))), 4)}
 
 
+class Conv4(torch.nn.Module):
+    """conv4 as an nn.Module (layer defaults, batch norm on the batch's own
+    statistics as in metacat); head=None: the features only (ProtoNet)."""
+
+    def __init__(self, width, ways):
+        super().__init__()
+        layers, cin = [], 1
+        for _ in range(4):
+            layers += [torch.nn.Conv2d(cin, width, 3, padding=1),
+                       torch.nn.BatchNorm2d(width, track_running_stats=False),
+                       torch.nn.ReLU(), torch.nn.MaxPool2d(2)]
+            cin = width
+        self.features = torch.nn.Sequential(*layers, torch.nn.Flatten())
+        self.head = torch.nn.Linear(width, ways) if ways else None
+
+    def forward(self, x):
+        f = self.features(x)
+        return self.head(f) if self.head is not None else f
+
+
+def func_trainer(a, episode, device):
+    """One meta-step over a.meta_batch tasks with torch.func: returns a
+    closure doing it and the parameters it trains."""
+    from torch.func import functional_call, grad, vmap
+    if a.workload == "sinusoid":
+        model = torch.nn.Sequential(torch.nn.Linear(1, 40), torch.nn.ReLU(), torch.nn.Linear(40, 40),
+                                    torch.nn.ReLU(), torch.nn.Linear(40, 1))
+        loss_fn = F.mse_loss
+    else:
+        model = Conv4(a.width, 0 if a.learner == "protonet" else a.ways)
+        loss_fn = F.cross_entropy
+    model.to(device)
+    params = {k: v.detach().requires_grad_() for k, v in model.named_parameters()}
+
+    def task_loss(p, xs, ys, xq, yq):
+        if a.learner == "protonet":
+            f = functional_call(model, p, (torch.cat([xs, xq]),))
+            fs, fq = f[: xs.shape[0]], f[xs.shape[0]:]
+            onehot = F.one_hot(ys, a.ways).to(fs.dtype)
+            protos = onehot.t() @ fs / onehot.sum(0).unsqueeze(1)
+            return F.cross_entropy(-((fq.unsqueeze(1) - protos.unsqueeze(0)) ** 2).sum(2), yq)
+        g = grad(lambda q: loss_fn(functional_call(model, q, (xs,)), ys))(p)
+        if a.learner == "fomaml":
+            g = {k: v.detach() for k, v in g.items()}
+        fast = {k: p[k] - a.inner_lr * g[k] for k in p}
+        return loss_fn(functional_call(model, fast, (xq,)), yq)
+
+    def meta_loss(p, batch):
+        return vmap(task_loss, in_dims=(None, 0, 0, 0, 0))(p, *batch).mean()
+
+    meta_grad = grad(meta_loss, has_aux=False)
+    opt = torch.optim.Adam(params.values(), lr=1e-3)
+
+    def step():
+        tasks = [episode() for _ in range(a.meta_batch)]
+        batch = [torch.stack(t).to(device, non_blocking=True) for t in zip(*tasks)]
+        g = meta_grad(params, batch)
+        for k, v in params.items():
+            v.grad = g[k]
+        opt.step()
+        return float("nan")  # the loss is not computed separately
+
+    return step, list(params.values())
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--workload", choices=["sinusoid", "fmnist"], required=True)
@@ -186,7 +257,12 @@ def main():
                     help="test-time inner steps, comma-separated: one evaluation each (eval_<k>_*)")
     ap.add_argument("--eval-classes", type=str, default="6,7,8,9",
                     help="Fashion-MNIST classes evaluated (default the cold-start 6-9)")
+    ap.add_argument("--impl", choices=["loop", "func"], default="loop",
+                    help="loop: one task at a time; func: torch.func with vmap over tasks")
+    ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     a = ap.parse_args()
+    if a.impl == "func" and a.eval_episodes > 0:
+        ap.error("--eval-episodes is implemented for --impl loop only")
     a.eval_classes = [int(c) for c in a.eval_classes.split(",")]
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
@@ -205,6 +281,11 @@ def main():
         forward, loss_fn = conv4_forward, F.cross_entropy
         episode = lambda: fmnist_episode(data, classes, a.ways, a.shots, a.queries, rng)
     opt = torch.optim.Adam(params, lr=1e-3)
+    device = torch.device(a.device)
+    if a.device == "cuda":
+        if a.impl != "func":
+            ap.error("--device cuda is implemented for --impl func")
+        torch.backends.cudnn.benchmark = True
 
     def step():
         opt.zero_grad()
@@ -221,12 +302,21 @@ def main():
         opt.step()
         return total / a.meta_batch
 
+    if a.impl == "func":
+        step, params = func_trainer(a, episode, device)
+
+    def sync():
+        if a.device == "cuda":
+            torch.cuda.synchronize()
+
     for _ in range(a.warmup):
         step()
+    sync()
     t0 = time.perf_counter()
     loss = 0.0
     for _ in range(a.steps):
         loss = step()
+    sync()
     seconds = time.perf_counter() - t0
     result = {}
     if a.eval_episodes > 0:
@@ -237,10 +327,10 @@ def main():
             result.update(r if k == ks[0] and len(ks) == 1 else
                           {key.replace("eval_", "eval_%d_" % k, 1): v for key, v in r.items()})
     print(json.dumps({
-        "impl": "pytorch", "torch": torch.__version__, "workload": a.workload, "learner": a.learner,
+        "impl": "pytorch-" + a.impl, "device": a.device, "torch": torch.__version__, "workload": a.workload, "learner": a.learner,
         "shots": a.shots, "meta_batch": a.meta_batch, "threads": a.threads, "steps": a.steps,
         "tasks_per_s": round(a.steps * a.meta_batch / seconds, 2),
-        "last_meta_loss": round(loss, 4),
+        "last_meta_loss": None if math.isnan(loss) else round(loss, 4),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1), **result}))
 
 

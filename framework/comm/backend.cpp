@@ -35,6 +35,17 @@ bool launched_by_launcher() {
   return false;
 }
 
+int local_rank(int fallback) {
+  for (const char* v :
+       {"LOCAL_RANK", "SLURM_LOCALID", "OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID"})
+    if (const char* s = std::getenv(v)) {
+      char* end = nullptr;
+      const long r = std::strtol(s, &end, 10);
+      if (end != s && *end == '\0' && r >= 0) return static_cast<int>(r);
+    }
+  return fallback;
+}
+
 namespace {
 std::shared_ptr<Backend> start_backend(const std::string& choice, std::string* why);
 }  // namespace

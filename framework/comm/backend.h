@@ -58,6 +58,15 @@ class Backend {
   virtual void barrier() = 0;
   // Ends the job on every rank with `code` after printing `message`.
   [[noreturn]] virtual void abort(int code, const std::string& message) = 0;
+  // Whether allreduce_device() reduces device (GPU) memory in place (NCCL).
+  // Where it does not, callers stage device buffers through host memory.
+  virtual bool reduces_device_memory() const { return false; }
+  // allreduce() on device memory, enqueued on `stream` (a cudaStream_t:
+  // the stream that produced the data, so that no host wait is needed).
+  virtual void allreduce_device(void* data, size_t count, DType dtype, ReduceOp op, void* stream) {
+    (void)data, (void)count, (void)dtype, (void)op, (void)stream;
+    throw CommError(name() + " backend: cannot reduce device memory");
+  }
 
   void allreduce(float* data, size_t n, ReduceOp op = ReduceOp::kSum) {
     allreduce(data, n, DType::kFloat32, op);
@@ -93,6 +102,11 @@ std::shared_ptr<Backend> make_backend(const std::string& choice, std::string* wh
 
 // True when the environment shows a multi-process launcher (mpirun, srun).
 bool launched_by_launcher();
+// This process's rank among the ranks of its node, from the launcher's
+// environment (LOCAL_RANK, SLURM_LOCALID, OMPI_COMM_WORLD_LOCAL_RANK,
+// MPI_LOCALRANKID), else `fallback`. One rank per GPU: rank r of a node
+// takes GPU r mod (GPUs visible).
+int local_rank(int fallback = 0);
 using metacat::hostname;  // core/log.h
 
 }  // namespace metacat::comm

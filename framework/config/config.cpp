@@ -36,6 +36,8 @@ const std::vector<Key>& schema() {
   static const std::vector<Key> keys = {
       {"seed", Type::kInt, "0", 0, 9.0e18, {}, "seed of tasks, items and initial parameters"},
       {"threads", Type::kInt, "0", 0, 1024, {}, "intra-op threads (LibTorch and OpenBLAS); 0 = cores / ranks"},
+      {"device", Type::kString, "auto", -kInf, kInf, {"auto", "cpu", "cuda"},
+       "where training tensors live: auto = cuda when a GPU is visible (one per rank, by local rank), else cpu"},
       {"data.source", Type::kString, "shards", -kInf, kInf, {"shards", "fashion-mnist", "sinusoid", "synthetic"},
        "task family: shards (a packed HDF5 dataset; its manifest says classification or preference), "
        "fashion-mnist (idx files read directly), sinusoid (regression), synthetic (in-memory catalogue)"},

@@ -1,15 +1,15 @@
 #include "core/batched_matmul.h"
 
 #include <ATen/Parallel.h>
-#include <dlfcn.h>
 #include <torch/csrc/autograd/custom_function.h>
+
+#include "core/blas.h"
 
 namespace metacat {
 
 namespace {
 
-// Fortran BLAS (column-major), resolved from the process: LibTorch links
-// libblas.so.3, so every build has it loaded.
+// Fortran BLAS (column-major): core/blas.h says which library.
 using SgemmFn = void (*)(const char*, const char*, const int*, const int*, const int*, const float*,
                          const float*, const int*, const float*, const int*, const float*, float*,
                          const int*);
@@ -18,8 +18,8 @@ using DgemmFn = void (*)(const char*, const char*, const int*, const int*, const
                          const double*, double*, const int*);
 
 struct Blas {
-  SgemmFn sgemm = reinterpret_cast<SgemmFn>(dlsym(RTLD_DEFAULT, "sgemm_"));
-  DgemmFn dgemm = reinterpret_cast<DgemmFn>(dlsym(RTLD_DEFAULT, "dgemm_"));
+  SgemmFn sgemm = reinterpret_cast<SgemmFn>(blas_symbol("sgemm_"));
+  DgemmFn dgemm = reinterpret_cast<DgemmFn>(blas_symbol("dgemm_"));
 };
 const Blas& blas() {
   static const Blas b;
@@ -114,6 +114,7 @@ bool batched_matmul_uses_blas(torch::Dtype dtype) {
 torch::Tensor batched_matmul(const torch::Tensor& a, const torch::Tensor& b) {
   TORCH_CHECK(a.dim() == 3 && b.dim() == 3 && a.size(0) == b.size(0) && a.size(2) == b.size(1),
               "batched_matmul: shapes ", a.sizes(), " and ", b.sizes(), " do not match");
+  if (!a.is_cpu()) return torch::bmm(a, b);  // the BLAS loop is for host memory
   return BatchedMatmul::apply(a, b);
 }
 

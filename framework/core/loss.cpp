@@ -128,8 +128,8 @@ std::map<std::string, double> task_metrics(TaskKind kind, const torch::Tensor& o
     case TaskKind::kPreference: {
       m["accuracy"] = per_item_score(kind, out, y).mean().item<double>();
       m["log_loss"] = m["loss"];
-      torch::Tensor s = out.reshape({-1}).to(torch::kFloat64).contiguous();
-      torch::Tensor l = y.reshape({-1}).to(torch::kFloat64).contiguous();
+      torch::Tensor s = out.reshape({-1}).to(torch::kCPU, torch::kFloat64).contiguous();
+      torch::Tensor l = y.reshape({-1}).to(torch::kCPU, torch::kFloat64).contiguous();
       const std::vector<double> sv(s.data_ptr<double>(), s.data_ptr<double>() + s.numel());
       const std::vector<double> lv(l.data_ptr<double>(), l.data_ptr<double>() + l.numel());
       m["auc"] = auc(sv, lv);

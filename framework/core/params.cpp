@@ -53,10 +53,22 @@ torch::Tensor flatten(const std::vector<torch::Tensor>& ts) {
   return torch::cat(flat);
 }
 
+Params Params::on(const torch::Device& device) const {
+  bool there = true;
+  for (const auto& t : tensors) there = there && t.device() == device;
+  if (there) return *this;
+  Params out;
+  for (size_t i = 0; i < size(); ++i) {
+    torch::Tensor t = tensors[i].detach().to(device);
+    out.add(names[i], tensors[i].requires_grad() ? t.set_requires_grad(true) : t);
+  }
+  return out;
+}
+
 uint64_t checksum(const Params& p) {
   uint64_t h = 0x12345678ULL;
   for (const auto& t : p.tensors) {
-    torch::Tensor c = t.detach().contiguous();
+    torch::Tensor c = t.detach().cpu().contiguous();
     const auto* bytes = static_cast<const unsigned char*>(c.data_ptr());
     const size_t n = c.numel() * c.element_size();
     uint64_t word = 0;

@@ -35,6 +35,9 @@ struct Params {
   }
   // Copy of this with the tensors named in other replaced by other's.
   Params with(const Params& other) const;
+  // The same names with the tensors on `device` (this itself when they all
+  // are there already); requires_grad as before.
+  Params on(const torch::Device& device) const;
 };
 
 // Flattens tensors (same order) into one contiguous 1-D tensor and back.

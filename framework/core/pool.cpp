@@ -165,7 +165,7 @@ variable_list Gather2x2::backward(AutogradContext* ctx, variable_list g) {
 
 torch::Tensor max_pool_2x2(const torch::Tensor& x) {
   TORCH_CHECK(x.dim() == 4, "max_pool_2x2: expected [N, C, H, W], got ", x.sizes());
-  if (x.scalar_type() != torch::kFloat32 && x.scalar_type() != torch::kFloat64)
+  if ((x.scalar_type() != torch::kFloat32 && x.scalar_type() != torch::kFloat64) || !x.is_cpu())
     return torch::max_pool2d(x, 2);
   torch::Tensor c = x.detach().contiguous();
   torch::Tensor idx =

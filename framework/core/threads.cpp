@@ -11,6 +11,8 @@
 #include <thread>
 #include <vector>
 
+#include "core/blas.h"
+
 namespace metacat {
 
 int resolve_threads(int requested, int ranks_on_node) {
@@ -60,6 +62,9 @@ class WorkerPool {
     static const auto omp_set = reinterpret_cast<SetFn>(dlsym(RTLD_DEFAULT, "omp_set_num_threads"));
     at::get_num_threads();  // LibTorch's per-thread setup, once
     if (omp_set) omp_set(1);
+    // MKL (inside the PyPI wheel's libtorch_cpu) keeps a per-thread count
+    // beside OpenMP's.
+    set_mkl_thread_local_threads(1);
     uint64_t seen = 0;
     std::unique_lock<std::mutex> lock(mutex_);
     for (;;) {
@@ -91,31 +96,20 @@ class WorkerPool {
 }  // namespace
 
 void run_workers(int workers, const std::function<void(int)>& fn) {
-  using SetFn = void (*)(int);
-  using GetFn = int (*)();
-  static const auto blas_set =
-      reinterpret_cast<SetFn>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
-  static const auto blas_get =
-      reinterpret_cast<GetFn>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
-  const int blas_threads = blas_get ? blas_get() : 0;
-  if (blas_set && blas_threads > 1) blas_set(1);
+  const int blas_threads = openblas_threads();
+  if (blas_threads > 1) set_openblas_threads(1);
   try {
     WorkerPool::instance().run(workers, fn);
   } catch (...) {
-    if (blas_set && blas_threads > 1) blas_set(blas_threads);
+    if (blas_threads > 1) set_openblas_threads(blas_threads);
     throw;
   }
-  if (blas_set && blas_threads > 1) blas_set(blas_threads);
-}
-
-std::string blas_name() {
-  return dlsym(RTLD_DEFAULT, "openblas_set_num_threads") ? "OpenBLAS" : "reference/unknown BLAS";
+  if (blas_threads > 1) set_openblas_threads(blas_threads);
 }
 
 std::string apply_threads(int n) {
   at::set_num_threads(n);
-  using SetFn = void (*)(int);
-  if (auto fn = reinterpret_cast<SetFn>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) fn(n);
+  set_openblas_threads(n);
   return std::to_string(n) + (n == 1 ? " thread (" : " threads (") + blas_name() + ")";
 }
 

@@ -70,7 +70,7 @@ EvalSummary evaluate(const std::string& method, const TaskSource& source, int64_
   std::map<int64_t, std::pair<double, double>> cats;  // id -> (score sum, items)
   for (int64_t i = rank; i < episodes; i += world) {
     Episode e = episode_at(i);
-    torch::Tensor out = predict(e, i).detach();
+    torch::Tensor out = predict(e, i).detach().cpu();
     auto met = task_metrics(kind, out, e.query_y);
     for (int64_t k = 0; k < m; ++k) {
       const double v = met.at(names[k]);

@@ -1,8 +1,21 @@
 #include "episodes/task_source.h"
 
+#include "core/device.h"
 #include "core/error.h"
 
 namespace metacat {
+
+std::vector<torch::Tensor*> tensors_of(Episode& e) {
+  return {&e.support_x,   &e.support_y,      &e.query_x,    &e.query_y,     &e.support_joint,
+          &e.query_joint, &e.query_category, &e.descriptor, &e.query_oracle};
+}
+
+Episode on_device(const Episode& e, const torch::Device& device) {
+  Episode out = e;
+  if (e.support_x.defined() && e.support_x.device() == device) return out;
+  upload(tensors_of(out), device);
+  return out;
+}
 
 const char* to_string(Split s) {
   switch (s) {

@@ -49,6 +49,12 @@ struct Episode {
   int64_t source = -1;
 };
 
+// The episode's tensors (defined or not), to move them together.
+std::vector<torch::Tensor*> tensors_of(Episode& e);
+// The episode with its tensors on `device` (core/device.h: upload); a copy
+// of the handles when they are there already.
+Episode on_device(const Episode& e, const torch::Device& device);
+
 // What an episode is made of, before any item is read: the categories (in
 // episode-label order for classification) and, per category, `shots` support
 // rows then `queries` query rows. Stored in fixed-episode files.

@@ -28,7 +28,7 @@ torch::Tensor FineTune::predict(const Params& theta, const Episode& ep, uint64_t
   if (kind_ == TaskKind::kClassification) {
     if (ep.support_y.numel() == 0) throw UserError("finetune: classification needs support items");
     const int64_t ways = ep.support_y.max().item<int64_t>() + 1;
-    p = p.with(model_.init_head(seed, ways));
+    p = p.with(model_.init_head(seed, ways).on(theta.tensors.at(0).device()));
   }
   std::vector<std::string> trainable;
   for (const auto& n : p.names)
@@ -41,7 +41,7 @@ torch::Tensor FineTune::predict(const Params& theta, const Episode& ep, uint64_t
 
 torch::Tensor predict_from_scratch(const Model& task_model, TaskKind kind,
                                    const LearnerOptions& opt, const Episode& ep, uint64_t seed) {
-  Params p = task_model.init(seed);
+  Params p = task_model.init(seed).on(ep.query_x.device());
   Params tuned = fit_supervised(task_model, kind, p, p.names, ep.support_x, ep.support_y,
                                 opt.scratch_steps, opt.scratch_lr);
   torch::NoGradGuard ng;

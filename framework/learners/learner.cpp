@@ -69,8 +69,15 @@ bool Learner::batching(const std::vector<Episode>& eps) const {
 }
 
 std::vector<TaskStats> Learner::accumulate_meta_gradients(const Params& theta,
-                                                          const std::vector<Episode>& eps,
+                                                          const std::vector<Episode>& given,
                                                           std::vector<torch::Tensor>& grad) const {
+  // Episodes meet the parameters on their device (the trainer uploads them
+  // ahead; other callers may hand over host episodes).
+  std::vector<Episode> moved;
+  const torch::Device device = theta.tensors.at(0).device();
+  if (!given.empty() && given[0].support_x.defined() && given[0].support_x.device() != device)
+    for (const Episode& e : given) moved.push_back(on_device(e, device));
+  const std::vector<Episode>& eps = moved.empty() ? given : moved;
   if (!batching(eps)) {
     std::vector<TaskStats> out(eps.size());
     const int workers =
@@ -132,7 +139,8 @@ std::vector<TaskStats> Learner::batch_stats(const torch::Tensor& out,
       for (int64_t t = 0; t < T; ++t) st[t] = stats(out[t], y[t]);
       return st;
   }
-  loss = loss.to(torch::kFloat64).contiguous(), metric = metric.to(torch::kFloat64).contiguous();
+  loss = loss.to(torch::kCPU, torch::kFloat64).contiguous();
+  metric = metric.to(torch::kCPU, torch::kFloat64).contiguous();
   for (int64_t t = 0; t < T; ++t)
     st[t].loss = loss.data_ptr<double>()[t], st[t].metric = metric.data_ptr<double>()[t];
   return st;

@@ -33,7 +33,8 @@ Predictor predictor(const Experiment& ex, const EvalMethod& m, uint64_t seed) {
       return e.query_oracle.reshape({-1, 1});
     }
     const uint64_t s = prediction_seed(seed, i);
-    if (m.learner) return m.learner->predict(m.theta, e, s);
+    if (m.learner)
+      return m.learner->predict(m.theta, on_device(e, m.theta.tensors.at(0).device()), s);
     return predict_from_scratch(*ex.task_model, ex.source->kind(), ex.options.learner, e, s);
   };
 }

@@ -191,6 +191,7 @@ FaultOptions fault_options(const Config& c) {
 RunOptions read_options(const Config& c) {
   RunOptions o;
   o.threads = c.get_int("threads");
+  o.device = c.get_string("device");
   o.data = data_options(c);
   o.model = model_options(c);
   o.learner = learner_options(c);

@@ -99,7 +99,8 @@ struct FinetunePretraining {
 };
 
 struct RunOptions {
-  int64_t threads = 0;  // 0: cores / ranks on the node
+  int64_t threads = 0;          // 0: cores / ranks on the node
+  std::string device = "auto";  // auto | cpu | cuda (core/device.h)
   DataOptions data;
   ModelSpec model;  // input shape and outputs are filled in from the data
   LearnerOptions learner;

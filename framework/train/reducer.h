@@ -6,7 +6,9 @@
 // collective library pipelines bounded messages, and a fixed staging size
 // keeps NCCL's device buffer bounded). A list of tensors is reduced through
 // the same path (flattened into a reusable buffer, no per-call allocation
-// once it has grown).
+// once it has grown). Device tensors are reduced in place by a backend that
+// reduces device memory (NCCL), on the stream that produced them, and
+// through host memory otherwise.
 #include <torch/types.h>
 
 #include <memory>

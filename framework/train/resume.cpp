@@ -16,11 +16,12 @@ std::string join(const std::vector<std::string>& v) {
 }  // namespace
 
 bool resume_may_change(const std::string& key) {
-  for (const char* prefix : {"train.steps", "train.log_every", "train.checkpoint_", "train.keep_",
-                             "train.signals", "train.lock_wait_s", "threads", "comm.", "eval.",
-                             "baselines.", "debug.", "data.path", "data.cache_mb", "data.prefetch_",
-                             // how, not what, is computed (rounding may differ, as with threads)
-                             "learner.inner_loop", "learner.recompute", "learner.task_parallel"})
+  for (const char* prefix :
+       {"train.steps", "train.log_every", "train.checkpoint_", "train.keep_", "train.signals",
+        "train.lock_wait_s", "threads", "device", "comm.", "eval.", "baselines.", "debug.",
+        "data.path", "data.cache_mb", "data.prefetch_",
+        // how, not what, is computed (rounding may differ, as with threads)
+        "learner.inner_loop", "learner.recompute", "learner.task_parallel"})
     if (key.rfind(prefix, 0) == 0) return true;
   return false;
 }

@@ -25,10 +25,11 @@ Checkpoint TrainState::checkpoint(const Experiment& ex, int64_t step, int world_
   ck.learner = ex.learner->name();
   ck.config_yaml = ex.config.to_yaml();
   ck.config_hash = ex.config.hash();
-  ck.params = theta.detached(false);
+  // Host copies: a checkpoint is the same file whichever device trained it.
+  ck.params = theta.detached(false).on(torch::kCPU);
   ck.optimizer_steps = optimizer->steps();
-  ck.exp_avg = optimizer->exp_avg();
-  ck.exp_avg_sq = optimizer->exp_avg_sq();
+  for (const torch::Tensor& t : optimizer->exp_avg()) ck.exp_avg.push_back(t.cpu());
+  for (const torch::Tensor& t : optimizer->exp_avg_sq()) ck.exp_avg_sq.push_back(t.cpu());
   ck.world_size = world_size;
   ck.data_checksum = ex.source->data_checksum();
   return ck;

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "checkpoint/checkpoint.h"
+#include "core/device.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "data/prefetch.h"
@@ -54,12 +55,15 @@ double peak_rss_mb() {
 
 // The draw phase: this rank's episodes of each step, in (step, slot) order,
 // prepared ahead by a prefetch thread when one is enabled; either way the
-// same episodes in the same order.
+// same episodes in the same order, on the training device (uploaded by the
+// prefetch thread, when one runs, while the device computes).
 class EpisodeStream {
  public:
   EpisodeStream(const TaskSampler& sampler, const DataOptions& data, int local_ranks, int64_t start,
-                int64_t steps)
-      : sampler_(sampler), per_step_(static_cast<int64_t>(sampler.my_slots(0).size())) {
+                int64_t steps, torch::Device device)
+      : sampler_(sampler),
+        per_step_(static_cast<int64_t>(sampler.my_slots(0).size())),
+        device_(device) {
     // Measured (bench/perf.sh, conv4 FOMAML, 2 threads on 2 cores): a
     // prefetch thread competing with the compute threads costs 30-45% of
     // tasks/s, so by default it runs only when a core is left free.
@@ -78,8 +82,10 @@ class EpisodeStream {
   EpisodeStream& operator=(const EpisodeStream&) = delete;
   std::vector<Episode> step(int64_t s) {
     std::vector<Episode> eps;
-    for (int64_t k = 0; k < per_step_; ++k)
+    for (int64_t k = 0; k < per_step_; ++k) {
       eps.push_back(prefetch_ ? prefetch_->next() : at(s * per_step_ + k));
+      use_on_current_stream(tensors_of(eps.back()), device_);
+    }
     return eps;
   }
   // Seconds spent waiting for the prefetcher since the last call.
@@ -93,10 +99,11 @@ class EpisodeStream {
  private:
   Episode at(int64_t i) const {
     const int64_t step = i / per_step_;
-    return sampler_.draw(step, sampler_.my_slots(step)[i % per_step_]);
+    return on_device(sampler_.draw(step, sampler_.my_slots(step)[i % per_step_]), device_);
   }
   const TaskSampler& sampler_;
   int64_t per_step_;
+  torch::Device device_;
   std::unique_ptr<Prefetcher> prefetch_;
   double waited_ = 0;
 };
@@ -213,8 +220,9 @@ class Coordinator {
     throw Preempted{done, path};
   }
 
-  void say_started(const TaskSampler& sampler) const {
+  void say_started(const TaskSampler& sampler, const std::string& device) const {
     if (!verbose_) return;
+    log_info() << "device: " << device;
     const int n = comm_.size();
     log_info() << "train: " << ex_.learner->name() << " on " << ex_.source->describe() << ", "
                << state_.theta.numel() << " meta-parameters, " << o_.train.steps << " steps x "
@@ -287,19 +295,21 @@ torch::Tensor Trainer::meta_gradient(const Params& theta, int64_t step) {
 TrainReport Trainer::run() {
   const RunOptions& o = ex_.options;
   comm::Backend& comm = *comm_;
+  std::string device_why;  // before anything is written: device cuda may be refused
+  const torch::Device device = pick_device(o.device, comm.rank(), &device_why);
   RunDirectory dir(run_dir_, comm.rank() == 0);
   const std::string resume_from = agree_on_resume(comm, resume_, run_dir_, dir.has_checkpoints());
   dir.write_config(ex_.config, ex_.role);
 
   TaskSampler sampler(*ex_.source, Split::kTrain, ex_.spec, o.train.seed, o.train.meta_batch,
                       o.train.partitions, comm.rank(), comm.size());
-  TrainState state(ex_.learner->init(o.train.seed), o.train.optimizer);
+  TrainState state(ex_.learner->init(o.train.seed).on(device), o.train.optimizer);
   const int64_t start = resume_from.empty() ? 0 : resume_state(resume_from, ex_, state);
   double best_so_far = dir.start_at(start, ex_.best_metric, higher_is_better(ex_.best_metric));
   comm.broadcast(&best_so_far, sizeof best_so_far, 0);  // every rank's Validator agrees
   Coordinator coord(ex_, comm, dir, state, verbose_, start, best_so_far);
-  coord.say_started(sampler);
-  EpisodeStream episodes(sampler, o.data, comm.local_size(), start, o.train.steps);
+  coord.say_started(sampler, device_why);
+  EpisodeStream episodes(sampler, o.data, comm.local_size(), start, o.train.steps, device);
   Reducer reducer(comm_, o.comm.bucket_bytes);
   Watchdog watchdog(o.comm.timeout_s, comm.rank());
   const FaultInjector faults(o.faults, comm.rank());

@@ -166,7 +166,8 @@ TEST(Checkpoint, H5pyReadsTheSameParameters) {
                         << "for k in f['params']:\n"
                         << "    d = f['params'][k][()].ravel()\n"
                         << "    print(k, d.size, ' '.join(repr(float(x)) for x in d[:5]))\n";
-  FILE* p = popen(("/usr/bin/python3 " + script + " " + r.checkpoint + " 2>&1").c_str(), "r");
+  FILE* p = popen(
+      (std::string(METACAT_PYTHON) + " " + script + " " + r.checkpoint + " 2>&1").c_str(), "r");
   std::string out;
   char buf[4096];
   while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);

@@ -106,9 +106,9 @@ TEST(Pack, ReadableByH5pyWithTheSourceValues) {
       << "f = h5py.File(sys.argv[1], 'r')\n"
       << "d = f['categories/%08d' % int(sys.argv[2])]\n"
       << "print(d['items'].shape[0], repr(float(d['items'][3, 2])), repr(float(d['labels'][5])))\n";
-  // Debian's python3-h5py (scripts/setup installs it) lives with /usr/bin/python3.
-  std::string out = run("/usr/bin/python3 " + script + " " + dir + "/" + shard_name(m.shard[c]) +
-                        " " + std::to_string(c));
+  // h5py: scripts/setup installs it beside torch.
+  std::string out = run(std::string(METACAT_PYTHON) + " " + script + " " + dir + "/" +
+                        shard_name(m.shard[c]) + " " + std::to_string(c));
   std::istringstream in(out);
   int64_t rows;
   double v, label;

@@ -1,6 +1,6 @@
 // `metacat adapt` and `metacat export` through the real binary: a new
 // category's CSV in, adapted parameters out; exported files checked with
-// Debian's python3-torch against metacat's own outputs.
+// PyTorch (the torch that metacat links, METACAT_PYTHON) against metacat's own outputs.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <torch/serialize.h>
@@ -32,7 +32,9 @@ std::string dir(const std::string& name) {
 
 void write(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
 
-bool have_python_torch() { return sh("/usr/bin/python3 -c 'import torch, h5py'").code == 0; }
+bool have_python_torch() {
+  return sh(std::string(METACAT_PYTHON) + " -c 'import torch, h5py'").code == 0;
+}
 
 // A tiny trained preference run with descriptors (shared by the tests).
 const std::string& preference_run() {
@@ -98,9 +100,10 @@ TEST(Adapt, WritesAdaptedParametersThatFitTheSupportSet) {
                  dir("zero.pt"));
   EXPECT_EQ(e.code, 0) << e.output;
   EXPECT_EQ(e.output.find("warning"), std::string::npos) << e.output;
-  if (!have_python_torch()) GTEST_SKIP() << "python3-torch/h5py not installed";
+  if (!have_python_torch())
+    GTEST_SKIP() << METACAT_PYTHON << " cannot import torch and h5py (scripts/setup)";
   Result py =
-      sh("/usr/bin/python3 " + std::string(METACAT_SOURCE_DIR) +
+      sh(std::string(METACAT_PYTHON) + " " + std::string(METACAT_SOURCE_DIR) +
          "/tests/launchers/check_export.py --same " + out + "/adapted.pt " + out + "/adapted.h5");
   EXPECT_EQ(py.code, 0) << py.output;
 }
@@ -161,7 +164,8 @@ Result train_conv4(const std::string& run_dir, const std::string& extra) {
 // Exported parameters in PyTorch (scripts/metacat_model.py) give metacat's
 // outputs on the same inputs, for a preference MLP and for conv4.
 TEST(Export, PyTorchModelReproducesMetacatOutputs) {
-  if (!have_python_torch()) GTEST_SKIP() << "python3-torch/h5py not installed";
+  if (!have_python_torch())
+    GTEST_SKIP() << METACAT_PYTHON << " cannot import torch and h5py (scripts/setup)";
   const std::string conv_run = dir("conv-run");
   Result t = train_conv4(conv_run, "");
   ASSERT_EQ(t.code, 0) << t.output;
@@ -188,7 +192,7 @@ TEST(Export, PyTorchModelReproducesMetacatOutputs) {
     std::ofstream(io_path, std::ios::binary).write(bytes.data(), bytes.size());
     Result e = run("export --checkpoint " + run_dir + " --format pytorch --out " + pt);
     ASSERT_EQ(e.code, 0) << e.output;
-    Result py = sh("/usr/bin/python3 " + std::string(METACAT_SOURCE_DIR) +
+    Result py = sh(std::string(METACAT_PYTHON) + " " + std::string(METACAT_SOURCE_DIR) +
                    "/tests/launchers/check_export.py " + pt + " " + io_path);
     EXPECT_EQ(py.code, 0) << (conv ? "conv4: " : "preference: ") << py.output;
   }

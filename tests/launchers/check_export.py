@@ -15,7 +15,7 @@ import metacat_model  # noqa: E402
 
 if sys.argv[1] == "--same":
     import h5py
-    state = torch.load(sys.argv[2])
+    state = metacat_model.load(sys.argv[2])
     with h5py.File(sys.argv[3], "r") as f:
         names = list(f["params"].keys())
         assert sorted(names) == sorted(state.keys()), (names, list(state.keys()))
@@ -24,8 +24,8 @@ if sys.argv[1] == "--same":
     print("max difference", worst)
     sys.exit(0 if worst == 0 else 1)
 
-state = torch.load(sys.argv[1])
-io = torch.load(sys.argv[2])
+state = metacat_model.load(sys.argv[1])
+io = metacat_model.load(sys.argv[2])
 model = metacat_model.from_state_dict(state)
 with torch.no_grad():
     out = model(io["x"])

@@ -242,6 +242,18 @@ TEST(Cli, ClassAugmentOnNonImageDataIsAUserError) {
   expect_user_error(r, "data.class_augment");
 }
 
+// device: cuda on a machine where LibTorch sees no GPU is exit 1 with the
+// reason, before anything is trained; auto says it fell back to the CPU.
+TEST(Cli, DeviceCudaWithoutAGpuIsAUserError) {
+  Result probe = run("train" + config("--set device=auto") + " --run-dir " + tmp("dev-auto"));
+  ASSERT_EQ(probe.code, 0) << probe.output;
+  if (probe.output.find("device: cpu (auto: no GPU visible)") == std::string::npos)
+    GTEST_SKIP() << "a GPU is visible here";
+  expect_user_error(run("train" + config("--set device=cuda") + " --run-dir " + tmp("dev-cuda")),
+                    "device: cuda, but LibTorch sees no GPU");
+  EXPECT_FALSE(fs::exists(tmp("dev-cuda") + "/checkpoints"));
+}
+
 TEST(Cli, EvalOfMissingCheckpoint) {
   expect_user_error(run("eval --checkpoint " + tmp("nothing-here")), "does not exist");
   const std::string d = tmp("emptyrun");

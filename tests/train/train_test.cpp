@@ -1,4 +1,5 @@
 #include <gtest/gtest.h>
+#include <torch/cuda.h>
 
 #include <cmath>
 #include <filesystem>
@@ -6,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "checkpoint/checkpoint.h"
+#include "core/device.h"
 #include "core/error.h"
 #include "core/threads.h"
 #include "datasets/fashion_mnist.h"
@@ -310,4 +312,87 @@ TEST(Resume, MayChangeOperationNotComputation) {
   for (const char* key : {"learner.embedding_norm", "learner.inner_lr", "train.outer_lr",
                           "train.lr_schedule", "data.item_augment", "seed", "model.width"})
     EXPECT_FALSE(resume_may_change(key)) << key;
+}
+
+// --- device: auto | cpu | cuda (core/device.h) ---------------------------
+
+namespace {
+bool have_gpu() { return torch::cuda::device_count() > 0; }
+
+// Relative difference of two meta-gradients (cuda's brought to the host).
+double relative_difference(const torch::Tensor& a, const torch::Tensor& b) {
+  torch::Tensor x = a.cpu().to(torch::kFloat64), y = b.cpu().to(torch::kFloat64);
+  return (x - y).norm().item<double>() / std::max(y.norm().item<double>(), 1e-30);
+}
+
+Config conv4_device_config(const std::string& learner) {
+  Config c = Config::load_file(std::string(METACAT_SOURCE_DIR) + "/configs/fashion-mnist.yaml");
+  c.set("learner.name=" + learner);
+  c.set("train.meta_batch=4");
+  c.set("task.shots=5");
+  c.set("data.path=" + packed_fashion_mnist());
+  return c;
+}
+}  // namespace
+
+TEST(Device, AutoPicksTheCpuWithoutAGpuAndCudaIsThenAnError) {
+  if (have_gpu()) GTEST_SKIP() << "a GPU is visible: auto picks it (Device.Cuda* tests cover it)";
+  std::string why;
+  EXPECT_EQ(pick_device("auto", 0, &why), torch::Device(torch::kCPU));
+  EXPECT_NE(why.find("no GPU visible"), std::string::npos) << why;
+  EXPECT_EQ(pick_device("cpu", 0), torch::Device(torch::kCPU));
+  try {
+    pick_device("cuda", 0);
+    FAIL() << "device cuda without a GPU was accepted";
+  } catch (const UserError& e) {
+    EXPECT_NE(std::string(e.what()).find("device: cuda"), std::string::npos) << e.what();
+  }
+}
+
+// The meta-gradient of conv4 MAML (second order) and ProtoNet computed on
+// the GPU equals the CPU's within float32 rounding: same parameters, same
+// episodes, one meta-step.
+TEST(Device, CudaMetaGradientsEqualTheCpuOnes) {
+  if (!have_gpu()) GTEST_SKIP() << "no GPU visible to LibTorch";
+  apply_threads(1);
+  for (const std::string learner : {"maml", "protonet"}) {
+    auto ex = build_experiment(conv4_device_config(learner));
+    const Params theta = ex->learner->init(0);
+    const torch::Tensor cpu =
+        Trainer(*ex, fresh_dir("dev-cpu-" + learner), false).meta_gradient(theta, 3);
+    const torch::Tensor gpu = Trainer(*ex, fresh_dir("dev-gpu-" + learner), false)
+                                  .meta_gradient(theta.on(torch::Device(torch::kCUDA, 0)), 3);
+    EXPECT_TRUE(gpu.is_cuda());
+    const double rel = relative_difference(gpu, cpu);
+    std::cout << learner << ": relative difference cuda vs cpu " << rel << "\n";
+    EXPECT_LT(rel, 1e-4) << learner;
+  }
+}
+
+// Device-resident training checkpoints host tensors: a run trained on the
+// GPU resumes on the CPU (and the other way) and finishes.
+TEST(Device, CheckpointsFromEitherDeviceResumeOnTheOther) {
+  if (!have_gpu()) GTEST_SKIP() << "no GPU visible to LibTorch";
+  apply_threads(1);
+  for (const auto& [first, second] : {std::pair<std::string, std::string>{"cuda", "cpu"},
+                                      std::pair<std::string, std::string>{"cpu", "cuda"}}) {
+    Config c = conv4_device_config("maml");
+    c.set("train.steps=4");
+    c.set("train.checkpoint_every=2");
+    c.set("eval.at_end=false");
+    c.set("device=" + first);
+    const std::string dir = fresh_dir("dev-resume-" + first);
+    {
+      Config stop = c;
+      stop.set("train.steps=2");
+      auto ex = build_experiment(stop);
+      Trainer(*ex, dir, false).run();
+    }
+    Config again = c;
+    again.set("device=" + second);
+    auto ex = build_experiment(again);
+    TrainReport r = Trainer(*ex, dir, false, nullptr, "auto").run();
+    EXPECT_EQ(r.steps, 4);
+    for (const auto& t : r.theta.tensors) EXPECT_TRUE(torch::isfinite(t).all().item<bool>());
+  }
 }

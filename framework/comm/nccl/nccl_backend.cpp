@@ -45,7 +45,7 @@ struct NcclBackend::Impl {
 NcclBackend::NcclBackend(std::shared_ptr<MpiBackend> mpi) : mpi_(std::move(mpi)), impl_(new Impl) {
   const int gpus = visible_gpus();
   if (gpus == 0) throw CommError("NCCL backend: no GPU visible" + where(mpi_));
-  METACAT_CUDA_CHECK(cudaSetDevice(mpi_->rank() % gpus));
+  METACAT_CUDA_CHECK(cudaSetDevice(local_rank(mpi_->rank()) % gpus));
   METACAT_CUDA_CHECK(cudaStreamCreate(&impl_->stream));
   ncclUniqueId id;
   if (mpi_->rank() == 0) METACAT_NCCL_CHECK(ncclGetUniqueId(&id));
@@ -90,6 +90,17 @@ void NcclBackend::allreduce(void* data, size_t count, DType dtype, ReduceOp op) 
   staged(data, count * dtype_bytes(dtype), [&](void* d) {
     METACAT_NCCL_CHECK(ncclAllReduce(d, d, count, t, o, impl_->comm, impl_->stream));
   });
+}
+
+void NcclBackend::allreduce_device(void* data, size_t count, DType dtype, ReduceOp op,
+                                   void* stream) {
+  if (count == 0) return;
+  const ncclDataType_t t = dtype == DType::kFloat32   ? ncclFloat32
+                           : dtype == DType::kFloat64 ? ncclFloat64
+                                                      : ncclInt64;
+  const ncclRedOp_t o = op == ReduceOp::kSum ? ncclSum : op == ReduceOp::kMax ? ncclMax : ncclMin;
+  METACAT_NCCL_CHECK(
+      ncclAllReduce(data, data, count, t, o, impl_->comm, static_cast<cudaStream_t>(stream)));
 }
 
 void NcclBackend::broadcast(void* data, size_t bytes, int root) {

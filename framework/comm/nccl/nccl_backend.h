@@ -1,10 +1,12 @@
 #pragma once
-// The NCCL backend: one rank per GPU (device = MPI rank mod visible GPUs),
-// the NCCL unique id shared over MPI. Host buffers are staged through a
-// device buffer owned by the backend, since Debian's LibTorch has no CUDA:
-// staged() copies in, runs the collective on the backend's stream and copies
-// out, for every collective. Built only when CMake finds NCCL and the CUDA
-// runtime (METACAT_WITH_NCCL).
+// The NCCL backend: one rank per GPU (device = local rank mod visible GPUs,
+// comm/backend.h), the NCCL unique id shared over MPI. Device memory (the
+// meta-gradient of device-resident training) is reduced in place on the
+// stream that produced it (allreduce_device). Host buffers (shared
+// decisions, checksums, CPU training) are staged through a device buffer
+// owned by the backend: staged() copies in, runs the collective on the
+// backend's stream and copies out. Built only when CMake finds NCCL and the
+// CUDA runtime (METACAT_WITH_NCCL); with the torch wheel, its own NCCL.
 #include <memory>
 
 #include "comm/backend.h"
@@ -24,6 +26,8 @@ class NcclBackend : public Backend {
   int size() const override { return mpi_->size(); }
   int local_size() const override { return mpi_->local_size(); }
   void allreduce(void* data, size_t count, DType dtype, ReduceOp op) override;
+  bool reduces_device_memory() const override { return true; }
+  void allreduce_device(void* data, size_t count, DType dtype, ReduceOp op, void* stream) override;
   void broadcast(void* data, size_t bytes, int root) override;
   void barrier() override;
   [[noreturn]] void abort(int code, const std::string& message) override;
