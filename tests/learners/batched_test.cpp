@@ -254,26 +254,51 @@ TEST(BatchedMatmul, MatchesBmmWithGradientsToSecondOrderForStridedOperands) {
 }
 
 TEST(MaxPool2x2, MatchesMaxPool2dWithGradientsToSecondOrder) {
-  for (auto dtype : {torch::kFloat32, torch::kFloat64}) {
-    torch::manual_seed(11);
-    torch::Tensor x =
-        torch::randn({3, 4, 7, 9}, torch::TensorOptions().dtype(dtype).requires_grad(true));
-    auto grads_of = [&](bool ours) {
-      // relu after pooling, as conv4 does, against PyTorch's order.
-      torch::Tensor y = ours ? torch::relu(max_pool_2x2(x)) : torch::max_pool2d(torch::relu(x), 2);
-      torch::Tensor w = torch::linspace(-1, 2, y.numel(), y.options()).view(y.sizes());
-      auto g = torch::autograd::grad({(y * y * w).sum()}, {x}, {}, true, true);
-      auto h = torch::autograd::grad({g[0].pow(3).sum()}, {x});
-      return std::vector<torch::Tensor>{y.detach(), g[0].detach(), h[0].detach()};
-    };
-    auto ours = grads_of(true), theirs = grads_of(false);
-    ASSERT_EQ(ours[0].sizes(), theirs[0].sizes());
-    EXPECT_LT(max_rel_diff(theirs, ours), 1e-6);
-    EXPECT_GT(ours[2].abs().max().item<double>(), 0);
-  }
+  // Widths below, at and above the 4-window vector path, odd and even.
+  for (auto shape : {std::vector<int64_t>{3, 4, 7, 9}, std::vector<int64_t>{2, 3, 28, 28},
+                     std::vector<int64_t>{2, 2, 13, 19}})
+    for (auto dtype : {torch::kFloat32, torch::kFloat64}) {
+      torch::manual_seed(11);
+      torch::Tensor x =
+          torch::randn(shape, torch::TensorOptions().dtype(dtype).requires_grad(true));
+      auto grads_of = [&](bool ours) {
+        // relu after pooling, as conv4 does, against PyTorch's order.
+        torch::Tensor y =
+            ours ? torch::relu(max_pool_2x2(x)) : torch::max_pool2d(torch::relu(x), 2);
+        torch::Tensor w = torch::linspace(-1, 2, y.numel(), y.options()).view(y.sizes());
+        auto g = torch::autograd::grad({(y * y * w).sum()}, {x}, {}, true, true);
+        auto h = torch::autograd::grad({g[0].pow(3).sum()}, {x});
+        return std::vector<torch::Tensor>{y.detach(), g[0].detach(), h[0].detach()};
+      };
+      auto ours = grads_of(true), theirs = grads_of(false);
+      ASSERT_EQ(ours[0].sizes(), theirs[0].sizes());
+      EXPECT_LT(max_rel_diff(theirs, ours), 1e-6);
+      EXPECT_GT(ours[2].abs().max().item<double>(), 0);
+    }
   torch::Tensor n = torch::zeros({1, 1, 2, 2});
   n[0][0][1][0] = std::nan("");
   EXPECT_TRUE(std::isnan(max_pool_2x2(n).item<double>()));
+  // A NaN inside the vector path's windows, and away from it.
+  torch::Tensor wide = torch::randn({1, 2, 4, 20});
+  wide[0][0][1][5] = std::nan("");
+  torch::Tensor p = max_pool_2x2(wide);
+  EXPECT_TRUE(std::isnan(p[0][0][0][2].item<double>()));
+  EXPECT_FALSE(torch::isnan(p[0][1]).any().item<bool>());
+  EXPECT_TRUE(torch::equal(torch::isnan(p), torch::isnan(torch::max_pool2d(wide, 2))));
+}
+
+// Ties: the gradient goes to the first maximum of each window (row by row),
+// as in PyTorch's kernel; integer-valued inputs make ties frequent.
+TEST(MaxPool2x2, TiesGoToTheFirstMaximumAsInPyTorch) {
+  torch::manual_seed(5);
+  torch::Tensor x = torch::randint(0, 3, {2, 3, 12, 18}).to(torch::kFloat32).requires_grad_(true);
+  auto grad_of = [&](bool ours) {
+    torch::Tensor y = ours ? max_pool_2x2(x) : torch::max_pool2d(x, 2);
+    torch::Tensor w = torch::linspace(1, 2, y.numel()).view(y.sizes());
+    return torch::autograd::grad({(y * w).sum()}, {x})[0];
+  };
+  EXPECT_TRUE(torch::equal(max_pool_2x2(x), torch::max_pool2d(x, 2)));
+  EXPECT_TRUE(torch::equal(grad_of(true), grad_of(false)));
 }
 
 // Preference ProtoNet with a support set of one label: the distance to that
