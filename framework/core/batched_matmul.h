@@ -15,6 +15,11 @@ namespace metacat {
 
 // a [T, m, k], b [T, k, n] -> [T, m, n].
 torch::Tensor batched_matmul(const torch::Tensor& a, const torch::Tensor& b);
+// x [T, n, in], w [T, out, in], b [T, out] -> x w^T + b [T, n, out], as one
+// autograd node (the bias added by the GEMM itself): fewer LibTorch ops per
+// layer, which is what a small task-batched MLP's step is bound by.
+torch::Tensor batched_linear(const torch::Tensor& x, const torch::Tensor& w,
+                             const torch::Tensor& b);
 // Whether matrices of this dtype go through the process's BLAS (else bmm).
 bool batched_matmul_uses_blas(torch::Dtype dtype);
 

@@ -61,7 +61,7 @@ torch::Tensor Model::head_batched(const Params& p, const torch::Tensor& f) const
 torch::Tensor linear_batched(const torch::Tensor& x, const torch::Tensor& w,
                              const torch::Tensor& b) {
   // x [T, n, in], w [T, out, in], b [T, out] -> [T, n, out].
-  return batched_matmul(x, w.transpose(1, 2)) + b.unsqueeze(1);
+  return batched_linear(x, w, b);
 }
 
 namespace {

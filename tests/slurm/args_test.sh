@@ -78,8 +78,8 @@ launches "-- before the options" \
 SLURM_CPUS_PER_TASK=4 SLURM_NTASKS=8 METACAT_LAUNCHER=mpirun launches "METACAT_LAUNCHER=mpirun, threads from SLURM_CPUS_PER_TASK" \
   "metacat: dry run: mpirun -np 8 $METACAT train --config c.yaml --run-dir r --resume auto --set threads=4 --set comm.backend=mpi" \
   train.sbatch --config c.yaml --run-dir r
-launches "train-gpu.sbatch: the same flags, NCCL backend" \
-  "$srun_train --config c.yaml --run-dir r --resume auto --set threads=1 --set comm.backend=nccl --set a=1" \
+launches "train-gpu.sbatch: the same flags, NCCL backend, training on the GPU" \
+  "$srun_train --config c.yaml --run-dir r --resume auto --set threads=1 --set comm.backend=nccl --set device=cuda --set a=1" \
   train-gpu.sbatch --config c.yaml --run-dir=r --set a=1
 
 for h in -h --help; do
