@@ -220,7 +220,7 @@ def func_trainer(a, episode, device):
     def meta_loss(p, batch):
         return vmap(task_loss, in_dims=(None, 0, 0, 0, 0))(p, *batch).mean()
 
-    meta_grad = grad(meta_loss, has_aux=False)
+    meta_grad = grad(meta_loss)
     opt = torch.optim.Adam(params.values(), lr=1e-3)
 
     def step():

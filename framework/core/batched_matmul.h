@@ -5,10 +5,11 @@
 // Why not torch::bmm: on CPU, LibTorch 1.13 runs bmm of matrices this small
 // as a loop of select() + addmm per matrix, each a full dispatcher round
 // trip; for the task-batched inner loop (tens of tasks, 40x40 weights) that
-// loop was a quarter of a meta-step. This calls the BLAS gemm LibTorch
-// itself links (libblas.so.3) once per matrix on raw pointers, reads
-// transposed and stride-0 (expanded) operands in place, and falls back to
-// torch::bmm for other dtypes or when no BLAS symbol is found.
+// loop was a quarter of a meta-step; under 2.11 bmm is still 1.07-1.44x
+// slower (bench/README). This calls a BLAS gemm (OpenBLAS where installed,
+// core/blas.h) once per matrix on raw pointers, reads transposed and
+// stride-0 (expanded) operands in place, and falls back to torch::bmm for
+// other dtypes, device tensors, or when no BLAS symbol is found.
 #include <torch/types.h>
 
 namespace metacat {

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <set>
 
 #include "core/error.h"
@@ -34,6 +35,22 @@ SyntheticSpec small_spec() {
   s.min_items = 20;
   s.max_items = 300;
   return s;
+}
+
+// The manifest of the catalogue's first n categories (float32 items of 6
+// features), each in its own split or all in `split`.
+Manifest catalogue_manifest(const SyntheticCatalogue& cat, int64_t n,
+                            std::optional<Split> split = std::nullopt) {
+  Manifest m;
+  m.kind = "preference";
+  m.dtype = "float32";
+  m.item_shape = {6};
+  for (int64_t i = 0; i < n; ++i) {
+    m.names.push_back(cat.name(i));
+    m.split.push_back(split ? *split : cat.split(i));
+    m.items.push_back(cat.size(i));
+  }
+  return m;
 }
 
 PackSummary pack_small(const std::string& dir, int64_t shards = 4, int compression = 4) {
@@ -233,15 +250,7 @@ TEST(Pack, ShardsCarryTheOracleScoresOfTheInMemoryCatalogue) {
 TEST(Pack, ShardsWithoutOracleStillLoad) {
   const std::string dir = fresh_dir("no-oracle");
   SyntheticCatalogue cat(small_spec(), 5);
-  Manifest m;
-  m.kind = "preference";
-  m.dtype = "float32";
-  m.item_shape = {6};
-  for (int64_t i = 0; i < 40; ++i) {
-    m.names.push_back(cat.name(i));
-    m.split.push_back(cat.split(i));
-    m.items.push_back(cat.size(i));
-  }
+  Manifest m = catalogue_manifest(cat, 40);
   PackOptions o;
   o.out = dir;
   o.shards = 3;
@@ -391,15 +400,7 @@ TEST(BadData, MissingTruncatedCorruptAndDisagreeingShards) {
 TEST(BadData, InterruptedPackLeavesNoManifest) {
   const std::string dir = fresh_dir("interrupted");
   SyntheticCatalogue cat(small_spec(), 5);
-  Manifest m;
-  m.kind = "preference";
-  m.dtype = "float32";
-  m.item_shape = {6};
-  for (int64_t i = 0; i < 40; ++i) {
-    m.names.push_back(cat.name(i));
-    m.split.push_back(cat.split(i));
-    m.items.push_back(cat.size(i));
-  }
+  Manifest m = catalogue_manifest(cat, 40);
   PackOptions o;
   o.out = dir;
   o.shards = 4;
@@ -437,15 +438,7 @@ TEST(BadData, InterruptedPackLeavesNoManifest) {
 TEST(BadData, NonFiniteItemsAndForeignLabelsInAShardAreRefused) {
   const std::string dir = fresh_dir("bad-values");
   SyntheticCatalogue cat(small_spec(), 5);
-  Manifest m;
-  m.kind = "preference";
-  m.dtype = "float32";
-  m.item_shape = {6};
-  for (int64_t i = 0; i < 3; ++i) {
-    m.names.push_back(cat.name(i));
-    m.split.push_back(Split::kTrain);
-    m.items.push_back(cat.size(i));
-  }
+  Manifest m = catalogue_manifest(cat, 3, Split::kTrain);
   PackOptions o;
   o.out = dir;
   o.progress = false;
