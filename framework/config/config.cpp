@@ -125,6 +125,10 @@ const std::vector<Key>& schema() {
        "collectives: auto = nccl with GPUs, else mpi under mpirun/srun, else local"},
       {"comm.bucket_mb", Type::kFloat, "64", 0.001, 1e6, {}, "all-reduce the meta-gradient in buckets of at most this many MiB"},
       {"comm.timeout_s", Type::kFloat, "600", 0, 1e9, {}, "watchdog: abort the job when one meta-step takes longer; 0 = off"},
+      {"comm.reduction", Type::kString, "float", -kInf, kInf, {"float", "exact"},
+       "meta-gradient sum: float (fastest; bits depend on how tasks are spread over ranks) or exact "
+       "(fixed point, one task per thread, never task-batched: the same bits on any world size and "
+       "thread count; CPU only)"},
       {"comm.check_every", Type::kInt, "100", 0, 1e12, {}, "steps between cross-rank parameter checksum checks; 0 = off"},
       {"debug.fail_rank", Type::kInt, "-1", -1, 1e6, {}, "test only: this rank throws at debug.fail_at_step"},
       {"debug.fail_at_step", Type::kInt, "-1", -1, 1e12, {}, "test only: the step at which debug.fail_rank fails"},

@@ -90,17 +90,7 @@ std::vector<TaskStats> Learner::accumulate_meta_gradients(const Params& theta,
     // Worker w takes episodes w, w + W, ... in order into its own buffer,
     // and the buffers are added in worker order: the same bits every run
     // for a given number of threads.
-    worker_grads_.resize(workers);
-    for (auto& buf : worker_grads_) {
-      if (buf.size() != grad.size()) buf.assign(grad.size(), {});
-      for (size_t k = 0; k < grad.size(); ++k) {
-        if (!buf[k].defined() || buf[k].sizes() != grad[k].sizes() ||
-            buf[k].dtype() != grad[k].dtype())
-          buf[k] = torch::zeros_like(grad[k]);
-        else
-          buf[k].zero_();
-      }
-    }
+    reset_worker_grads(workers, grad);
     run_workers(workers, [&](int w) {
       for (size_t i = w; i < eps.size(); i += workers)
         out[i] = accumulate_meta_gradient(theta, eps[i], worker_grads_[w]);
@@ -112,6 +102,66 @@ std::vector<TaskStats> Learner::accumulate_meta_gradients(const Params& theta,
   }
   const EpisodeBatch b = stack_episodes(eps);
   return batch_stats(accumulate_batched(theta, b, grad), b.qy);
+}
+
+void Learner::reset_worker_grads(int workers, const std::vector<torch::Tensor>& grad) const {
+  worker_grads_.resize(workers);
+  for (auto& buf : worker_grads_) {
+    if (buf.size() != grad.size()) buf.assign(grad.size(), {});
+    for (size_t k = 0; k < grad.size(); ++k) {
+      if (!buf[k].defined() || buf[k].sizes() != grad[k].sizes() ||
+          buf[k].dtype() != grad[k].dtype())
+        buf[k] = torch::zeros_like(grad[k]);
+      else
+        buf[k].zero_();
+    }
+  }
+}
+
+std::vector<TaskStats> Learner::accumulate_exact(const Params& theta,
+                                                 const std::vector<Episode>& eps,
+                                                 ExactSum& sum) const {
+  if (!theta.tensors.at(0).is_cpu())
+    throw UserError("comm.reduction: exact works on CPU parameters only (device: cpu)");
+  const auto dtype = theta.tensors.at(0).scalar_type();
+  if (dtype != torch::kFloat32 && dtype != torch::kFloat64)
+    throw std::logic_error("accumulate_exact: float32 or float64 parameters");
+  size_t total = 0;
+  for (const auto& t : theta.tensors) total += static_cast<size_t>(t.numel());
+  if (sum.size() != total)
+    throw std::logic_error("accumulate_exact: sum sized for other parameters");
+  std::vector<TaskStats> out(eps.size());
+  // Every episode runs on a pool worker with one intra-op thread, also
+  // when there is only one: a task's bits never depend on the thread count.
+  const int workers = std::max(
+      1, std::min<int>(at::get_num_threads(), static_cast<int>(std::max<size_t>(eps.size(), 1))));
+  std::vector<torch::Tensor> shapes;
+  for (const auto& t : theta.tensors) shapes.push_back(t.detach());
+  reset_worker_grads(workers, shapes);
+  worker_sums_.resize(workers);
+  for (auto& s : worker_sums_) {
+    if (s.size() != total) s.resize(total);
+    s.clear();
+  }
+  run_workers(workers, [&](int w) {
+    std::vector<torch::Tensor>& g = worker_grads_[w];
+    for (size_t i = w; i < eps.size(); i += workers) {
+      for (auto& t : g) t.zero_();
+      out[i] = accumulate_meta_gradient(theta, eps[i], g);
+      size_t off = 0;
+      for (const auto& t : g) {
+        const torch::Tensor c = t.contiguous();
+        const auto n = static_cast<size_t>(c.numel());
+        if (dtype == torch::kFloat32)
+          worker_sums_[w].add(c.data_ptr<float>(), off, n);
+        else
+          worker_sums_[w].add(c.data_ptr<double>(), off, n);
+        off += n;
+      }
+    }
+  });
+  for (const auto& s : worker_sums_) sum.add(s);
+  return out;
 }
 
 torch::Tensor Learner::accumulate_batched(const Params&, const EpisodeBatch&,

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "core/exact_sum.h"
 #include "core/model.h"
 #include "core/params.h"
 #include "episodes/task_source.h"
@@ -111,6 +112,13 @@ class Learner {
   std::vector<TaskStats> accumulate_meta_gradients(const Params& theta,
                                                    const std::vector<Episode>& eps,
                                                    std::vector<torch::Tensor>& grad) const;
+  // comm.reduction: exact. Each episode's meta-gradient on its own, never
+  // task-batched, with one intra-op thread whatever the rank's thread count
+  // (episodes spread over the rank's threads), added into `sum` exactly: the
+  // result is the same bits whichever episodes this rank holds, in any order.
+  // CPU parameters only.
+  std::vector<TaskStats> accumulate_exact(const Params& theta, const std::vector<Episode>& eps,
+                                          ExactSum& sum) const;
   // Whether these episodes run task-batched (learner.inner_loop).
   bool batching(const std::vector<Episode>& eps) const;
   // Adapts to ep's support set and returns outputs on its query items.
@@ -140,6 +148,10 @@ class Learner {
  private:
   // One gradient buffer per task-parallel worker, kept across steps.
   mutable std::vector<std::vector<torch::Tensor>> worker_grads_;
+  // accumulate_exact: one exact sum per worker.
+  mutable std::vector<ExactSum> worker_sums_;
+  // Zeroed gradient buffers, one per worker, shaped like grad.
+  void reset_worker_grads(int workers, const std::vector<torch::Tensor>& grad) const;
 };
 
 std::unique_ptr<Learner> make_learner(const Model& model, TaskKind kind, const LearnerOptions& opt);

@@ -171,6 +171,7 @@ CommOptions comm_options(const Config& c) {
   o.bucket_bytes = static_cast<int64_t>(c.get_float("comm.bucket_mb") * (1 << 20));
   o.timeout_s = c.get_float("comm.timeout_s");
   o.check_every = c.get_int("comm.check_every");
+  o.exact = c.get_string("comm.reduction") == "exact";
   return o;
 }
 

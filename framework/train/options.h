@@ -81,6 +81,10 @@ struct CommOptions {
   int64_t bucket_bytes = 0;
   double timeout_s = 0;  // 0: no watchdog
   int64_t check_every = 0;
+  // comm.reduction: exact: meta-gradients summed in fixed point
+  // (core/exact_sum.h), one task at a time on one thread each: the same
+  // bits on any world size.
+  bool exact = false;
 };
 
 // Test-only fault injection (debug.*): none unless a rank and a step are set.

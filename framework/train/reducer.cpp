@@ -41,6 +41,17 @@ void Reducer::allreduce_sum(torch::Tensor& flat) {
   }
 }
 
+void Reducer::allreduce_sum(ExactSum& sum) {
+  const int64_t per_bucket = std::max<int64_t>(1, bucket_bytes_ / 8);
+  int64_t* p = sum.words();
+  const auto n = static_cast<int64_t>(sum.word_count());
+  for (int64_t off = 0; off < n; off += per_bucket) {
+    comm_->allreduce(p + off, static_cast<size_t>(std::min(per_bucket, n - off)),
+                     comm::ReduceOp::kSum);
+    ++calls_;
+  }
+}
+
 void Reducer::allreduce_sum(std::vector<torch::Tensor>& tensors) {
   if (tensors.empty()) return;
   int64_t total = 0;

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "comm/backend.h"
+#include "core/exact_sum.h"
 
 namespace metacat {
 
@@ -25,6 +26,9 @@ class Reducer {
   void allreduce_sum(torch::Tensor& flat);
   // In-place sum over ranks of each tensor of the list.
   void allreduce_sum(std::vector<torch::Tensor>& tensors);
+  // In-place sum over ranks of exact sums (comm.reduction: exact): integer
+  // limbs, so the result is the same bits in any reduction order.
+  void allreduce_sum(ExactSum& sum);
   int64_t calls() const { return calls_; }  // collectives issued so far
 
  private:

@@ -11,7 +11,9 @@
 #include "checkpoint/checkpoint.h"
 #include "core/device.h"
 #include "core/error.h"
+#include "core/exact_sum.h"
 #include "core/log.h"
+#include "core/threads.h"
 #include "data/prefetch.h"
 #include "episodes/sampler.h"
 #include "train/decisions.h"
@@ -267,6 +269,20 @@ void check_replicas(comm::Backend& comm, const Params& theta, int64_t done) {
                              std::to_string(mine) + ", rank 0 " + std::to_string(lead) + ")");
 }
 
+// comm.reduction: exact: the all-reduced exact sum into the flat gradient.
+// Its out-of-range count was summed with it, so every rank decides alike.
+void exact_into(const ExactSum& sum, torch::Tensor& flat, int64_t step) {
+  if (sum.out_of_range() > 0)
+    throw UserError("meta-gradient at step " + std::to_string(step) + ": " +
+                    std::to_string(sum.out_of_range()) +
+                    " task gradient values are not finite or beyond +-2^40, the range of "
+                    "comm.reduction: exact (lower train.outer_lr or learner.inner_lr)");
+  if (flat.scalar_type() == torch::kFloat64)
+    sum.to(flat.data_ptr<double>());
+  else
+    sum.to(flat.data_ptr<float>());
+}
+
 }  // namespace
 
 Trainer::Trainer(const Experiment& ex, std::string run_dir, bool verbose,
@@ -287,8 +303,16 @@ torch::Tensor Trainer::meta_gradient(const Params& theta, int64_t step) {
   std::vector<Episode> eps;
   for (int64_t g : sampler.my_slots(step)) eps.push_back(sampler.draw(step, g));
   ex_.learner->set_meta_step(step);
-  ex_.learner->accumulate_meta_gradients(state.theta, eps, state.grads);
-  Reducer(comm_, ex_.options.comm.bucket_bytes).allreduce_sum(state.flat_grad);
+  Reducer reducer(comm_, ex_.options.comm.bucket_bytes);
+  if (ex_.options.comm.exact) {
+    ExactSum sum(static_cast<size_t>(state.flat_grad.numel()));
+    ex_.learner->accumulate_exact(state.theta, eps, sum);
+    reducer.allreduce_sum(sum);
+    exact_into(sum, state.flat_grad, step);
+  } else {
+    ex_.learner->accumulate_meta_gradients(state.theta, eps, state.grads);
+    reducer.allreduce_sum(state.flat_grad);
+  }
   return state.flat_grad.div_(static_cast<double>(sampler.meta_batch()));
 }
 
@@ -297,6 +321,8 @@ TrainReport Trainer::run() {
   comm::Backend& comm = *comm_;
   std::string device_why;  // before anything is written: device cuda may be refused
   const torch::Device device = pick_device(o.device, comm.rank(), &device_why);
+  if (o.comm.exact && !device.is_cpu())
+    throw UserError("comm.reduction: exact runs on the CPU only; set device: cpu");
   RunDirectory dir(run_dir_, comm.rank() == 0);
   const std::string resume_from = agree_on_resume(comm, resume_, run_dir_, dir.has_checkpoints());
   dir.write_config(ex_.config, ex_.role);
@@ -315,6 +341,7 @@ TrainReport Trainer::run() {
   const FaultInjector faults(o.faults, comm.rank());
   install_stop_signals(o.train.signals);
   Interval interval;
+  ExactSum exact(o.comm.exact ? static_cast<size_t>(state.flat_grad.numel()) : 0);
 
   for (int64_t s = start; s < o.train.steps; ++s) {
     // draw
@@ -322,11 +349,21 @@ TrainReport Trainer::run() {
     // accumulate
     state.flat_grad.zero_();
     ex_.learner->set_meta_step(s);
-    interval.add(ex_.learner->accumulate_meta_gradients(state.theta, eps, state.grads));
+    if (o.comm.exact) {
+      exact.clear();
+      interval.add(ex_.learner->accumulate_exact(state.theta, eps, exact));
+    } else {
+      interval.add(ex_.learner->accumulate_meta_gradients(state.theta, eps, state.grads));
+    }
     faults.after_accumulate(s);
     // reduce
     const auto reduce_began = Clock::now();
-    reducer.allreduce_sum(state.flat_grad);
+    if (o.comm.exact) {
+      reducer.allreduce_sum(exact);
+      exact_into(exact, state.flat_grad, s);
+    } else {
+      reducer.allreduce_sum(state.flat_grad);
+    }
     // decide
     StepDecisions mine;
     mine.nonfinite = !std::isfinite(interval.loss);
@@ -340,13 +377,21 @@ TrainReport Trainer::run() {
       throw UserError("meta-loss or meta-gradient is not finite at step " + std::to_string(s) +
                       " (lower train.outer_lr or learner.inner_lr, or set train.grad_clip)");
     // step
-    {
-      torch::NoGradGuard ng;
-      state.flat_grad.div_(static_cast<double>(sampler.meta_batch()));
-    }
-    if (o.train.grad_clip > 0) clip_global_norm(state.grads, o.train.grad_clip);
-    state.optimizer->set_lr(o.train.optimizer.lr_at(s));
-    state.optimizer->step_flat(state.flat_theta, state.flat_grad);
+    const auto update = [&](int) {
+      {
+        torch::NoGradGuard ng;
+        state.flat_grad.div_(static_cast<double>(sampler.meta_batch()));
+      }
+      if (o.train.grad_clip > 0) clip_global_norm(state.grads, o.train.grad_clip);
+      state.optimizer->set_lr(o.train.optimizer.lr_at(s));
+      state.optimizer->step_flat(state.flat_theta, state.flat_grad);
+    };
+    // Exact: on one thread, so that the norm's reduction and the update's
+    // kernels see the same split on every world size.
+    if (o.comm.exact)
+      run_workers(1, update);
+    else
+      update(0);
     faults.after_update(s, state.theta);
     watchdog.kick(s + 1);
 

@@ -1,8 +1,13 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <limits>
+#include <random>
 #include <set>
 
+#include "core/exact_sum.h"
 #include "core/loss.h"
 #include "core/model.h"
 #include "core/optimizer.h"
@@ -173,4 +178,105 @@ TEST(Model, GlorotAndPytorchInitialisations) {
   for (const char* b : {"conv0.bias", "conv3.bias", "head.bias"})
     EXPECT_EQ(gl.at(b).abs().max().item<double>(), 0) << b;
   EXPECT_EQ(gl.at("bn2.weight").min().item<double>(), 1);
+}
+
+namespace {
+std::vector<uint32_t> bits_of(const std::vector<float>& v) {
+  std::vector<uint32_t> b(v.size());
+  std::memcpy(b.data(), v.data(), v.size() * sizeof(float));
+  return b;
+}
+}  // namespace
+
+// The exact sum of the same vectors is the same bits in any order and any
+// grouping (here: 64 vectors of values spread over 30 binades, summed in
+// order, in reverse, shuffled, and as 1, 2, 4 and 8 partial sums that are
+// then added), while a float sum of the same values changes with the order.
+TEST(ExactSum, SameBitsInAnyOrderAndGrouping) {
+  const size_t n = 257, tasks = 64;
+  std::mt19937 gen(5);
+  std::uniform_real_distribution<float> mant(-1.f, 1.f);
+  std::uniform_int_distribution<int> expo(-24, 6);
+  std::vector<std::vector<float>> v(tasks, std::vector<float>(n));
+  for (auto& t : v)
+    for (auto& x : t) x = std::ldexp(mant(gen), expo(gen));
+  auto exact = [&](const std::vector<size_t>& order, size_t groups) {
+    std::vector<ExactSum> part(groups, ExactSum(n));
+    for (size_t k = 0; k < order.size(); ++k) part[k % groups].add(v[order[k]].data(), 0, n);
+    ExactSum all(n);
+    for (size_t g = groups; g-- > 0;) all.add(part[g]);
+    std::vector<float> out(n);
+    all.to(out.data());
+    EXPECT_EQ(all.out_of_range(), 0);
+    return bits_of(out);
+  };
+  auto naive = [&](const std::vector<size_t>& order) {
+    std::vector<float> out(n, 0.f);
+    for (size_t k : order)
+      for (size_t i = 0; i < n; ++i) out[i] += v[k][i];
+    return bits_of(out);
+  };
+  std::vector<size_t> fwd(tasks);
+  for (size_t k = 0; k < tasks; ++k) fwd[k] = k;
+  std::vector<size_t> rev(fwd.rbegin(), fwd.rend()), shuf = fwd;
+  std::shuffle(shuf.begin(), shuf.end(), gen);
+  const auto ref = exact(fwd, 1);
+  EXPECT_EQ(exact(rev, 1), ref);
+  for (size_t groups : {2, 4, 8}) EXPECT_EQ(exact(shuf, groups), ref) << groups << " groups";
+  EXPECT_NE(naive(fwd), naive(shuf)) << "the float sum should depend on the order here";
+}
+
+// Where the exact sum is a double (few values of nearby binades), the result
+// is that double rounded to float; negative values, values whose low bits
+// lie below 2^-64 (truncated) and subnormals behave as documented.
+TEST(ExactSum, RoundsTheExactSumOnce) {
+  std::mt19937 gen(9);
+  std::uniform_real_distribution<float> mant(-1.f, 1.f);
+  const size_t n = 1000;
+  std::vector<float> a(n), b(n), c(n);
+  for (size_t i = 0; i < n; ++i)
+    a[i] = mant(gen), b[i] = std::ldexp(mant(gen), -3), c[i] = std::ldexp(mant(gen), 4);
+  ExactSum s(n);
+  s.add(a.data(), 0, n), s.add(b.data(), 0, n), s.add(c.data(), 0, n);
+  std::vector<float> out(n);
+  s.to(out.data());
+  std::vector<double> dout(n);
+  s.to(dout.data());
+  for (size_t i = 0; i < n; ++i) {
+    const double exact = double(a[i]) + double(b[i]) + double(c[i]);  // exact: < 53 bits wide
+    ASSERT_EQ(dout[i], exact) << i;
+    ASSERT_EQ(out[i], static_cast<float>(exact)) << i;
+  }
+  // 2^-20 + 2^-70 keeps only 2^-20 (2^-70 is below the fixed point's last
+  // bit); -3 * 2^-60 is exact; a subnormal adds nothing.
+  const float tiny[3] = {std::ldexp(1.0f, -20), std::ldexp(1.0f, -70), std::ldexp(-3.0f, -60)};
+  ExactSum t(1);
+  for (float x : tiny) t.add(&x, 0, 1);
+  const float sub = std::numeric_limits<float>::denorm_min();
+  t.add(&sub, 0, 1);
+  double d;
+  t.to(&d);
+  EXPECT_EQ(d, std::ldexp(1.0, -20) - 3.0 * std::ldexp(1.0, -60));
+}
+
+// Values outside +-2^40, and non-finite ones, are counted and not added;
+// the count sums like the limbs; offsets address the right elements.
+TEST(ExactSum, OutOfRangeIsCountedAndOffsetsAddress) {
+  ExactSum s(4);
+  const float v[3] = {std::ldexp(1.0f, 40), NAN, -std::ldexp(1.0f, 39)};
+  s.add(v, 1, 3);
+  EXPECT_EQ(s.out_of_range(), 2);
+  float out[4];
+  s.to(out);
+  EXPECT_EQ(out[0], 0.f);
+  EXPECT_EQ(out[1], 0.f);
+  EXPECT_EQ(out[2], 0.f);
+  EXPECT_EQ(out[3], -std::ldexp(1.0f, 39));
+  ExactSum t(4);
+  t.add(s), t.add(s);
+  EXPECT_EQ(t.out_of_range(), 4);
+  t.to(out);
+  EXPECT_EQ(out[3], -std::ldexp(1.0f, 40));  // the sum may exceed one value's range
+  EXPECT_THROW(s.add(v, 2, 3), std::out_of_range);
+  EXPECT_THROW(s.add(ExactSum(3)), std::invalid_argument);
 }
