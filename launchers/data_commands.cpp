@@ -4,6 +4,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "checkpoint/checkpoint.h"
 #include "core/error.h"
 #include "core/io.h"
 #include "data/episode_file.h"
@@ -175,6 +176,12 @@ int run_inspect(const std::string& path, bool verify) {
         shape += (shape.empty() ? "" : "x") + std::to_string(d);
       std::cout << "  /params/" << n << " " << shape << "\n";
     }
+    if (verify) {
+      // Throws, naming the file, unless its content checksum matches.
+      const Checkpoint ck = load_checkpoint(path);
+      std::cout << "verify: OK (content xxh64 " << h5::read_string_attr(f, "content_xxh64", path)
+                << "; parameters " << hex64(checksum(ck.params)) << ")\n";
+    }
   } else if (fs::path(path).filename() == "manifest.h5") {
     print_dataset(fs::path(path).parent_path().string());
   } else {
@@ -260,7 +267,8 @@ std::vector<std::pair<CLI::App*, std::function<int()>>> add_data_commands(CLI::A
   inspect->add_option("path", *path, "Dataset folder or HDF5 file")->required();
   inspect->add_flag(
       "--verify", *verify,
-      "Re-hash every shard and check every category against the manifest (exit 1 on problems)");
+      "Dataset folder: re-hash every shard and check every category against the manifest; "
+      "checkpoint: check its content checksum (exit 1 on problems)");
   cmds.emplace_back(inspect, [path, verify] { return run_inspect(*path, *verify); });
 
   auto* episodes =
