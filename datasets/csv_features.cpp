@@ -199,7 +199,9 @@ PackSummary pack_csv(const std::string& path, const CsvSplit& split, torch::Scal
         CategoryData& d = cats[order[c]];
         const int64_t rows = static_cast<int64_t>(d.labels.size());
         return CategoryRows{torch::tensor(d.features).reshape({rows, dim}).to(dtype),
-                            torch::tensor(d.labels), torch::tensor(d.ids, torch::kInt64)};
+                            torch::tensor(d.labels),
+                            torch::tensor(d.ids, torch::kInt64),
+                            {}};
       },
       opt);
 }

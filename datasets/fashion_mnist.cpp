@@ -110,8 +110,8 @@ PackSummary pack_fashion_mnist(const std::string& dir,
   return pack(
       m,
       [&](int64_t c) {
-        return CategoryRows{store->items(c), store->labels(c),
-                            torch::tensor(ids[c], torch::kInt64)};
+        return CategoryRows{
+            store->items(c), store->labels(c), torch::tensor(ids[c], torch::kInt64), {}};
       },
       opt);
 }

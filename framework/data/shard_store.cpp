@@ -179,7 +179,7 @@ Rows ShardStore::gather(int64_t c, const std::vector<int64_t>& rows) const {
                       manifest_.names[c] + " (" + std::to_string(manifest_.items[c]) + " items)");
   torch::Tensor idx = torch::tensor(rows, torch::kInt64);
   const Rows& whole = it->second.rows;
-  Rows r{whole.items.index_select(0, idx), whole.labels.index_select(0, idx)};
+  Rows r{whole.items.index_select(0, idx), whole.labels.index_select(0, idx), {}};
   if (whole.oracle.defined()) r.oracle = whole.oracle.index_select(0, idx);
   return r;
 }

@@ -12,7 +12,9 @@ std::pair<double, double> SinusoidSource::task(Split split, int64_t source) cons
 }
 
 Episode SinusoidSource::draw(Split split, int64_t source, const EpisodeSpec& spec, Rng& rng) const {
-  auto [amp, phase] = task(split, source);
+  // Named copies, not a structured binding: lambdas capture them (C++17).
+  const std::pair<double, double> ap = task(split, source);
+  const double amp = ap.first, phase = ap.second;
   // Written straight into tensors of the run's dtype: two allocations per
   // set, no conversions (episodes are drawn every meta-step).
   auto make = [&](int64_t n, torch::Tensor& x, torch::Tensor& y) {
