@@ -143,11 +143,14 @@ run_metacat() {
   local home=${METACAT_HOME:-${SLURM_SUBMIT_DIR:-.}}
   local bin=${METACAT:-$home/build/metacat}
   local threads=${SLURM_CPUS_PER_TASK:-1}
+  # Without -n or --ntasks-per-node Slurm sets no SLURM_NTASKS and srun
+  # starts one task per node.
+  local tasks=${SLURM_NTASKS:-${SLURM_JOB_NUM_NODES:-1}}
   local args=(train --config "$config" --run-dir "$run_dir" --resume "$resume" --set "threads=$threads" "$@")
   local launch=(srun --mpi=pmix --kill-on-bad-exit=1 "$bin" "${args[@]}")
   if [ "${METACAT_LAUNCHER:-srun}" = mpirun ]; then
     export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-    launch=(mpirun -np "${SLURM_NTASKS:-1}" "$bin" "${args[@]}")
+    launch=(mpirun -np "$tasks" "$bin" "${args[@]}")
   fi
   # A dry run shows what the job would start (tests/slurm/args_test.sh).
   if [ -n "${METACAT_DRY_RUN:-}" ]; then
@@ -158,7 +161,7 @@ run_metacat() {
   fi
   export OMP_NUM_THREADS=$threads OPENBLAS_NUM_THREADS=$threads
   echo "metacat: job ${SLURM_JOB_ID} restart ${SLURM_RESTART_COUNT:-0} on ${SLURM_JOB_NODELIST:-?}:" \
-       "${SLURM_NTASKS:-1} tasks x ${threads} threads, run dir ${run_dir}"
+       "${tasks} tasks x ${threads} threads, run dir ${run_dir}"
 
   local pid rc
   # The warning signal (--signal=B:USR1@N, or scancel --signal=USR1 --batch)

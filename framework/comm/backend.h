@@ -49,6 +49,10 @@ class Backend {
   virtual int size() const = 0;
   // Ranks on this node (for default thread counts).
   virtual int local_size() const = 0;
+  // Which ranks run on which host, e.g. "mc-h1: 0-1; mc-h2: 2-3" (gathered
+  // once at start; empty for a single process). Printed when a run starts,
+  // so that a host named in a launcher's failure message maps to its ranks.
+  virtual std::string placement() const { return ""; }
 
   // In place: element i becomes op over ranks of element i, for `count`
   // elements of `dtype`.

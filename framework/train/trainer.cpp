@@ -230,6 +230,8 @@ class Coordinator {
                << state_.theta.numel() << " meta-parameters, " << o_.train.steps << " steps x "
                << sampler.meta_batch() << " tasks, " << sampler.partitions() << " partitions, " << n
                << " rank" << (n > 1 ? "s" : "") << " (" << comm_.name() << ")";
+    // Launchers name a lost host; this line names its ranks.
+    if (n > 1) log_info() << "placement: " << comm_.placement();
   }
 
   TrainReport finish() {

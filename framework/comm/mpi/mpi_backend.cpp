@@ -1,5 +1,10 @@
 #include "comm/mpi/mpi_backend.h"
 
+#include <algorithm>
+#include <string>
+#include <utility>
+#include <vector>
+
 // The C API only: the deprecated C++ bindings would need libmpi_cxx.
 #define OMPI_SKIP_MPICXX 1
 #define MPICH_SKIP_MPICXX 1
@@ -46,6 +51,32 @@ MpiBackend::MpiBackend() {
       MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node));
   METACAT_MPI_CHECK(MPI_Comm_size(node, &local_size_));
   MPI_Comm_free(&node);
+  // Every rank's host, once: "host: ranks; ..." in order of first rank.
+  constexpr int kName = 256;
+  std::vector<char> mine(kName, '\0'), all(static_cast<size_t>(kName) * size_);
+  const std::string host = hostname();
+  std::copy_n(host.begin(), std::min<size_t>(host.size(), kName - 1), mine.begin());
+  METACAT_MPI_CHECK(
+      MPI_Allgather(mine.data(), kName, MPI_CHAR, all.data(), kName, MPI_CHAR, MPI_COMM_WORLD));
+  std::vector<std::pair<std::string, std::vector<int>>> hosts;
+  for (int r = 0; r < size_; ++r) {
+    const std::string h(all.data() + static_cast<size_t>(kName) * r);
+    auto it = std::find_if(hosts.begin(), hosts.end(), [&](const auto& e) { return e.first == h; });
+    if (it == hosts.end()) it = hosts.insert(hosts.end(), {h, {}});
+    it->second.push_back(r);
+  }
+  for (const auto& [h, ranks] : hosts) {
+    if (!placement_.empty()) placement_ += "; ";
+    placement_ += h + ": ";
+    for (size_t i = 0; i < ranks.size();) {  // runs of consecutive ranks as a-b
+      size_t j = i;
+      while (j + 1 < ranks.size() && ranks[j + 1] == ranks[j] + 1) ++j;
+      if (i > 0) placement_ += ",";
+      placement_ += std::to_string(ranks[i]);
+      if (j > i) placement_ += "-" + std::to_string(ranks[j]);
+      i = j + 1;
+    }
+  }
 }
 
 MpiBackend::~MpiBackend() {

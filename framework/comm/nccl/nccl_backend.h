@@ -25,6 +25,7 @@ class NcclBackend : public Backend {
   int rank() const override { return mpi_->rank(); }
   int size() const override { return mpi_->size(); }
   int local_size() const override { return mpi_->local_size(); }
+  std::string placement() const override { return mpi_->placement(); }
   void allreduce(void* data, size_t count, DType dtype, ReduceOp op) override;
   bool reduces_device_memory() const override { return true; }
   void allreduce_device(void* data, size_t count, DType dtype, ReduceOp op, void* stream) override;
