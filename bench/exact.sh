@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${1:-2}
 BIN=${BIN:-build/metacat}
-[ -f data/fashion-mnist/manifest.h5 ] || $BIN pack --source fashion-mnist --out data/fashion-mnist --quiet
+[ -f data/fashion-mnist/manifest.h5 ] || "$BIN" pack --source fashion-mnist --out data/fashion-mnist --quiet
 PY=${METACAT_PYTHON:-.venv/bin/python}  # with h5py (scripts/setup)
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 tmp=$(mktemp -d)

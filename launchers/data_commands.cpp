@@ -144,8 +144,11 @@ void print_dataset(const std::string& dir) {
     std::cout << "  descriptors: " << m.descriptors.size(1) << " per category\n";
 }
 
-int run_inspect(const std::string& path, bool verify) {
-  if (!fs::exists(path)) throw UserError("inspect: '" + path + "' does not exist");
+int run_inspect(const std::string& given, bool verify) {
+  if (!fs::exists(given)) throw UserError("inspect: '" + given + "' does not exist");
+  // A dataset's manifest stands for its folder.
+  const std::string path =
+      fs::path(given).filename() == "manifest.h5" ? fs::path(given).parent_path().string() : given;
   if (fs::is_directory(path)) {
     print_dataset(path);
     if (!verify) return 0;
@@ -160,6 +163,10 @@ int run_inspect(const std::string& path, bool verify) {
   }
   h5::Handle f = h5::open_file(path);
   if (H5Aexists(f, "ways") > 0) {
+    if (verify)
+      throw UserError("inspect --verify: '" + path +
+                      "' is an episode file, which carries no checksum to verify (datasets and "
+                      "checkpoints do)");
     EpisodeFile e = read_episode_file(path);
     std::cout << path << ": " << e.plans.size() << " fixed " << e.kind << " episodes, split "
               << to_string(e.split) << ", " << e.spec.ways << "-way " << e.spec.shots << "-shot "
@@ -182,8 +189,6 @@ int run_inspect(const std::string& path, bool verify) {
       std::cout << "verify: OK (content xxh64 " << h5::read_string_attr(f, "content_xxh64", path)
                 << "; parameters " << hex64(checksum(ck.params)) << ")\n";
     }
-  } else if (fs::path(path).filename() == "manifest.h5") {
-    print_dataset(fs::path(path).parent_path().string());
   } else {
     throw UserError("inspect: '" + path + "' is not a metacat dataset, checkpoint or episode file");
   }
@@ -267,8 +272,9 @@ std::vector<std::pair<CLI::App*, std::function<int()>>> add_data_commands(CLI::A
   inspect->add_option("path", *path, "Dataset folder or HDF5 file")->required();
   inspect->add_flag(
       "--verify", *verify,
-      "Dataset folder: re-hash every shard and check every category against the manifest; "
-      "checkpoint: check its content checksum (exit 1 on problems)");
+      "Dataset folder (or its manifest.h5): re-hash every shard and check every category "
+      "against the manifest; checkpoint: check its content checksum and print it with a "
+      "checksum of the parameters alone (exit 1 on problems, 4 on an unreadable file)");
   cmds.emplace_back(inspect, [path, verify] { return run_inspect(*path, *verify); });
 
   auto* episodes =

@@ -9,9 +9,11 @@
 // 64-bit limbs holding bits 0-31, 32-63 and 64+ (signed) of N. Limbs add as
 // integers, which is associative and commutative: any grouping of the same
 // values (tasks on one rank or on four, added in any order, all-reduced in
-// any tree) gives the same limbs after normalisation, and so the same float.
+// any tree) gives the same limbs, and so the same float.
 // Range: |v| < 2^40 per added value, up to 2^22 added vectors; values
 // outside it (and NaN, inf) are counted, not added (out_of_range()).
+// Doubles are accepted on the same grid: all 53 bits of a double are kept
+// only for |v| >= 2^-11 (a float's 24 for |v| >= 2^-40).
 #include <cstddef>
 #include <cstdint>
 #include <vector>

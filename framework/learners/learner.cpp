@@ -4,6 +4,7 @@
 #include <torch/csrc/autograd/autograd.h>
 
 #include <algorithm>
+#include <mutex>
 
 #include "config/learners.h"
 #include "core/error.h"
@@ -132,35 +133,36 @@ std::vector<TaskStats> Learner::accumulate_exact(const Params& theta,
     throw std::logic_error("accumulate_exact: sum sized for other parameters");
   std::vector<TaskStats> out(eps.size());
   // Every episode runs on a pool worker with one intra-op thread, also
-  // when there is only one: a task's bits never depend on the thread count.
-  const int workers = std::max(
-      1, std::min<int>(at::get_num_threads(), static_cast<int>(std::max<size_t>(eps.size(), 1))));
+  // when there is only one (learner.task_parallel: false): a task's bits
+  // never depend on the thread count. Workers add finished tasks into the
+  // one sum in turn; integer addition makes the order irrelevant.
+  const int workers =
+      opt_.task_parallel
+          ? std::max(1, std::min<int>(at::get_num_threads(),
+                                      static_cast<int>(std::max<size_t>(eps.size(), 1))))
+          : 1;
   std::vector<torch::Tensor> shapes;
   for (const auto& t : theta.tensors) shapes.push_back(t.detach());
   reset_worker_grads(workers, shapes);
-  worker_sums_.resize(workers);
-  for (auto& s : worker_sums_) {
-    if (s.size() != total) s.resize(total);
-    s.clear();
-  }
+  std::mutex adding;
   run_workers(workers, [&](int w) {
     std::vector<torch::Tensor>& g = worker_grads_[w];
     for (size_t i = w; i < eps.size(); i += workers) {
       for (auto& t : g) t.zero_();
       out[i] = accumulate_meta_gradient(theta, eps[i], g);
+      std::lock_guard<std::mutex> lock(adding);
       size_t off = 0;
       for (const auto& t : g) {
         const torch::Tensor c = t.contiguous();
         const auto n = static_cast<size_t>(c.numel());
         if (dtype == torch::kFloat32)
-          worker_sums_[w].add(c.data_ptr<float>(), off, n);
+          sum.add(c.data_ptr<float>(), off, n);
         else
-          worker_sums_[w].add(c.data_ptr<double>(), off, n);
+          sum.add(c.data_ptr<double>(), off, n);
         off += n;
       }
     }
   });
-  for (const auto& s : worker_sums_) sum.add(s);
   return out;
 }
 

@@ -114,9 +114,9 @@ class Learner {
                                                    std::vector<torch::Tensor>& grad) const;
   // comm.reduction: exact. Each episode's meta-gradient on its own, never
   // task-batched, with one intra-op thread whatever the rank's thread count
-  // (episodes spread over the rank's threads), added into `sum` exactly: the
-  // result is the same bits whichever episodes this rank holds, in any order.
-  // CPU parameters only.
+  // (episodes spread over the rank's threads when learner.task_parallel),
+  // added into `sum` exactly: the result is the same bits whichever episodes
+  // this rank holds, in any order. CPU parameters only.
   std::vector<TaskStats> accumulate_exact(const Params& theta, const std::vector<Episode>& eps,
                                           ExactSum& sum) const;
   // Whether these episodes run task-batched (learner.inner_loop).
@@ -148,8 +148,6 @@ class Learner {
  private:
   // One gradient buffer per task-parallel worker, kept across steps.
   mutable std::vector<std::vector<torch::Tensor>> worker_grads_;
-  // accumulate_exact: one exact sum per worker.
-  mutable std::vector<ExactSum> worker_sums_;
   // Zeroed gradient buffers, one per worker, shaped like grad.
   void reset_worker_grads(int workers, const std::vector<torch::Tensor>& grad) const;
 };

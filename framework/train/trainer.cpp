@@ -278,7 +278,8 @@ void exact_into(const ExactSum& sum, torch::Tensor& flat, int64_t step) {
     throw UserError("meta-gradient at step " + std::to_string(step) + ": " +
                     std::to_string(sum.out_of_range()) +
                     " task gradient values are not finite or beyond +-2^40, the range of "
-                    "comm.reduction: exact (lower train.outer_lr or learner.inner_lr)");
+                    "comm.reduction: exact (lower train.outer_lr or learner.inner_lr; "
+                    "train.grad_clip does not help: the range applies before clipping)");
   if (flat.scalar_type() == torch::kFloat64)
     sum.to(flat.data_ptr<double>());
   else

@@ -259,6 +259,33 @@ TEST(ExactSum, RoundsTheExactSumOnce) {
   EXPECT_EQ(d, std::ldexp(1.0, -20) - 3.0 * std::ldexp(1.0, -60));
 }
 
+// Doubles: exact on the 2^-64 grid, the same bits in any order; bits below
+// it are truncated.
+TEST(ExactSum, DoublesOnTheSameGrid) {
+  std::mt19937 gen(11);
+  std::uniform_real_distribution<double> u(-1.0, 1.0);
+  const size_t n = 300;
+  std::vector<std::vector<double>> v(3, std::vector<double>(n));
+  for (auto& t : v)
+    for (auto& x : t) x = std::ldexp(std::round(std::ldexp(u(gen), 40)), -40);  // 41-bit values
+  ExactSum a(n), b(n);
+  for (int k : {0, 1, 2}) a.add(v[k].data(), 0, n);
+  for (int k : {2, 0, 1}) b.add(v[k].data(), 0, n);
+  std::vector<double> oa(n), ob(n);
+  a.to(oa.data());
+  b.to(ob.data());
+  for (size_t i = 0; i < n; ++i) {
+    ASSERT_EQ(oa[i], v[0][i] + v[1][i] + v[2][i]) << i;  // exact: 43 bits at most
+    ASSERT_EQ(std::memcmp(&oa[i], &ob[i], sizeof(double)), 0) << i;
+  }
+  ExactSum t(1);
+  const double tiny = std::ldexp(1.0, -10) + std::ldexp(1.0, -70);
+  t.add(&tiny, 0, 1);
+  double d;
+  t.to(&d);
+  EXPECT_EQ(d, std::ldexp(1.0, -10));
+}
+
 // Values outside +-2^40, and non-finite ones, are counted and not added;
 // the count sums like the limbs; offsets address the right elements.
 TEST(ExactSum, OutOfRangeIsCountedAndOffsetsAddress) {

@@ -33,5 +33,5 @@ int main(int argc, char** argv) {
     }
   }
   std::printf("replayed %d inputs\n", count);
-  return 0;
+  return count > 0 ? 0 : 1;  // nothing replayed is a broken test, not a pass
 }

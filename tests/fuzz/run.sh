@@ -17,6 +17,9 @@ trap 'rm -rf "$tmp"' EXIT
 export TMPDIR=$tmp  # the targets' scratch files
 
 corpus=$build/fuzz-corpus/$name
+# Made again when the CLI that writes it was rebuilt (its formats may have
+# changed); made in a scratch folder and moved into place whole.
+if [ -d "$corpus" ] && [ "$cli" -nt "$corpus" ]; then rm -rf "$corpus"; fi
 if [ ! -d "$corpus" ]; then
   work=$tmp/make-corpus
   mkdir -p "$work/out"
@@ -50,7 +53,8 @@ if [ ! -d "$corpus" ]; then
     *) echo "run.sh: no fuzz target '$name'"; exit 2 ;;
   esac
   mkdir -p "$build/fuzz-corpus"
-  mv "$work/out" "$corpus"
+  # -T: never into a corpus another test made meanwhile (then keep that one).
+  mv -T "$work/out" "$corpus" 2>/dev/null || [ -d "$corpus" ]
 fi
 regressions=$here/regressions/$name
 mkdir -p "$tmp/none"

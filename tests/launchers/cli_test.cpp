@@ -111,6 +111,24 @@ TEST(Cli, PackInspectEpisodesAndEvalFromFile) {
           " --set model.hidden=[8] --set train.steps=5 --set eval.at_end=false --run-dir " +
           run_dir);
   ASSERT_EQ(r.code, 0) << r.output;
+  // inspect --verify: a checkpoint (its checksums), a dataset through its
+  // manifest; a damaged checkpoint fails naming it; an episode file has
+  // nothing to verify, and says so.
+  const std::string ck = run_dir + "/checkpoints/step-00000005.h5";
+  r = run("inspect --verify " + ck);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("verify: OK (content xxh64 "), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("; parameters "), std::string::npos) << r.output;
+  r = run("inspect --verify " + data + "/manifest.h5");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("verify: OK"), std::string::npos) << r.output;
+  const std::string damaged = tmp("damaged.h5");
+  fs::copy_file(ck, damaged);
+  fs::resize_file(damaged, fs::file_size(ck) / 2);
+  r = run("inspect --verify " + damaged);
+  EXPECT_NE(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find(damaged), std::string::npos) << r.output;
+  expect_user_error(run("inspect --verify " + eps), "no checksum to verify");
   const std::string json = tmp("eval.json");
   r = run("eval --checkpoint " + run_dir + " --episodes " + eps + " --baseline scratch --json " +
           json);

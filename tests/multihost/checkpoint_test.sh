@@ -28,16 +28,21 @@ host0=mc-h1
 caught=
 end=$((SECONDS + 20))
 while [ $SECONDS -lt $end ] && [ -z "$caught" ]; do
-  tmp=$(compgen -G "$RUN/checkpoints/step-*.h5.tmp.*" | head -1)
-  [ -n "$tmp" ] || continue
+  # Builtins only (no fork per poll): a write lasts milliseconds.
+  files=("$RUN"/checkpoints/step-*.h5.tmp.*)
+  tmp=${files[0]}
+  [ -e "$tmp" ] || continue
   pids=$(mh_pids "$host0")
   kill -STOP $pids 2>/dev/null
   if [ -e "$tmp" ]; then caught=$tmp; else kill -CONT $pids 2>/dev/null; fi
 done
 t0=$(mh_now)
 mh_kill_host "$host0"
-[ -n "$caught" ] && echo "killed $host0 (rank 0 and its orted) inside the write of $(basename "$caught")" ||
-  echo "killed $host0 (rank 0 and its orted) between writes (no write caught in 20 s)"
+if [ -n "$caught" ]; then
+  ok "killed $host0 (rank 0 and its orted) inside the write of $(basename "$caught")"
+else
+  bad "no checkpoint write caught in 20 s: $host0 killed between writes, which is not what this test tests"
+fi
 gone=$(mh_wait_hosts_empty "$t0" $((TIMEOUT_S + 10)))
 gone_rc=$?
 wait_pid "$MH_JOB" 5

@@ -171,13 +171,17 @@ mh_since() { awk -v a="$1" -v b="$(mh_now)" 'BEGIN { printf "%.1f", b - a }'; }
 # Wait up to T seconds until no process is left on any host; prints the
 # seconds taken (from START, "N.N s"), or "never (...)" and returns 1.
 mh_wait_hosts_empty() {  # START T
-  local start=$1 t=$2 h left i
-  for i in $(seq 1 $((t * 10))); do
+  local start=$1 t=$2 h left
+  # Elapsed time from START, not a count of polls (each poll takes time too).
+  while awk -v a="$start" -v b="$(mh_now)" -v t="$t" 'BEGIN { exit !(b - a < t) }'; do
     left=
     for h in $MH_HOSTS; do [ -n "$(mh_pids "$h")" ] && left="$left $h"; done
     [ -z "$left" ] && { echo "$(mh_since "$start") s"; return 0; }
     sleep 0.1
   done
+  left=
+  for h in $MH_HOSTS; do [ -n "$(mh_pids "$h")" ] && left="$left $h"; done
+  [ -z "$left" ] && { echo "$(mh_since "$start") s"; return 0; }
   echo "never (still running on:$left)"
   return 1
 }

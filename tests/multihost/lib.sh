@@ -87,18 +87,19 @@ start_job() {  # LOG ARGS...
 
 # Wait up to T seconds for pid P to end; its exit status, or 124.
 wait_pid() {  # P T
-  local i
-  for i in $(seq 1 $(($2 * 10))); do
+  local end=$((SECONDS + $2))
+  while [ $SECONDS -lt $end ]; do
     kill -0 "$1" 2>/dev/null || { wait "$1"; return $?; }
     sleep 0.1
   done
+  kill -0 "$1" 2>/dev/null || { wait "$1"; return $?; }
   return 124
 }
 
 # Wait up to T seconds until RUN_DIR's metrics show step >= S (training runs).
 wait_step() {  # RUN_DIR S T
-  local i s
-  for i in $(seq 1 $(($3 * 10))); do
+  local s end=$((SECONDS + $3))
+  while [ $SECONDS -lt $end ]; do
     s=$(tail -1 "$1/metrics.jsonl" 2>/dev/null | sed -n 's/.*"step":\([0-9]*\).*/\1/p')
     [ -n "$s" ] && [ "$s" -ge "$2" ] && return 0
     sleep 0.1
