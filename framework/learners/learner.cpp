@@ -141,9 +141,7 @@ std::vector<TaskStats> Learner::accumulate_exact(const Params& theta,
           ? std::max(1, std::min<int>(at::get_num_threads(),
                                       static_cast<int>(std::max<size_t>(eps.size(), 1))))
           : 1;
-  std::vector<torch::Tensor> shapes;
-  for (const auto& t : theta.tensors) shapes.push_back(t.detach());
-  reset_worker_grads(workers, shapes);
+  reset_worker_grads(workers, theta.tensors);  // zeroed buffers shaped like theta
   std::mutex adding;
   run_workers(workers, [&](int w) {
     std::vector<torch::Tensor>& g = worker_grads_[w];

@@ -286,6 +286,22 @@ void exact_into(const ExactSum& sum, torch::Tensor& flat, int64_t step) {
     sum.to(flat.data_ptr<float>());
 }
 
+// accumulate: this rank's episodes into flat_grad (views: state.grads), or,
+// with comm.reduction: exact, into `exact`.
+std::vector<TaskStats> accumulate(const Learner& learner, TrainState& state,
+                                  const std::vector<Episode>& eps, ExactSum* exact) {
+  if (!exact) return learner.accumulate_meta_gradients(state.theta, eps, state.grads);
+  exact->clear();
+  return learner.accumulate_exact(state.theta, eps, *exact);
+}
+
+// reduce: the sum over ranks, in flat_grad either way.
+void reduce(Reducer& reducer, TrainState& state, ExactSum* exact, int64_t step) {
+  if (!exact) return reducer.allreduce_sum(state.flat_grad);
+  reducer.allreduce_sum(*exact);
+  exact_into(*exact, state.flat_grad, step);
+}
+
 }  // namespace
 
 Trainer::Trainer(const Experiment& ex, std::string run_dir, bool verbose,
@@ -307,15 +323,10 @@ torch::Tensor Trainer::meta_gradient(const Params& theta, int64_t step) {
   for (int64_t g : sampler.my_slots(step)) eps.push_back(sampler.draw(step, g));
   ex_.learner->set_meta_step(step);
   Reducer reducer(comm_, ex_.options.comm.bucket_bytes);
-  if (ex_.options.comm.exact) {
-    ExactSum sum(static_cast<size_t>(state.flat_grad.numel()));
-    ex_.learner->accumulate_exact(state.theta, eps, sum);
-    reducer.allreduce_sum(sum);
-    exact_into(sum, state.flat_grad, step);
-  } else {
-    ex_.learner->accumulate_meta_gradients(state.theta, eps, state.grads);
-    reducer.allreduce_sum(state.flat_grad);
-  }
+  ExactSum exact(ex_.options.comm.exact ? static_cast<size_t>(state.flat_grad.numel()) : 0);
+  ExactSum* sum = ex_.options.comm.exact ? &exact : nullptr;
+  accumulate(*ex_.learner, state, eps, sum);
+  reduce(reducer, state, sum, step);
   return state.flat_grad.div_(static_cast<double>(sampler.meta_batch()));
 }
 
@@ -345,6 +356,7 @@ TrainReport Trainer::run() {
   install_stop_signals(o.train.signals);
   Interval interval;
   ExactSum exact(o.comm.exact ? static_cast<size_t>(state.flat_grad.numel()) : 0);
+  ExactSum* sum = o.comm.exact ? &exact : nullptr;
 
   for (int64_t s = start; s < o.train.steps; ++s) {
     // draw
@@ -352,21 +364,11 @@ TrainReport Trainer::run() {
     // accumulate
     state.flat_grad.zero_();
     ex_.learner->set_meta_step(s);
-    if (o.comm.exact) {
-      exact.clear();
-      interval.add(ex_.learner->accumulate_exact(state.theta, eps, exact));
-    } else {
-      interval.add(ex_.learner->accumulate_meta_gradients(state.theta, eps, state.grads));
-    }
+    interval.add(accumulate(*ex_.learner, state, eps, sum));
     faults.after_accumulate(s);
     // reduce
     const auto reduce_began = Clock::now();
-    if (o.comm.exact) {
-      reducer.allreduce_sum(exact);
-      exact_into(exact, state.flat_grad, s);
-    } else {
-      reducer.allreduce_sum(state.flat_grad);
-    }
+    reduce(reducer, state, sum, s);
     // decide
     StepDecisions mine;
     mine.nonfinite = !std::isfinite(interval.loss);
