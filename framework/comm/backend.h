@@ -54,6 +54,28 @@ class Backend {
   // so that a host named in a launcher's failure message maps to its ranks.
   virtual std::string placement() const { return ""; }
 
+  // What rank 0's watchdog says of the other ranks when a step stalls.
+  // Arrival check: every rank calls arrive(step) before the step's first
+  // collective, from the training thread. Other ranks send rank 0 a token;
+  // rank 0 waits for every token before it goes on, recording who has
+  // arrived, so that when a rank never reaches the step (its process stuck,
+  // its host cut off before the step) rank 0 is held here and knows which
+  // ranks are missing. A token for another step throws CommError (the ranks
+  // are out of step). Heartbeats (comm/heartbeat.h) add which ranks can no
+  // longer be heard at all, for a loss that lands inside a collective.
+  virtual void arrive(int64_t step) { (void)step; }
+  // Thread-safe (the watchdog thread reads it while the training thread
+  // waits). On rank 0, e.g. "rank 1 (mc-h2) has not reached step 57",
+  // "no heartbeat for over 2 s from rank 1 (mc-h2)", or "every rank reached
+  // step 57 and is heard from"; empty on other ranks, for one process, or
+  // before the first arrive().
+  virtual std::string whereabouts() const { return ""; }
+  // Rank 0 prints a line as soon as a rank it has heard (heartbeats) has
+  // been silent for more than `seconds` (0: never), and another when it is
+  // heard again: the message that names a lost host's ranks, printed
+  // before the launcher notices the loss and ends the job.
+  virtual void set_silence_alarm(double seconds) { (void)seconds; }
+
   // In place: element i becomes op over ranks of element i, for `count`
   // elements of `dtype`.
   virtual void allreduce(void* data, size_t count, DType dtype, ReduceOp op) = 0;

@@ -129,6 +129,12 @@ const std::vector<Key>& schema() {
        "meta-gradient sum: float (fastest; bits depend on how tasks are spread over ranks) or exact "
        "(fixed point, one task per thread, never task-batched: the same bits on any world size and "
        "thread count; CPU only)"},
+      {"comm.arrivals", Type::kBool, "true", -kInf, kInf, {},
+       "rank 0 checks that every rank reached each step before its all-reduce, so that a watchdog "
+       "timeout names the ranks and hosts that never arrived (other ranks' watchdogs wait 5 s longer)"},
+      {"comm.silence_s", Type::kFloat, "10", 0, 1e9, {},
+       "rank 0 prints a line naming any rank (and host) not heard from for this long (heartbeats "
+       "over UDP every 0.5 s): a host cut off or a process stopped; 0 = off"},
       {"comm.check_every", Type::kInt, "100", 0, 1e12, {}, "steps between cross-rank parameter checksum checks; 0 = off"},
       {"debug.fail_rank", Type::kInt, "-1", -1, 1e6, {}, "test only: this rank throws at debug.fail_at_step"},
       {"debug.fail_at_step", Type::kInt, "-1", -1, 1e12, {}, "test only: the step at which debug.fail_rank fails"},

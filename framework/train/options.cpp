@@ -170,6 +170,8 @@ CommOptions comm_options(const Config& c) {
   o.backend = c.get_string("comm.backend");
   o.bucket_bytes = static_cast<int64_t>(c.get_float("comm.bucket_mb") * (1 << 20));
   o.timeout_s = c.get_float("comm.timeout_s");
+  o.arrivals = c.get_bool("comm.arrivals");
+  o.silence_s = c.get_float("comm.silence_s");
   o.check_every = c.get_int("comm.check_every");
   o.exact = c.get_string("comm.reduction") == "exact";
   return o;

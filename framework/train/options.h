@@ -80,6 +80,8 @@ struct CommOptions {
   std::string backend = "auto";
   int64_t bucket_bytes = 0;
   double timeout_s = 0;  // 0: no watchdog
+  bool arrivals = true;  // comm.arrivals: rank 0 records who reached each step
+  double silence_s = 0;  // comm.silence_s: rank 0 names ranks not heard for this long
   int64_t check_every = 0;
   // comm.reduction: exact: meta-gradients summed in fixed point
   // (core/exact_sum.h), one task at a time on one thread each: the same

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <thread>
 
 #include "checkpoint/checkpoint.h"
@@ -351,7 +352,19 @@ TrainReport Trainer::run() {
   coord.say_started(sampler, device_why);
   EpisodeStream episodes(sampler, o.data, comm.local_size(), start, o.train.steps, device);
   Reducer reducer(comm_, o.comm.bucket_bytes);
-  Watchdog watchdog(o.comm.timeout_s, comm.rank());
+  // With the arrival check, rank 0's watchdog line names the ranks that
+  // never reached the step; the others wait 5 s longer, so that it is heard.
+  const bool arrivals = o.comm.arrivals && comm.size() > 1;
+  // Only while every rank trains: after it, ranks end at different times.
+  struct SilenceAlarm {
+    comm::Backend& c;
+    SilenceAlarm(comm::Backend& backend, double s) : c(backend) { c.set_silence_alarm(s); }
+    ~SilenceAlarm() { c.set_silence_alarm(0); }
+  } silence_alarm(comm, o.comm.silence_s);
+  Watchdog watchdog(o.comm.timeout_s, comm.rank(),
+                    arrivals ? std::function<std::string()>([&comm] { return comm.whereabouts(); })
+                             : std::function<std::string()>(),
+                    arrivals ? 5.0 : 0.0);
   const FaultInjector faults(o.faults, comm.rank());
   install_stop_signals(o.train.signals);
   Interval interval;
@@ -368,6 +381,7 @@ TrainReport Trainer::run() {
     faults.after_accumulate(s);
     // reduce
     const auto reduce_began = Clock::now();
+    if (arrivals) comm.arrive(s);
     reduce(reducer, state, sum, s);
     // decide
     StepDecisions mine;

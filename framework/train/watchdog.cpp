@@ -3,13 +3,15 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <utility>
 
 #include "comm/backend.h"
 #include "core/error.h"
 
 namespace metacat {
 
-Watchdog::Watchdog(double timeout_s, int rank) : timeout_(timeout_s), rank_(rank) {
+Watchdog::Watchdog(double timeout_s, int rank, std::function<std::string()> witness, double grace_s)
+    : timeout_(timeout_s + (rank == 0 ? 0 : grace_s)), rank_(rank), witness_(std::move(witness)) {
   if (timeout_ > 0) thread_ = std::thread([this] { loop(); });
 }
 
@@ -35,10 +37,12 @@ void Watchdog::loop() {
     if (stop_) break;
     const double idle = std::chrono::duration<double>(Clock::now() - last_).count();
     if (idle > timeout_) {
+      const std::string seen = witness_ ? witness_() : "";
       const std::string msg = "watchdog: meta-step " + std::to_string(step_) + " has taken " +
                               std::to_string(static_cast<int>(idle)) +
                               " s (> comm.timeout_s) on rank " + std::to_string(rank_) + " (" +
-                              comm::hostname() + "); aborting the job";
+                              comm::hostname() + ")" + (seen.empty() ? "" : "; " + seen) +
+                              "; aborting the job";
       std::fprintf(stderr, "%s\n", msg.c_str());
       std::fflush(stderr);
       std::_Exit(kExitWatchdog);

@@ -8,17 +8,26 @@
 // rank and the host to stderr and ends this process with kExitWatchdog (3).
 // It makes no MPI call (MPI_THREAD_FUNNELED): the launcher (mpirun, srun
 // --kill-on-bad-exit) ends the other ranks. timeout_s <= 0: no thread.
+//
+// `witness` (optional) is called by the watchdog thread when it fires and
+// its answer is added to the line: on rank 0, the arrival check's record of
+// which ranks (and hosts) never reached the step (comm::Backend::arrivals).
+// So that this line is the one printed, ranks other than 0 wait `grace_s`
+// longer before they fire.
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <mutex>
+#include <string>
 #include <thread>
 
 namespace metacat {
 
 class Watchdog {
  public:
-  Watchdog(double timeout_s, int rank);
+  Watchdog(double timeout_s, int rank, std::function<std::string()> witness = {},
+           double grace_s = 0);
   ~Watchdog();
   Watchdog(const Watchdog&) = delete;
   Watchdog& operator=(const Watchdog&) = delete;
@@ -29,6 +38,7 @@ class Watchdog {
   void loop();
   double timeout_;
   int rank_;
+  std::function<std::string()> witness_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;

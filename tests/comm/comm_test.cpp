@@ -1,9 +1,18 @@
 // Backend collectives at whatever world size mpirun gives (CTest runs 1, 2, 4).
+#include <arpa/inet.h>
+
 #include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <mutex>
 #include <numeric>
+#include <string>
+#include <thread>
+#include <tuple>
 #include <vector>
 
 #include "comm/backend.h"
+#include "comm/heartbeat.h"
 #include "mpi_main.h"
 
 using metacat::comm::DType;
@@ -87,6 +96,107 @@ TEST(Comm, SharedDecisionsAndBarrier) {
   EXPECT_EQ(w.max(w.rank() * 10), (w.size() - 1) * 10);
   EXPECT_EQ(w.max(-w.rank()), 0);
   w.barrier();
+}
+
+// The arrival check: while the last rank is late, rank 0 waits in arrive()
+// and whereabouts() (read from another thread, as the watchdog does) names that
+// rank and its host; once it arrives, every rank has. A token for another
+// step is refused on rank 0.
+TEST(Comm, ArrivalsNameTheRanksThatHaveNotArrived) {
+  auto& w = *world();
+  const int last = w.size() - 1;
+  if (w.size() == 1) {
+    w.arrive(0);
+    EXPECT_EQ(w.whereabouts(), "");
+    return;
+  }
+  const std::string late = "rank " + std::to_string(last) + " (" + metacat::comm::hostname() +
+                           ") has not reached step 0";
+  std::atomic<bool> seen{false};
+  std::thread watcher;
+  if (w.rank() == 0)
+    watcher = std::thread([&] {
+      const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+      while (!seen && std::chrono::steady_clock::now() < end) {
+        if (w.whereabouts() == late) seen = true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+    });
+  if (w.rank() == last) std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  w.arrive(0);
+  if (w.rank() == 0) {
+    watcher.join();
+    EXPECT_TRUE(seen) << "never saw: " << late;
+    EXPECT_EQ(w.whereabouts(), "every rank reached step 0 and is heard from");
+  } else {
+    EXPECT_EQ(w.whereabouts(), "");
+  }
+  w.arrive(1);
+  if (w.rank() == 0) EXPECT_EQ(w.whereabouts(), "every rank reached step 1 and is heard from");
+  if (w.size() == 2) {  // one other rank: no receive is left posted after the error
+    if (w.rank() == 0) {
+      try {
+        w.arrive(2);
+        ADD_FAILURE() << "a token for step 3 was taken for step 2";
+      } catch (const metacat::comm::CommError& e) {
+        EXPECT_NE(std::string(e.what()).find("rank 1 (" + metacat::comm::hostname() +
+                                             ") reached step 3 while rank 0 is at step 2"),
+                  std::string::npos)
+            << e.what();
+      }
+    } else {
+      w.arrive(3);
+    }
+  }
+  w.barrier();
+}
+
+// Heartbeats, in one process: a listener hears a sender on its loopback
+// address within an interval or two; once the sender is gone, silence grows
+// and the alarm is raised once; a sender that comes back is heard again; a
+// datagram with another job's nonce is not heard.
+TEST(Comm, HeartbeatsAreHeardAndTheirSilenceRaisesTheAlarm) {
+  using metacat::comm::Heartbeat;
+  if (world()->rank() != 0) return;
+  std::mutex mu;
+  std::vector<std::tuple<int, double, bool>> events;
+  auto listener = Heartbeat::listen(3, 42, [&](int r, double s, bool again) {
+    std::lock_guard<std::mutex> g(mu);
+    events.emplace_back(r, s, again);
+  });
+  ASSERT_TRUE(listener) << "no UDP socket";
+  listener->set_alarm(1.5);
+  EXPECT_LT(listener->silent_for(1), 0);  // never heard
+  auto one = Heartbeat::send(1, 42, listener->address(), true);
+  auto stranger = Heartbeat::send(2, 43, listener->address(), true);  // another job
+  ASSERT_TRUE(one && stranger);
+  // Another host's ranks do not use the listener's loopback address.
+  Heartbeat::Address loopback_only = listener->address();
+  loopback_only.ipv4.erase(std::remove_if(loopback_only.ipv4.begin(), loopback_only.ipv4.end(),
+                                          [](uint32_t ip) { return (ntohl(ip) >> 24) != 127; }),
+                           loopback_only.ipv4.end());
+  EXPECT_FALSE(Heartbeat::send(2, 42, loopback_only, false));
+  std::this_thread::sleep_for(std::chrono::milliseconds(2000));
+  EXPECT_GE(listener->silent_for(1), 0);
+  EXPECT_LT(listener->silent_for(1), 1.0);
+  EXPECT_LT(listener->silent_for(2), 0) << "a datagram with another nonce was heard";
+  {
+    std::lock_guard<std::mutex> g(mu);
+    EXPECT_TRUE(events.empty()) << "an alarm while every rank was heard";
+  }
+  one.reset();
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+  EXPECT_GT(listener->silent_for(1), 2.0);
+  one = Heartbeat::send(1, 42, listener->address(), true);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  std::lock_guard<std::mutex> g(mu);
+  ASSERT_EQ(events.size(), 2u);  // raised once, then cleared
+  EXPECT_EQ(std::get<0>(events[0]), 1);
+  EXPECT_GT(std::get<1>(events[0]), 1.5);
+  EXPECT_FALSE(std::get<2>(events[0]));
+  EXPECT_EQ(std::get<0>(events[1]), 1);
+  EXPECT_GT(std::get<1>(events[1]), 2.0);
+  EXPECT_TRUE(std::get<2>(events[1]));
 }
 
 TEST(Comm, BackendMatchesLauncher) {

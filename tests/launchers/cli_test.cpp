@@ -10,6 +10,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "core/log.h"
 #include "test_util.h"
 
 namespace fs = std::filesystem;
@@ -318,6 +319,33 @@ TEST(Distributed, WatchdogEndsAHungJob) {
   EXPECT_NE(r.code, 124) << "timed out: the watchdog did not fire\n" << r.output;
   EXPECT_NE(r.output.find("watchdog"), std::string::npos) << r.output;
   EXPECT_LT(s, 60) << r.output;
+}
+
+// A rank that never reaches a step (as when its host is cut off): rank 0's
+// watchdog names it and its host, from the arrival check, before the other
+// ranks' watchdogs (5 s later) speak.
+TEST(Distributed, WatchdogNamesTheRankThatNeverArrived) {
+  Result r =
+      run_raw(mpirun(2) + " train --config " + METACAT_SOURCE_DIR +
+              "/configs/sinusoid.yaml --set train.steps=1000000 --set eval.at_end=false "
+              "--set debug.fail_rank=1 --set debug.fail_at_step=20 --set debug.fail_mode=hang "
+              "--set comm.timeout_s=3 --run-dir " +
+              tmp("hang1"));
+  EXPECT_NE(r.code, 0) << r.output;
+  EXPECT_NE(r.code, 124) << "timed out: the watchdog did not fire\n" << r.output;
+  EXPECT_NE(r.output.find("on rank 0 (" + metacat::hostname() + "); rank 1 (" +
+                          metacat::hostname() + ") has not reached step 20"),
+            std::string::npos)
+      << r.output;
+  // Without the arrival check, rank 0 can only say that it timed out.
+  r = run_raw(mpirun(2) + " train --config " + METACAT_SOURCE_DIR +
+              "/configs/sinusoid.yaml --set train.steps=1000000 --set eval.at_end=false "
+              "--set debug.fail_rank=1 --set debug.fail_at_step=20 --set debug.fail_mode=hang "
+              "--set comm.timeout_s=3 --set comm.arrivals=false --run-dir " +
+              tmp("hang1b"));
+  EXPECT_NE(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("watchdog"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("has not reached"), std::string::npos) << r.output;
 }
 
 TEST(Distributed, RefusesWorldSizesThatDoNotDivide) {

@@ -26,6 +26,9 @@ class NcclBackend : public Backend {
   int size() const override { return mpi_->size(); }
   int local_size() const override { return mpi_->local_size(); }
   std::string placement() const override { return mpi_->placement(); }
+  void arrive(int64_t step) override { mpi_->arrive(step); }
+  std::string whereabouts() const override { return mpi_->whereabouts(); }
+  void set_silence_alarm(double seconds) override { mpi_->set_silence_alarm(seconds); }
   void allreduce(void* data, size_t count, DType dtype, ReduceOp op) override;
   bool reduces_device_memory() const override { return true; }
   void allreduce_device(void* data, size_t count, DType dtype, ReduceOp op, void* stream) override;
