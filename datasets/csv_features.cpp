@@ -11,29 +11,11 @@
 
 #include "core/error.h"
 #include "core/rng.h"
+#include "datasets/csv_util.h"
 
 namespace metacat {
 
 namespace {
-
-std::vector<std::string> split_line(const std::string& line, char sep) {
-  std::vector<std::string> out;
-  std::string field;
-  std::stringstream ss(line);
-  while (std::getline(ss, field, sep)) out.push_back(field);
-  if (!line.empty() && line.back() == sep) out.emplace_back();
-  return out;
-}
-
-bool to_double(const std::string& s, double& v) {
-  try {
-    size_t pos;
-    v = std::stod(s, &pos);
-    return pos == s.size();
-  } catch (...) {
-    return false;
-  }
-}
 
 // Reads the data lines of a small CSV/TSV. The first line is a header when
 // none of its cells is a number, or when its first cell is "label" (so that
@@ -92,6 +74,35 @@ struct CategoryData {
 };
 
 }  // namespace
+
+std::vector<Split> assign_splits(const std::vector<std::string>& order, const CsvSplit& split,
+                                 const std::string& path) {
+  const int64_t n = static_cast<int64_t>(order.size());
+  std::vector<Split> out(n, Split::kNone);
+  if (!split.names.empty()) {
+    for (size_t s = 0; s < split.names.size(); ++s)
+      for (const auto& name : split.names[s]) {
+        auto pos = std::find(order.begin(), order.end(), name);
+        if (pos == order.end()) throw UserError("pack: category '" + name + "' is not in " + path);
+        if (out[pos - order.begin()] != Split::kNone)
+          throw UserError("pack: category '" + name + "' is listed in two splits");
+        out[pos - order.begin()] = static_cast<Split>(s);
+      }
+    return out;
+  }
+  if (split.ratios.size() != 3) throw UserError("pack: --split-ratios needs three numbers");
+  const double total = split.ratios[0] + split.ratios[1] + split.ratios[2];
+  if (total <= 0) throw UserError("pack: --split-ratios must not all be zero");
+  std::vector<int64_t> perm(n);
+  for (int64_t i = 0; i < n; ++i) perm[i] = i;
+  Rng rng(split.seed, 0, 0, Stream::kData);
+  rng.shuffle(perm);
+  const int64_t n_train = std::llround(n * split.ratios[0] / total);
+  const int64_t n_val = std::llround(n * split.ratios[1] / total);
+  for (int64_t i = 0; i < n; ++i)
+    out[perm[i]] = i < n_train ? Split::kTrain : i < n_train + n_val ? Split::kVal : Split::kTest;
+  return out;
+}
 
 PackSummary pack_csv(const std::string& path, const CsvSplit& split, torch::ScalarType dtype,
                      const PackOptions& opt) {
@@ -166,32 +177,7 @@ PackSummary pack_csv(const std::string& path, const CsvSplit& split, torch::Scal
   m.source = "csv " + path;
   m.item_shape = {dim};
   m.names = order;  // first-appearance order
-  const int64_t n = static_cast<int64_t>(order.size());
-  m.split.assign(n, Split::kNone);
-  if (!split.names.empty()) {
-    for (size_t s = 0; s < split.names.size(); ++s)
-      for (const auto& name : split.names[s]) {
-        auto pos = std::find(order.begin(), order.end(), name);
-        if (pos == order.end()) throw UserError("pack: category '" + name + "' is not in " + path);
-        if (m.split[pos - order.begin()] != Split::kNone)
-          throw UserError("pack: category '" + name + "' is listed in two splits");
-        m.split[pos - order.begin()] = static_cast<Split>(s);
-      }
-  } else {
-    if (split.ratios.size() != 3) throw UserError("pack: --split-ratios needs three numbers");
-    const double total = split.ratios[0] + split.ratios[1] + split.ratios[2];
-    if (total <= 0) throw UserError("pack: --split-ratios must not all be zero");
-    std::vector<int64_t> perm(n);
-    for (int64_t i = 0; i < n; ++i) perm[i] = i;
-    Rng rng(split.seed, 0, 0, Stream::kData);
-    rng.shuffle(perm);
-    const int64_t n_train = std::llround(n * split.ratios[0] / total);
-    const int64_t n_val = std::llround(n * split.ratios[1] / total);
-    for (int64_t i = 0; i < n; ++i)
-      m.split[perm[i]] = i < n_train           ? Split::kTrain
-                         : i < n_train + n_val ? Split::kVal
-                                               : Split::kTest;
-  }
+  m.split = assign_splits(order, split, path);
   for (const auto& name : order) m.items.push_back(static_cast<int64_t>(cats[name].labels.size()));
   return pack(
       m,
@@ -201,6 +187,7 @@ PackSummary pack_csv(const std::string& path, const CsvSplit& split, torch::Scal
         return CategoryRows{torch::tensor(d.features).reshape({rows, dim}).to(dtype),
                             torch::tensor(d.labels),
                             torch::tensor(d.ids, torch::kInt64),
+                            {},
                             {}};
       },
       opt);

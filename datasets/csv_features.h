@@ -19,6 +19,12 @@ struct CsvSplit {
   uint64_t seed = 0;
 };
 
+// Each category (task key, in `order`) gets its split: by the name lists of
+// `split` when given (a name not in the data or in two lists is refused),
+// else by its ratios over a seeded shuffle.
+std::vector<Split> assign_splits(const std::vector<std::string>& order, const CsvSplit& split,
+                                 const std::string& path);
+
 PackSummary pack_csv(const std::string& path, const CsvSplit& split, torch::ScalarType dtype,
                      const PackOptions& opt);
 

@@ -111,7 +111,7 @@ PackSummary pack_fashion_mnist(const std::string& dir,
       m,
       [&](int64_t c) {
         return CategoryRows{
-            store->items(c), store->labels(c), torch::tensor(ids[c], torch::kInt64), {}};
+            store->items(c), store->labels(c), torch::tensor(ids[c], torch::kInt64), {}, {}};
       },
       opt);
 }

@@ -155,8 +155,11 @@ PackSummary pack_synthetic(const SyntheticCatalogue& cat, torch::ScalarType dtyp
       m,
       [&](int64_t c) {
         SyntheticCategory g = cat.generate(c);
-        return CategoryRows{g.items.to(dtype), g.labels,
-                            torch::arange(first_id[c], first_id[c + 1], torch::kInt64), g.oracle};
+        return CategoryRows{g.items.to(dtype),
+                            g.labels,
+                            torch::arange(first_id[c], first_id[c + 1], torch::kInt64),
+                            g.oracle,
+                            {}};
       },
       opt);
   return sum;

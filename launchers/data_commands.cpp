@@ -12,7 +12,9 @@
 #include "data/shard_store.h"
 #include "datasets/csv_features.h"
 #include "datasets/fashion_mnist.h"
+#include "datasets/schema.h"
 #include "datasets/synthetic_catalogue.h"
+#include "datasets/synthetic_logs.h"
 #include "episodes/classification_source.h"
 #include "episodes/preference_source.h"
 
@@ -65,13 +67,19 @@ std::string mb(int64_t bytes) {
 }
 
 struct PackArgs {
-  std::string source, out, input, dtype = "float32", ratios = "0.7,0.1,0.2";
+  std::string source, out, input, schema, dtype = "float32", ratios = "0.7,0.1,0.2";
   std::string train, val, test;
   double shard_mb = 256, chunk_kb = 64;
   int64_t shards = 0, seed = 0;
   int compression = 4;
   bool force = false, quiet = false;
   SyntheticSpec syn;
+};
+
+struct GenerateArgs {
+  std::string out;
+  int64_t seed = 0;
+  LogsSpec spec;
 };
 
 int run_pack(const PackArgs& a) {
@@ -84,6 +92,7 @@ int run_pack(const PackArgs& a) {
   o.force = a.force;
   o.progress = !a.quiet;
   if (o.shard_bytes <= 0) throw UserError("--shard-mb must be positive");
+  if (!a.schema.empty() && a.source != "csv") throw UserError("pack: --schema is for --source csv");
   const torch::ScalarType dtype = a.dtype == "float16" ? torch::kFloat16 : torch::kFloat32;
   PackSummary s;
   if (a.source == "fashion-mnist") {
@@ -101,7 +110,16 @@ int run_pack(const PackArgs& a) {
       sp.names = {split_list(a.train), split_list(a.val), split_list(a.test)};
     else
       sp.ratios = ratios_of(a.ratios);
-    s = pack_csv(a.input, sp, dtype, o);
+    if (!a.schema.empty()) {
+      if (dtype != torch::kFloat32)
+        throw UserError(
+            "pack: --schema stores numeric columns as float32 (codes must stay exact); "
+            "drop --dtype " +
+            a.dtype);
+      s = pack_csv_schema(a.input, load_schema(a.schema), sp, o);
+    } else {
+      s = pack_csv(a.input, sp, dtype, o);
+    }
   } else if (a.source == "synthetic") {
     SyntheticSpec spec = a.syn;
     auto r = ratios_of(a.ratios);
@@ -234,6 +252,10 @@ std::vector<std::pair<CLI::App*, std::function<int()>>> add_data_commands(CLI::A
       "--input", pa->input,
       "fashion-mnist: folder of the idx files (default /usr/share/datasets/fashion-mnist); "
       "csv: the CSV/TSV file (category,item_id,label,f1..fd)");
+  pack->add_option("--schema", pa->schema,
+                   "csv: a schema YAML giving each column a role (task, item, label, numeric, "
+                   "categorical, multi, sequence, oracle, ignore); the file then needs a header. "
+                   "See datasets/schema.h and README \"Tabular data with a schema\"");
   pack->add_option("--shard-mb", pa->shard_mb, "Target uncompressed MiB per shard (default 256)");
   pack->add_option("--shards", pa->shards, "Exact number of shards (overrides --shard-mb)");
   pack->add_option("--compression", pa->compression, "Deflate level 0-9 (default 4; 0 = none)");
@@ -292,6 +314,36 @@ std::vector<std::pair<CLI::App*, std::function<int()>>> add_data_commands(CLI::A
   episodes->add_option("--seed", ea->seed, "Seed (default 20260101, the default eval.seed)");
   episodes->add_option("--out", ea->out, "Output file")->required();
   cmds.emplace_back(episodes, [ea] { return run_episodes(*ea); });
+
+  auto* gen = app.add_subcommand(
+      "generate",
+      "Write a synthetic shop's interaction log (log.csv) with its schemas (schema-user.yaml: a "
+      "task per user; schema-category.yaml: a task per category), for pack --schema");
+  auto ga = std::make_shared<GenerateArgs>();
+  gen->add_option("--out", ga->out, "Output folder")->required();
+  gen->add_option("--seed", ga->seed, "Seed (default 0)");
+  gen->add_option("--users", ga->spec.users, "Users (default 2000)");
+  gen->add_option("--categories", ga->spec.categories, "Categories (default 60)");
+  gen->add_option("--departments", ga->spec.departments, "Departments (default 6)");
+  gen->add_option("--brands", ga->spec.brands, "Brands (default 40)");
+  gen->add_option("--shops", ga->spec.shops, "Shops (default 30)");
+  gen->add_option("--tags", ga->spec.tags, "Tags (default 24)");
+  gen->add_option("--latent-dim", ga->spec.latent_dim, "Latent dimension (default 8)");
+  gen->add_option("--min-items", ga->spec.min_items, "Smallest category (default 20)");
+  gen->add_option("--max-items", ga->spec.max_items, "Largest category (default 400)");
+  gen->add_option("--min-impressions", ga->spec.min_impressions,
+                  "Fewest impressions per user (default 20)");
+  gen->add_option("--max-impressions", ga->spec.max_impressions,
+                  "Most impressions per user (default 200)");
+  cmds.emplace_back(gen, [ga] {
+    const LogsSummary s = write_synthetic_logs(ga->spec, ga->seed, ga->out);
+    std::printf(
+        "generate: %lld rows (click rate %.3f), %lld users, %lld items in %lld categories -> "
+        "%s/log.csv, schema-user.yaml, schema-category.yaml\n",
+        static_cast<long long>(s.rows), s.click_rate, static_cast<long long>(s.users),
+        static_cast<long long>(s.items), static_cast<long long>(s.categories), ga->out.c_str());
+    return 0;
+  });
   return cmds;
 }
 

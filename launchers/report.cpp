@@ -290,8 +290,19 @@ std::string write_report(const std::string& run_dir, const std::string& out_arg,
     }())
       << ": mean &plusmn; 95% confidence interval (1.96&sigma;/&radic;n) over the same fixed "
          "episodes.</p>";
+    // Preference results also carry ranking metrics and catalogue coverage
+    // (means over episodes; coverage over the whole evaluation).
+    std::vector<std::string> extra;
+    for (const char* k : {"ndcg@10", "recall@10", "coverage@10"})
+      for (const auto& r : results)
+        if (r.contains("metrics") && r["metrics"].contains(k)) {
+          extra.push_back(k);
+          break;
+        }
     h << "<table class=\"results\"><tr><th>method</th><th>shots</th><th>metric</th><th>mean "
-         "&plusmn; 95% CI</th><th>episodes</th></tr>";
+         "&plusmn; 95% CI</th><th>episodes</th>";
+    for (const auto& k : extra) h << "<th>" << esc(k) << "</th>";
+    h << "</tr>";
     // Warm and cold categories (eval.warm) are separate rows and series.
     auto label = [](const json& r) {
       const std::string m = r.value("method", "?"), g = r.value("categories", "");
@@ -306,7 +317,11 @@ std::string write_report(const std::string& run_dir, const std::string& out_arg,
       if (std::find(shots.begin(), shots.end(), k) == shots.end()) shots.push_back(k);
       h << "<tr><td class=\"l\">" << esc(m) << "</td><td>" << k << "</td><td class=\"l\">"
         << esc(r.value("metric", "")) << "</td><td>" << num(number(r, "mean")) << " &plusmn; "
-        << num(number(r, "ci95")) << "</td><td>" << r.value("episodes", 0) << "</td></tr>";
+        << num(number(r, "ci95")) << "</td><td>" << r.value("episodes", 0) << "</td>";
+      for (const auto& k : extra)
+        h << "<td>" << num(r.contains("metrics") ? number(r["metrics"], k.c_str()) : NAN)
+          << "</td>";
+      h << "</tr>";
     }
     h << "</table>";
     std::sort(shots.begin(), shots.end());

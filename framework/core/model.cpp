@@ -1,5 +1,6 @@
 #include "core/model.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/batched_matmul.h"
@@ -56,6 +57,24 @@ torch::Tensor Model::head(const Params& p, const torch::Tensor& f) const {
 
 torch::Tensor Model::head_batched(const Params& p, const torch::Tensor& f) const {
   return linear_batched(f, p.at("head.weight"), p.at("head.bias"));
+}
+
+torch::Tensor gru_last_state(const torch::Tensor& e, const torch::Tensor& mask,
+                             const torch::Tensor& w_ih, const torch::Tensor& w_hh,
+                             const torch::Tensor& b_ih, const torch::Tensor& b_hh) {
+  const int64_t n = e.size(0), L = e.size(1), H = w_hh.size(1);
+  const torch::Tensor gi = torch::linear(e, w_ih, b_ih);  // [n, L, 3H]: every step's input part
+  torch::Tensor h = torch::zeros({n, H}, e.options());
+  for (int64_t t = 0; t < L; ++t) {
+    const torch::Tensor gh = torch::linear(h, w_hh, b_hh);
+    const torch::Tensor it = gi.select(1, t);
+    const torch::Tensor r = torch::sigmoid(it.slice(1, 0, H) + gh.slice(1, 0, H));
+    const torch::Tensor z = torch::sigmoid(it.slice(1, H, 2 * H) + gh.slice(1, H, 2 * H));
+    const torch::Tensor c = torch::tanh(it.slice(1, 2 * H) + r * gh.slice(1, 2 * H));
+    const torch::Tensor m = mask.select(1, t).unsqueeze(1);
+    h = m * ((1 - z) * c + z * h) + (1 - m) * h;
+  }
+  return h;
 }
 
 torch::Tensor linear_batched(const torch::Tensor& x, const torch::Tensor& w,
@@ -184,6 +203,137 @@ class Conv4 : public Model {
   int64_t spatial_ = 1;
 };
 
+// Tabular items with coded columns (core/fields.h), MeLU-style: every coded
+// column is looked up in its vocabulary's table ("emb.<table>", shared by
+// the columns that use one vocabulary), a multi-valued cell pooled over its
+// non-padding codes, a sequence encoded by a GRU (its state after the last
+// non-padding code) or pooled; then [numeric, embeddings...] goes through
+// the ReLU layers "body.<i>" and the head. Lookups are index_select, whose
+// backward (index_add) and double backward (index_select) are ordinary
+// differentiable ops, and the GRU is written out in linear ops, so the
+// second-order path differentiates through all of it.
+class Embedding : public Model {
+ public:
+  explicit Embedding(ModelSpec s) : Model(std::move(s)) {
+    if (spec_.fields.empty())
+      throw UserError(
+          "model.name: embedding needs tabular data packed with a schema (metacat pack --source "
+          "csv --schema SCHEMA.yaml), whose layout says which columns to embed");
+    if (spec_.hidden.empty()) throw UserError("model.hidden: needs at least one layer size");
+    if (spec_.pooling != "mean" && spec_.pooling != "sum")
+      throw UserError("model.pooling: '" + spec_.pooling + "' (mean or sum)");
+    if (spec_.sequence != "gru" && spec_.sequence != "mean")
+      throw UserError("model.sequence: '" + spec_.sequence + "' (gru or mean)");
+    int64_t width = 0;
+    for (const auto& f : spec_.fields) {
+      width = std::max(width, f.offset + f.width);
+      if (f.role == InputField::Role::kNumeric) {
+        in_ += f.width;
+        continue;
+      }
+      if (std::find(tables_.begin(), tables_.end(), f.table) == tables_.end()) {
+        tables_.push_back(f.table);
+        vocab_.push_back(f.vocab);
+      }
+      in_ += gru(f) ? spec_.gru_hidden : spec_.embedding_dim;
+    }
+    if (spec_.input_shape != std::vector<int64_t>{width})
+      throw UserError("model.name: embedding: the data's items have " +
+                      std::to_string(product(spec_.input_shape)) +
+                      " columns, its schema's layout " + std::to_string(width));
+  }
+
+  torch::Tensor features(const Params& p, const torch::Tensor& x, Mode) const override {
+    std::vector<torch::Tensor> parts;
+    const int64_t n = x.size(0);
+    for (const auto& f : spec_.fields) {
+      torch::Tensor cols = x.slice(1, f.offset, f.offset + f.width);
+      if (f.role == InputField::Role::kNumeric) {
+        parts.push_back(cols);
+        continue;
+      }
+      const torch::Tensor codes = cols.to(torch::kInt64);  // exact: codes < 2^24
+      const torch::Tensor& table = p.at("emb." + f.table);
+      torch::Tensor e =
+          table.index_select(0, codes.reshape({-1})).reshape({n, f.width, table.size(1)});
+      if (f.width == 1 &&
+          (f.role == InputField::Role::kItem || f.role == InputField::Role::kCategorical)) {
+        parts.push_back(e.select(1, 0));
+        continue;
+      }
+      const torch::Tensor mask = codes.ne(kPadCode).to(x.scalar_type());  // [n, L]
+      if (gru(f)) {
+        const std::string g = "gru." + f.name;
+        parts.push_back(gru_last_state(e, mask, p.at(g + ".w_ih"), p.at(g + ".w_hh"),
+                                       p.at(g + ".b_ih"), p.at(g + ".b_hh")));
+        continue;
+      }
+      torch::Tensor sum = (e * mask.unsqueeze(2)).sum(1);
+      if (spec_.pooling == "mean") sum = sum / mask.sum(1, true).clamp_min(1);
+      parts.push_back(sum);
+    }
+    torch::Tensor h = torch::cat(parts, 1);
+    for (size_t i = 0; i < spec_.hidden.size(); ++i) {
+      const std::string k = "body." + std::to_string(i);
+      h = torch::relu(torch::linear(h, p.at(k + ".weight"), p.at(k + ".bias")));
+    }
+    return h;
+  }
+  // Per task: T forward calls (lookups do not batch over per-task tables).
+  torch::Tensor features_batched(const Params& p, const torch::Tensor& x,
+                                 Mode mode) const override {
+    std::vector<torch::Tensor> out;
+    for (int64_t t = 0; t < x.size(0); ++t) {
+      Params pt;
+      for (size_t i = 0; i < p.size(); ++i) pt.add(p.names[i], p.tensors[i][t]);
+      out.push_back(features(pt, x[t], mode));
+    }
+    return torch::stack(out);
+  }
+  int64_t feature_dim() const override { return spec_.hidden.back(); }
+  bool batched_pays_off() const override { return false; }
+
+ protected:
+  void init_body(Params& p, uint64_t seed) const override {
+    const int64_t E = spec_.embedding_dim, H = spec_.gru_hidden;
+    for (size_t t = 0; t < tables_.size(); ++t)
+      p.add("emb." + tables_[t], table_init(seed, 100 + t, vocab_[t], E));
+    uint64_t which = 200;
+    for (const auto& f : spec_.fields) {
+      if (!gru(f)) continue;
+      const std::string g = "gru." + f.name;
+      p.add(g + ".w_ih", uniform_init(seed, which++, {3 * H, E}, H));
+      p.add(g + ".w_hh", uniform_init(seed, which++, {3 * H, H}, H));
+      p.add(g + ".b_ih", uniform_init(seed, which++, {3 * H}, H));
+      p.add(g + ".b_hh", uniform_init(seed, which++, {3 * H}, H));
+    }
+    int64_t in = in_;
+    for (size_t i = 0; i < spec_.hidden.size(); ++i) {
+      const std::string k = "body." + std::to_string(i);
+      p.add(k + ".weight", init_weight(seed, 2 * i, {spec_.hidden[i], in}, in, spec_.hidden[i]));
+      p.add(k + ".bias", init_bias(seed, 2 * i + 1, {spec_.hidden[i]}, in));
+      in = spec_.hidden[i];
+    }
+  }
+
+ private:
+  bool gru(const InputField& f) const {
+    return f.role == InputField::Role::kSequence && spec_.sequence == "gru";
+  }
+  // N(0, 0.1^2) rows (nn.Embedding's N(0, 1) scaled to the width of the
+  // other inputs), drawn straight into float: tables may have 10^7 rows.
+  torch::Tensor table_init(uint64_t seed, uint64_t which, int64_t rows, int64_t dim) const {
+    torch::Tensor t = torch::empty({rows, dim}, torch::kFloat32);
+    float* d = t.data_ptr<float>();
+    Rng rng(seed, which, 0, Stream::kInit);
+    for (int64_t i = 0; i < rows * dim; ++i) d[i] = static_cast<float>(0.1 * rng.normal());
+    return t.to(spec_.dtype);
+  }
+  std::vector<std::string> tables_;
+  std::vector<int64_t> vocab_;
+  int64_t in_ = 0;  // width of [numeric, embeddings...]
+};
+
 }  // namespace
 
 std::unique_ptr<Model> make_model(const ModelSpec& spec) {
@@ -197,8 +347,9 @@ std::unique_ptr<Model> make_model(const ModelSpec& spec) {
     return std::make_unique<Mlp>(s);
   }
   if (spec.name == "conv4") return std::make_unique<Conv4>(spec);
+  if (spec.name == "embedding") return std::make_unique<Embedding>(spec);
   throw UserError("model.name: unknown model '" + spec.name +
-                  "' (expected mlp, conv4, preference)");
+                  "' (expected mlp, conv4, preference, embedding)");
 }
 
 }  // namespace metacat

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "core/fields.h"
 #include "core/params.h"
 
 namespace metacat {
@@ -23,7 +24,7 @@ namespace metacat {
 enum class Mode { kTrain, kEval };
 
 struct ModelSpec {
-  std::string name;                  // mlp | conv4 | preference
+  std::string name;                  // mlp | conv4 | preference | embedding
   std::vector<int64_t> input_shape;  // per item, e.g. {1, 28, 28} or {16}
   int64_t outputs = 1;
   std::vector<int64_t> hidden = {40, 40};  // mlp / preference
@@ -33,6 +34,16 @@ struct ModelSpec {
   // biases; glorot: Glorot-uniform weights, zero biases (the Conv-4 of the
   // MAML papers). Batch norm starts at scale 1, shift 0 either way.
   std::string init = "pytorch";
+  // embedding: the input's layout (from data packed with a schema), the
+  // width of every embedding, how a multi-valued cell is pooled (mean |
+  // sum over its non-padding codes), how a sequence is encoded (gru: a
+  // GRU over the codes in order, its last state; mean: pooled like a
+  // multi-valued cell) and the GRU's state size.
+  std::vector<InputField> fields;
+  int64_t embedding_dim = 16;
+  std::string pooling = "mean";
+  std::string sequence = "gru";
+  int64_t gru_hidden = 32;
 };
 
 class Model {
@@ -69,6 +80,11 @@ class Model {
   static bool is_head(const std::string& name) { return name.rfind("head.", 0) == 0; }
   // Batch-norm scales and shifts ("bn<i>.weight", "bn<i>.bias").
   static bool is_norm(const std::string& name) { return name.rfind("bn", 0) == 0; }
+  // Embedding tables ("emb.<table>") and sequence encoders ("gru.<field>.*"):
+  // the inner loop leaves them alone unless learner.inner_embeddings.
+  static bool is_embedding(const std::string& name) {
+    return name.rfind("emb.", 0) == 0 || name.rfind("gru.", 0) == 0;
+  }
   virtual int64_t feature_dim() const = 0;
   // PyTorch-default uniform init of a weight of shape `shape` with fan_in,
   // from the counter-based stream (seed, which).
@@ -88,6 +104,14 @@ class Model {
 // x [T, n, in], w [T, out, in], b [T, out] -> [T, n, out].
 torch::Tensor linear_batched(const torch::Tensor& x, const torch::Tensor& w,
                              const torch::Tensor& b);
+
+// A GRU (PyTorch's gates r, z, n; w_ih [3H, E], w_hh [3H, H]) over
+// e [n, L, E], written out in differentiable ops (second order works
+// through it). mask [n, L]: 1 where a step has a code, 0 for padding, which
+// leaves the state unchanged. Returns the state after the last step, [n, H].
+torch::Tensor gru_last_state(const torch::Tensor& e, const torch::Tensor& mask,
+                             const torch::Tensor& w_ih, const torch::Tensor& w_hh,
+                             const torch::Tensor& b_ih, const torch::Tensor& b_hh);
 
 // Builds the model the spec names; throws UserError on an unknown name or a
 // spec that does not fit the input (e.g. conv4 on feature vectors).

@@ -135,6 +135,8 @@ hid_t type_of(torch::ScalarType t) {
       return half_type();
     case torch::kInt64:
       return H5T_NATIVE_INT64;
+    case torch::kInt32:
+      return H5T_NATIVE_INT32;
     case torch::kUInt8:
       return H5T_NATIVE_UINT8;
     default:
@@ -150,6 +152,7 @@ torch::ScalarType dtype_of(hid_t ds, const std::string& file, const std::string&
   if (cls == H5T_FLOAT && size == 4) return torch::kFloat32;
   if (cls == H5T_FLOAT && size == 8) return torch::kFloat64;
   if (cls == H5T_INTEGER && size == 8) return torch::kInt64;
+  if (cls == H5T_INTEGER && size == 4) return torch::kInt32;
   if (cls == H5T_INTEGER && size == 1) return torch::kUInt8;
   throw UserError("HDF5: " + file + ": dataset '" + what + "' has an unsupported type");
 }
@@ -176,7 +179,7 @@ void write_chunked(hid_t loc, const std::string& name, const torch::Tensor& t, i
   std::vector<hsize_t> dims(c.sizes().begin(), c.sizes().end());
   Handle space(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), H5Sclose);
   Handle dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
-  if (dims[0] > 0) {
+  if (c.numel() > 0) {  // a dataset with a zero extent (no columns) stays contiguous
     std::vector<hsize_t> chunk = dims;
     chunk[0] = static_cast<hsize_t>(std::max<int64_t>(1, std::min<int64_t>(chunk_rows, dims[0])));
     METACAT_H5_CHECK(H5Pset_chunk(dcpl, static_cast<int>(chunk.size()), chunk.data()), file, name);
@@ -210,7 +213,7 @@ torch::Tensor read_rows(hid_t ds, const std::vector<int64_t>& rows, const std::s
   std::vector<int64_t> out_shape = shape;
   out_shape[0] = static_cast<int64_t>(uniq.size());
   torch::Tensor t = torch::empty(out_shape, torch::dtype(st));
-  if (!uniq.empty()) {
+  if (t.numel() > 0) {
     Handle fspace(H5Dget_space(ds), H5Sclose);
     std::vector<hsize_t> start(shape.size(), 0), count(shape.begin(), shape.end());
     count[0] = 1;

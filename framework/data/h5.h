@@ -69,7 +69,7 @@ Handle create_group(hid_t loc, const std::string& name, const std::string& file,
 Handle open_group(hid_t loc, const std::string& name, const std::string& file);
 bool exists(hid_t loc, const std::string& name);
 
-// Tensors of float32/float64/int64/uint8 (contiguous copy written).
+// Tensors of float32/float64/int64/int32/uint8 (contiguous copy written).
 void write_tensor(hid_t loc, const std::string& name, const torch::Tensor& t,
                   const std::string& file);
 // `what` names the dataset in errors (default: name).

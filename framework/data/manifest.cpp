@@ -17,7 +17,7 @@ namespace fs = std::filesystem;
 int64_t Manifest::row_bytes() const {
   int64_t n = 1;
   for (int64_t s : item_shape) n *= s;
-  return n * static_cast<int64_t>(c10::elementSize(scalar_type()));
+  return n * static_cast<int64_t>(c10::elementSize(scalar_type())) + 4 * code_width();
 }
 
 torch::ScalarType Manifest::scalar_type() const {
@@ -58,6 +58,65 @@ uint64_t file_xxh64(const std::string& path) {
   return h;
 }
 
+namespace {
+
+// The schema's layout, checked: numeric fields first and contiguous, every
+// field where the one before it ends, vocabularies that fit their codes.
+void read_fields(hid_t f, const std::string& path, Manifest& m) {
+  m.schema = h5::read_string_attr(f, "schema", path);
+  h5::Handle g = h5::open_group(f, "fields", path);
+  const auto names = h5::read_strings(g, "name", path);
+  const auto roles = h5::read_strings(g, "role", path);
+  const auto tables = h5::read_strings(g, "table", path);
+  const int64_t n = static_cast<int64_t>(names.size());
+  auto ints = [&](const char* name) {
+    torch::Tensor t = h5::read_tensor(g, name, path).to(torch::kInt64);
+    if (t.dim() != 1 || t.size(0) != n || roles.size() != names.size() ||
+        tables.size() != names.size())
+      throw UserError("data: " + path + ": /fields datasets disagree in length");
+    return std::vector<int64_t>(t.data_ptr<int64_t>(), t.data_ptr<int64_t>() + n);
+  };
+  const auto offset = ints("offset"), width = ints("width"), vocab = ints("vocab");
+  int64_t at = 0;
+  bool codes = false;
+  for (int64_t i = 0; i < n; ++i) {
+    InputField x;
+    x.name = names[i];
+    x.role = parse_role(roles[i], "data: " + path + ": /fields/role of " + names[i]);
+    x.table = tables[i];
+    x.offset = offset[i];
+    x.width = width[i];
+    x.vocab = vocab[i];
+    const bool numeric = x.role == InputField::Role::kNumeric;
+    const std::string who = "data: " + path + ": field " + x.name;
+    if (x.offset != at || x.width < 1) throw UserError(who + ": bad offset or width");
+    if (numeric && codes) throw UserError(who + ": a numeric field after a coded one");
+    if (!numeric && (x.vocab < 2 || x.vocab > kMaxCodes))
+      throw UserError(who + ": vocabulary of " + std::to_string(x.vocab) + " codes");
+    codes = codes || !numeric;
+    at += x.width;
+    m.fields.push_back(x);
+  }
+  const int64_t numeric = numeric_width(m.fields);
+  if (m.item_shape != std::vector<int64_t>{numeric})
+    throw UserError("data: " + path + ": item_shape does not match the " + std::to_string(numeric) +
+                    " numeric fields");
+  if (h5::exists(f, "vocabularies")) {
+    h5::Handle v = h5::open_group(f, "vocabularies", path);
+    for (const auto& table : h5::list(v, path)) {
+      m.vocabularies.emplace_back(table, h5::read_strings(v, table, path));
+      for (const auto& x : m.fields)
+        if (x.table == table &&
+            x.vocab != static_cast<int64_t>(m.vocabularies.back().second.size()) + 2)
+          throw UserError("data: " + path + ": field " + x.name + " has " +
+                          std::to_string(x.vocab) + " codes, its vocabulary " +
+                          std::to_string(m.vocabularies.back().second.size()) + " values");
+    }
+  }
+}
+
+}  // namespace
+
 void write_manifest(const std::string& dir, const Manifest& m) {
   atomic_write(manifest_path(dir), [&](const std::string& tmp) {
     h5::Handle f = h5::create_file(tmp);
@@ -82,6 +141,28 @@ void write_manifest(const std::string& dir, const Manifest& m) {
     h5::write_strings(s, "xxh64", sums, tmp);
     if (m.descriptors.defined())
       h5::write_tensor(f, "descriptors", m.descriptors.to(torch::kFloat32), tmp);
+    if (!m.fields.empty()) {
+      h5::write_string_attr(f, "schema", m.schema, tmp);
+      h5::Handle g = h5::create_group(f, "fields", tmp);
+      std::vector<std::string> names, roles, tables;
+      std::vector<int64_t> offset, width, vocab;
+      for (const auto& x : m.fields) {
+        names.push_back(x.name);
+        roles.push_back(to_string(x.role));
+        tables.push_back(x.table);
+        offset.push_back(x.offset);
+        width.push_back(x.width);
+        vocab.push_back(x.vocab);
+      }
+      h5::write_strings(g, "name", names, tmp);
+      h5::write_strings(g, "role", roles, tmp);
+      h5::write_strings(g, "table", tables, tmp);
+      h5::write_tensor(g, "offset", torch::tensor(offset, torch::kInt64), tmp);
+      h5::write_tensor(g, "width", torch::tensor(width, torch::kInt64), tmp);
+      h5::write_tensor(g, "vocab", torch::tensor(vocab, torch::kInt64), tmp);
+      h5::Handle v = h5::create_group(f, "vocabularies", tmp);
+      for (const auto& [table, values] : m.vocabularies) h5::write_strings(v, table, values, tmp);
+    }
     h5::flush(f, tmp);
   });
 }
@@ -139,7 +220,15 @@ Manifest read_manifest(const std::string& dir) {
     if (m.descriptors.dim() != 2 || m.descriptors.size(0) != n)
       throw UserError("data: " + path + ": descriptors must be [categories, D]");
   }
+  if (h5::exists(f, "fields")) read_fields(f, path, m);
   return m;
+}
+
+int64_t Manifest::code_width() const {
+  int64_t w = 0;
+  for (const auto& f : fields)
+    if (f.role != InputField::Role::kNumeric) w += f.width;
+  return w;
 }
 
 }  // namespace metacat

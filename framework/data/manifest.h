@@ -13,14 +13,24 @@
 //   /shards/bytes          int64 [S]       file size
 //   /shards/xxh64          string [S]      XXH64 of the file, hex
 //   /descriptors           float32 [C, D]  optional category descriptors
+//   Tabular data packed with a schema (datasets/schema.h) also has:
+//   attribute schema       the schema's YAML
+//   /fields/{name, role, table} string [F], /fields/{offset, width, vocab}
+//                          int64 [F]: the model input's layout (core/fields.h)
+//   /vocabularies/<table>  string [V]      the values of codes 2..V+1 (hashed
+//                          tables have none)
 // shard-NNNNN.h5
 //   /categories/<id, 8 digits>/{items, labels, item_ids}, chunked along rows,
 //   shuffle + deflate, Fletcher-32 per chunk; attribute `name` on the group.
+//   With a schema also `codes` int32 [n, K]: the coded columns, which follow
+//   the numeric ones (`items`, [n, item_shape]) in the model input.
 #include <torch/types.h>
 
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "core/fields.h"
 #include "episodes/task_source.h"
 
 namespace metacat {
@@ -37,6 +47,14 @@ struct Manifest {
   std::vector<int64_t> shard_bytes;
   std::vector<uint64_t> shard_xxh64;
   torch::Tensor descriptors;  // undefined when absent
+  // Packed with a schema: the model input's layout, the vocabularies
+  // (table -> values of codes 2, 3, ...; hashed tables absent) and the
+  // schema's YAML. Empty otherwise.
+  std::vector<InputField> fields;
+  std::vector<std::pair<std::string, std::vector<std::string>>> vocabularies;
+  std::string schema;
+  // Columns of the shards' `codes` (0 without a schema).
+  int64_t code_width() const;
 
   int64_t num_categories() const { return static_cast<int64_t>(names.size()); }
   int64_t num_shards() const { return static_cast<int64_t>(shard_bytes.size()); }

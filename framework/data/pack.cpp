@@ -161,6 +161,10 @@ PackSummary pack_into(Manifest m, const std::function<CategoryRows(int64_t)>& pr
           throw std::logic_error("pack: " + what + " produced a wrong number of rows");
         if (r.oracle.defined() && (r.oracle.dim() != 1 || r.oracle.size(0) != m.items[c]))
           throw std::logic_error("pack: " + what + " produced a wrong number of oracle scores");
+        if (m.code_width() > 0 &&
+            (!r.codes.defined() || r.codes.scalar_type() != torch::kInt32 ||
+             r.codes.sizes() != torch::IntArrayRef({m.items[c], m.code_width()})))
+          throw std::logic_error("pack: " + what + " produced codes of the wrong shape or dtype");
         if (r.items.scalar_type() != m.scalar_type())
           throw std::logic_error("pack: " + what + " produced items of the wrong dtype");
         h5::Handle g = h5::create_group(f, category_group(c), tmp);
@@ -170,6 +174,8 @@ PackSummary pack_into(Manifest m, const std::function<CategoryRows(int64_t)>& pr
         h5::write_chunked(g, "item_ids", r.item_ids.to(torch::kInt64), 4096, opt.compression, tmp);
         if (r.oracle.defined())
           h5::write_chunked(g, "oracle", r.oracle.to(torch::kFloat32), 4096, opt.compression, tmp);
+        if (m.code_width() > 0)
+          h5::write_chunked(g, "codes", r.codes, chunk_rows, opt.compression, tmp);
         sum.items += m.items[c];
         sum.raw_bytes += bytes[c];
         if (opt.progress && std::chrono::duration<double>(Clock::now() - last_print).count() > 2) {

@@ -28,6 +28,9 @@ struct CategoryRows {
   // [n] float32: the true model's score of each item (synthetic data);
   // written as the optional dataset `oracle` when defined.
   torch::Tensor oracle;
+  // [n, K] int32: the coded columns of data packed with a schema (K the
+  // manifest's code_width()); undefined otherwise.
+  torch::Tensor codes;
 };
 
 struct PackSummary {
@@ -37,7 +40,7 @@ struct PackSummary {
 };
 
 // Every category's rows are written as /categories/<id>/{items, labels,
-// item_ids} and, when the producer gives them, `oracle`.
+// item_ids} and, when the producer gives them, `oracle` and `codes`.
 // `header` holds everything but the shard fields (kind, dtype, item_shape,
 // names, split, items, descriptors); produce(c) returns category c's rows.
 PackSummary pack(Manifest header, const std::function<CategoryRows(int64_t)>& produce,

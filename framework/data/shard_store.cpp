@@ -57,6 +57,24 @@ bool ShardStore::has_oracle() const {
   return has_oracle_ > 0;
 }
 
+namespace {
+// Every code within its field's vocabulary; the first one outside named.
+void check_codes(const torch::Tensor& codes, const std::vector<InputField>& fields,
+                 const std::string& what, const std::vector<int64_t>* rows) {
+  const int64_t numeric = numeric_width(fields);
+  for (const auto& f : fields) {
+    if (f.role == InputField::Role::kNumeric) continue;
+    torch::Tensor k = codes.slice(1, f.offset - numeric, f.offset - numeric + f.width);
+    torch::Tensor bad = k.lt(0).logical_or(k.ge(f.vocab)).any(1);
+    if (bad.any().item<bool>()) {
+      const int64_t i = bad.nonzero().select(1, 0)[0].item<int64_t>();
+      throw UserError(what + ": row " + std::to_string(rows ? (*rows)[i] : i) + ", field " +
+                      f.name + ": a code outside its vocabulary of " + std::to_string(f.vocab));
+    }
+  }
+}
+}  // namespace
+
 Rows ShardStore::read_locked(int64_t c, const std::vector<int64_t>* rows) const {
   if (c < 0 || c >= num_categories())
     throw UserError("data: category " + std::to_string(c) + " does not exist in " + dir_);
@@ -101,7 +119,34 @@ Rows ShardStore::read_locked(int64_t c, const std::vector<int64_t>* rows) const 
       throw UserError("data: " + file + ": " + oracle_path + " of " + who +
                       " does not have one score per item");
   }
+  const int64_t K = manifest_.code_width();
+  h5::Handle codes;
+  const std::string codes_path = "/" + group + "/codes";
+  if (K > 0) {
+    if (!h5::exists(g, "codes"))
+      throw UserError("data: " + file + " has no " + codes_path + " for " + who +
+                      " (the manifest has a schema)");
+    codes = h5::open_dataset(g, "codes", file);
+    if (h5::shape_of(codes, file, codes_path) != std::vector<int64_t>{manifest_.items[c], K} ||
+        h5::dtype_of(codes, file, codes_path) != torch::kInt32)
+      throw UserError("data: " + file + ": " + codes_path + " of " + who + " is not int32 [" +
+                      std::to_string(manifest_.items[c]) + ", " + std::to_string(K) + "]");
+  }
+  h5::Handle ids = h5::open_dataset(g, "item_ids", file);
+  const std::string ids_path = "/" + group + "/item_ids";
+  if (h5::shape_of(ids, file, ids_path) != std::vector<int64_t>{manifest_.items[c]})
+    throw UserError("data: " + file + ": " + ids_path + " of " + who +
+                    " does not have one id per item");
   Rows r;
+  r.item_ids = (rows ? h5::read_rows(ids, *rows, file, ids_path + " (" + who + ")")
+                     : h5::read_tensor(g, "item_ids", file, ids_path + " (" + who + ")"))
+                   .to(torch::kInt64);
+  torch::Tensor coded;
+  if (K > 0) {
+    coded = rows ? h5::read_rows(codes, *rows, file, codes_path + " (" + who + ")")
+                 : h5::read_tensor(g, "codes", file, codes_path + " (" + who + ")");
+    check_codes(coded, manifest_.fields, "data: " + file + ": " + codes_path + " of " + who, rows);
+  }
   if (rows) {
     r.items = h5::read_rows(items, *rows, file, items_path + " (" + who + ")");
     r.labels = h5::read_rows(labels, *rows, file, "/" + group + "/labels (" + who + ")");
@@ -133,7 +178,14 @@ Rows ShardStore::read_locked(int64_t c, const std::vector<int64_t>* rows) const 
       throw UserError("data: " + file + ": /" + group + "/labels of " + who + ": " +
                       first_bad(bad) + " is not 0 or 1");
   }
+  if (coded.defined())  // exact: every code is below 2^24
+    r.items = torch::cat({r.items.to(torch::kFloat32), coded.to(torch::kFloat32)}, 1);
   return r;
+}
+
+std::vector<int64_t> ShardStore::item_shape() const {
+  if (manifest_.fields.empty()) return manifest_.item_shape;
+  return {manifest_.item_shape.at(0) + manifest_.code_width()};
 }
 
 Rows ShardStore::read_category(int64_t c) const {
@@ -147,7 +199,7 @@ Rows ShardStore::gather(int64_t c, const std::vector<int64_t>& rows) const {
   std::lock_guard<std::mutex> g(mu_);
   auto it = cache_.find(c);
   if (it == cache_.end()) {
-    const int64_t bytes = manifest_.items.at(c) * (manifest_.row_bytes() + 4);
+    const int64_t bytes = manifest_.items.at(c) * (manifest_.row_bytes() + 4 + 8);
     // Categories larger than a quarter of the budget are never cached: read
     // only the rows asked for.
     if (bytes > opt_.cache_bytes / 4) {
@@ -179,8 +231,9 @@ Rows ShardStore::gather(int64_t c, const std::vector<int64_t>& rows) const {
                       manifest_.names[c] + " (" + std::to_string(manifest_.items[c]) + " items)");
   torch::Tensor idx = torch::tensor(rows, torch::kInt64);
   const Rows& whole = it->second.rows;
-  Rows r{whole.items.index_select(0, idx), whole.labels.index_select(0, idx), {}};
+  Rows r{whole.items.index_select(0, idx), whole.labels.index_select(0, idx), {}, {}};
   if (whole.oracle.defined()) r.oracle = whole.oracle.index_select(0, idx);
+  r.item_ids = whole.item_ids.index_select(0, idx);
   return r;
 }
 

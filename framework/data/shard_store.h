@@ -10,7 +10,9 @@
 // (hyperslab selection: only the chunks holding them). A category's optional
 // `oracle` dataset (the true model's scores, written when packing a synthetic
 // catalogue) is read with its rows when present; shards without it load as
-// before. Thread-safe.
+// before. Data packed with a schema also has `codes` (int32), checked
+// against each field's vocabulary and appended to the numeric columns as
+// exact float32 (core/fields.h). Thread-safe.
 #include <list>
 #include <mutex>
 #include <unordered_map>
@@ -36,7 +38,9 @@ class ShardStore : public ItemStore {
   ShardStore(std::string dir, ReaderOptions opt = {});
   int64_t num_categories() const override { return manifest_.num_categories(); }
   const CategoryInfo& info(int64_t c) const override { return infos_.at(c); }
-  std::vector<int64_t> item_shape() const override { return manifest_.item_shape; }
+  // With a schema: the numeric columns and the codes, [numeric + codes].
+  std::vector<int64_t> item_shape() const override;
+  std::vector<InputField> fields() const override { return manifest_.fields; }
   Rows gather(int64_t category, const std::vector<int64_t>& rows) const override;
   torch::Tensor descriptors() const override { return manifest_.descriptors; }
   // Whether the shards carry `oracle` datasets (every category of a pack

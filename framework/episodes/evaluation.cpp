@@ -3,11 +3,51 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <numeric>
+#include <set>
 
 #include "core/loss.h"
 #include "core/rng.h"
 
 namespace metacat {
+
+namespace {
+
+// The ids of a query set's items and of its k best-scored (ties in the
+// given order, as ranking_at), for each k of kCoverageAt.
+void add_top_items(const torch::Tensor& out, const torch::Tensor& ids, std::set<int64_t>& all,
+                   std::map<int64_t, std::set<int64_t>>& top) {
+  const torch::Tensor score = out.reshape({-1}).to(torch::kFloat64);
+  const int64_t n = score.size(0);
+  std::vector<int64_t> order(n);
+  std::iota(order.begin(), order.end(), 0);
+  auto sc = score.accessor<double, 1>();
+  auto id = ids.accessor<int64_t, 1>();
+  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return sc[a] > sc[b]; });
+  for (int64_t j = 0; j < n; ++j) all.insert(id[j]);
+  for (int64_t k : kCoverageAt)
+    for (int64_t j = 0; j < std::min(k, n); ++j) top[k].insert(id[order[j]]);
+}
+
+// The size of the union over ranks of every rank's set: each rank's ids go
+// into its own segment of one buffer, summed across ranks.
+size_t union_size(const std::set<int64_t>& mine, comm::Backend* comm) {
+  if (!comm || comm->size() == 1) return mine.size();
+  std::vector<int64_t> counts(comm->size(), 0);
+  counts[comm->rank()] = static_cast<int64_t>(mine.size());
+  comm->allreduce(counts.data(), counts.size());
+  int64_t offset = 0, total = 0;
+  for (int r = 0; r < comm->size(); ++r) {
+    if (r < comm->rank()) offset += counts[r];
+    total += counts[r];
+  }
+  std::vector<int64_t> ids(static_cast<size_t>(total), 0);
+  std::copy(mine.begin(), mine.end(), ids.begin() + offset);
+  comm->allreduce(ids.data(), ids.size());
+  return std::set<int64_t>(ids.begin(), ids.end()).size();
+}
+
+}  // namespace
 
 uint64_t prediction_seed(uint64_t seed, int64_t index) {
   return mix64(seed ^ mix64(static_cast<uint64_t>(index) + 77));
@@ -68,9 +108,14 @@ EvalSummary evaluate(const std::string& method, const TaskSource& source, int64_
   const int64_t m = static_cast<int64_t>(names.size());
   std::vector<double> value(m * episodes, 0.0), defined(m * episodes, 0.0);
   std::map<int64_t, std::pair<double, double>> cats;  // id -> (score sum, items)
+  // Catalogue coverage: the items of every query set, and of its top k.
+  std::set<int64_t> candidates;
+  std::map<int64_t, std::set<int64_t>> top;  // k -> items
   for (int64_t i = rank; i < episodes; i += world) {
     Episode e = episode_at(i);
     torch::Tensor out = predict(e, i).detach().cpu();
+    if (kind == TaskKind::kPreference && e.query_item.defined())
+      add_top_items(out, e.query_item.cpu(), candidates, top);
     auto met = task_metrics(kind, out, e.query_y);
     for (int64_t k = 0; k < m; ++k) {
       const double v = met.at(names[k]);
@@ -101,6 +146,14 @@ EvalSummary evaluate(const std::string& method, const TaskSource& source, int64_
   }
   for (const auto& [id, c] : cats)
     s.per_category[source.category_name(id)] = {c.first, static_cast<int64_t>(c.second)};
+  bool items = !candidates.empty();
+  if (comm && world > 1) items = comm->any(items);  // every rank takes part, or none
+  if (items) {
+    const size_t all = union_size(candidates, comm);
+    for (int64_t k : kCoverageAt)
+      s.metrics["coverage@" + std::to_string(k)] =
+          static_cast<double>(union_size(top[k], comm)) / static_cast<double>(all);
+  }
   for (int64_t k = 0; k < m; ++k) {
     std::vector<double> v;
     for (int64_t i = 0; i < episodes; ++i)

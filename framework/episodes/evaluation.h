@@ -14,6 +14,13 @@
 
 namespace metacat {
 
+// Catalogue coverage@k (preference data with item ids): the share of the
+// distinct items of all query sets of an evaluation that appear in the top
+// k of some episode's ranking; reported in EvalSummary::metrics as
+// "coverage@5" and "coverage@10" (a whole-evaluation value, not a mean over
+// episodes).
+constexpr int64_t kCoverageAt[] = {5, 10};
+
 struct EvalSummary {
   std::string method;
   std::string split;  // split the episodes came from ("" for stored episodes)

@@ -32,8 +32,9 @@ std::vector<int64_t> MemoryStore::item_shape() const {
 
 Rows MemoryStore::gather(int64_t c, const std::vector<int64_t>& rows) const {
   torch::Tensor idx = torch::tensor(rows, torch::kInt64);
-  Rows r{items_.at(c).index_select(0, idx), labels_.at(c).index_select(0, idx), {}};
+  Rows r{items_.at(c).index_select(0, idx), labels_.at(c).index_select(0, idx), {}, {}};
   if (!oracle_.empty()) r.oracle = oracle_.at(c).index_select(0, idx);
+  r.item_ids = idx + (c << 32);  // rows of different categories are different items
   return r;
 }
 

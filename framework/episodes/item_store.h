@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/fields.h"
 #include "episodes/task_source.h"
 
 namespace metacat {
@@ -28,6 +29,9 @@ struct Rows {
   // [n] float32: the true model's score of each item (the synthetic
   // catalogue's z); undefined when the data does not know it.
   torch::Tensor oracle;
+  // [n] int64: each row's item id (the shards' `item_ids`; in memory,
+  // category << 32 | row), the item's identity for catalogue coverage.
+  torch::Tensor item_ids;
 };
 
 class ItemStore {
@@ -44,6 +48,9 @@ class ItemStore {
   // Whether gather() returns the true model's scores (Rows::oracle): only
   // data generated from a known model (the synthetic catalogue) has them.
   virtual bool has_oracle() const { return false; }
+  // Tabular data packed with a schema: the layout of an item in the model
+  // input (core/fields.h); empty for untyped items.
+  virtual std::vector<InputField> fields() const { return {}; }
   virtual std::string describe() const = 0;
 };
 

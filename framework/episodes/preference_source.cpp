@@ -60,6 +60,7 @@ Episode PreferenceSource::materialize(const EpisodePlan& p, const EpisodeSpec& s
   const torch::Tensor& d = store_->descriptors();
   if (d.defined()) e.descriptor = d[c].to(dtype_);
   if (r.oracle.defined()) e.query_oracle = r.oracle.slice(0, spec.shots).to(dtype_);
+  if (r.item_ids.defined()) e.query_item = r.item_ids.slice(0, spec.shots);
   e.source = p.source;
   return e;
 }

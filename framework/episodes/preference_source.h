@@ -23,6 +23,7 @@ class PreferenceSource : public TaskSource {
   uint64_t data_checksum() const override { return checksum_; }
   int64_t descriptor_dim() const override;
   bool has_oracle() const override { return store_->has_oracle(); }
+  std::vector<InputField> fields() const override { return store_->fields(); }
   void set_data_checksum(uint64_t c) { checksum_ = c; }
   // Category id of a source.
   int64_t category(Split split, int64_t source) const;

@@ -6,8 +6,8 @@
 namespace metacat {
 
 std::vector<torch::Tensor*> tensors_of(Episode& e) {
-  return {&e.support_x,   &e.support_y,      &e.query_x,    &e.query_y,     &e.support_joint,
-          &e.query_joint, &e.query_category, &e.descriptor, &e.query_oracle};
+  return {&e.support_x,   &e.support_y,      &e.query_x,    &e.query_y,      &e.support_joint,
+          &e.query_joint, &e.query_category, &e.descriptor, &e.query_oracle, &e.query_item};
 }
 
 Episode on_device(const Episode& e, const torch::Device& device) {

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "core/fields.h"
 #include "core/loss.h"
 #include "core/rng.h"
 
@@ -46,6 +47,9 @@ struct Episode {
   // z), in the run's dtype, for the oracle baseline; undefined when the data
   // does not know it.
   torch::Tensor query_oracle;
+  // Per query item [q] int64: its item id, for catalogue coverage;
+  // undefined when the data has none.
+  torch::Tensor query_item;
   int64_t source = -1;
 };
 
@@ -96,6 +100,8 @@ class TaskSource {
   virtual int64_t descriptor_dim() const { return 0; }
   // Whether episodes carry Episode::query_oracle (synthetic catalogues only).
   virtual bool has_oracle() const { return false; }
+  // Tabular data packed with a schema: the items' layout (core/fields.h).
+  virtual std::vector<InputField> fields() const { return {}; }
   virtual std::string describe() const = 0;
 
   torch::Dtype dtype() const { return dtype_; }

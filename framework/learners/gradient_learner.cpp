@@ -64,10 +64,11 @@ Params GradientLearner::init(uint64_t seed) const {
   Params p = model_.init(seed);
   // Proto-MAML builds its head from the prototypes in every episode.
   if (proto_head_) p = p.filter([](const std::string& n) { return !Model::is_head(n); });
-  if (learned_lr_) {
+  if (learned_lr_) {  // a rate for every tensor the inner loop adapts
     const size_t n = p.size();
     for (size_t i = 0; i < n; ++i)
-      p.add("lr." + p.names[i], torch::full_like(p.tensors[i], opt_.inner_lr));
+      if (opt_.inner_embeddings || !Model::is_embedding(p.names[i]))
+        p.add("lr." + p.names[i], torch::full_like(p.tensors[i], opt_.inner_lr));
   }
   if (opt_.per_step_bn) {
     const size_t n = p.size();
@@ -151,6 +152,7 @@ Params GradientLearner::model_params(const Params& theta, const EpisodeBatch& b)
 Params GradientLearner::adapted(const Params& model) const {
   return model.filter([&](const std::string& n) {
     if (is_step_bn(n) || (opt_.per_step_bn && Model::is_norm(n))) return false;
+    if (!opt_.inner_embeddings && Model::is_embedding(n)) return false;
     return !head_only_ || Model::is_head(n);
   });
 }

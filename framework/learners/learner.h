@@ -50,6 +50,9 @@ struct LearnerOptions {
   // ("lslr.<param>", shape [inner_steps], initialised to inner_lr); steps
   // past inner_steps (evaluation) use the last step's rates.
   bool per_step_rates = false;
+  // Embedding models: the MAML-family inner loops also adapt the embedding
+  // tables and sequence encoders (default: the dense layers only, as MeLU).
+  bool inner_embeddings = false;
   // per_step_bn: batch-norm scales and shifts of their own for the
   // parameters after each inner step ("stepbn.<k>.<param>", k = 1..inner_steps;
   // k = 0 is the model's own), meta-learned and not adapted in the inner loop.

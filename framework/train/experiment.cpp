@@ -149,6 +149,11 @@ std::unique_ptr<Experiment> build_experiment(const Config& record, RunOptions o,
 
   ModelSpec ms = o.model;
   ms.input_shape = ex->source->input_shape();
+  ms.fields = ex->source->fields();
+  if (!ms.fields.empty() && ms.name != "embedding")
+    throw UserError("model.name: " + ms.name +
+                    " would read the data's coded columns (ids, brands, ...) as numbers; data "
+                    "packed with a schema needs model.name: embedding");
   if (ms.name == "preference" && kind != TaskKind::kPreference)
     throw UserError("model.name: preference scores items of preference tasks, but data.source '" +
                     o.data.source + "' gives " + to_string(kind) + " tasks");

@@ -58,6 +58,10 @@ ModelSpec model_options(const Config& c) {
   ms.hidden = c.get_ints("model.hidden");
   ms.width = c.get_int("model.width");
   ms.init = c.get_string("model.init");
+  ms.embedding_dim = c.get_int("model.embedding_dim");
+  ms.pooling = c.get_string("model.pooling");
+  ms.sequence = c.get_string("model.sequence");
+  ms.gru_hidden = c.get_int("model.gru_hidden");
   ms.dtype = dtype_of(c);
   return ms;
 }
@@ -71,6 +75,7 @@ LearnerOptions learner_options(const Config& c) {
   o.eval_inner_steps = c.get_int("learner.eval_inner_steps");
   if (o.eval_inner_steps == 0) o.eval_inner_steps = o.inner_steps;
   o.first_order = c.get_bool("learner.first_order");
+  o.inner_embeddings = c.get_bool("learner.inner_embeddings");
   o.inner_loop = c.get_string("learner.inner_loop");
   o.recompute = c.get_bool("learner.recompute");
   o.task_parallel = c.get_bool("learner.task_parallel");

@@ -203,6 +203,42 @@ TEST(Evaluation, PerCategoryBreakdown) {
   EXPECT_NEAR(s.mean, 0.5, 1e-12);
 }
 
+// Catalogue coverage@k over a whole evaluation, with the evaluation's own
+// episode provider: two episodes over the same six items (ids 10..15)
+// ranked the same way cover the same top 5 (5 of 6 items); ranked in
+// opposite orders, every item is in some top 5. Every item is in a top 10.
+TEST(Evaluation, CatalogueCoverageCountsItemsInSomeTopK) {
+  PreferenceSource src(small_catalogue(8));
+  auto episode_at = [](int64_t) {
+    Episode e;
+    e.query_x = torch::zeros({6, 1});
+    e.query_y = torch::tensor({1.f, 0.f, 1.f, 0.f, 1.f, 0.f});
+    e.query_item = torch::arange(10, 16, torch::kInt64);
+    return e;
+  };
+  auto ranked = [](bool flip) {
+    return [flip](const Episode&, int64_t i) {
+      torch::Tensor s = torch::arange(6, torch::kFloat32);
+      return (flip && i == 1 ? s : -s).reshape({6, 1});
+    };
+  };
+  EvalSummary same = evaluate("same", src, 0, 2, episode_at, ranked(false));
+  EXPECT_NEAR(same.metrics.at("coverage@5"), 5.0 / 6.0, 1e-12);
+  EXPECT_NEAR(same.metrics.at("coverage@10"), 1.0, 1e-12);
+  EvalSummary opposite = evaluate("opposite", src, 0, 2, episode_at, ranked(true));
+  EXPECT_NEAR(opposite.metrics.at("coverage@5"), 1.0, 1e-12);
+  // Episodes of a packed or in-memory catalogue carry their items' ids.
+  Episode e = eval_episode(src, Split::kTest, {0, 2, 5}, 1, 0);
+  ASSERT_TRUE(e.query_item.defined());
+  EXPECT_EQ(e.query_item.size(0), 5);
+  EvalSummary real =
+      evaluate("zero", src, Split::kTest, {0, 2, 5}, 4, 1, [](const Episode& e, int64_t) {
+        return torch::zeros({e.query_x.size(0), 1});
+      });
+  EXPECT_GT(real.metrics.at("coverage@5"), 0.0);
+  EXPECT_LE(real.metrics.at("coverage@5"), 1.0);
+}
+
 // Class augmentation: every training class also appears rotated and
 // mirrored, as a class of its own; validation and test classes never do.
 TEST(ClassAugment, TrainingClassesBecomeTheirRotationsAndMirrorsOnly) {

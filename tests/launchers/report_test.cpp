@@ -72,7 +72,19 @@ TEST(Report, NumbersMatchMetricsAndEvalJson) {
     EXPECT_NE(
         html.find(r["method"].get<std::string>() + " (" + r["categories"].get<std::string>() + ")"),
         std::string::npos);
+    // Preference results carry catalogue coverage, shown in its own column
+    // after NDCG@10 and recall@10.
+    ASSERT_TRUE(r["metrics"].contains("coverage@10")) << r;
+    const double cov = r["metrics"]["coverage@10"].get<double>();
+    EXPECT_GT(cov, 0.0);
+    EXPECT_LE(cov, 1.0);
+    EXPECT_NE(html.find(cell + "</td><td>" + std::to_string(r["episodes"].get<int>()) +
+                        "</td><td>" + fmt(r["metrics"]["ndcg@10"].get<double>()) + "</td><td>" +
+                        fmt(r["metrics"]["recall@10"].get<double>()) + "</td><td>" + fmt(cov)),
+              std::string::npos)
+        << r["method"] << " " << r["shots"];
   }
+  EXPECT_NE(html.find("<th>coverage@10</th>"), std::string::npos);
   // One polyline point per training record, one per validation record.
   std::ifstream in(run_dir() + "/metrics.jsonl");
   int train = 0, val = 0;

@@ -1,0 +1,31 @@
+#pragma once
+// Cell-level helpers shared by the CSV readers (csv_features.cpp,
+// schema.cpp). No quoting: a separator inside a value is not supported.
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace metacat {
+
+// The cells of one line; a trailing separator gives a last empty cell.
+inline std::vector<std::string> split_line(const std::string& line, char sep) {
+  std::vector<std::string> out;
+  std::string field;
+  std::stringstream ss(line);
+  while (std::getline(ss, field, sep)) out.push_back(field);
+  if (!line.empty() && line.back() == sep) out.emplace_back();
+  return out;
+}
+
+// Whether all of s is one number (std::stod's syntax: nan and inf too).
+inline bool to_double(const std::string& s, double& v) {
+  try {
+    size_t pos;
+    v = std::stod(s, &pos);
+    return pos == s.size();
+  } catch (...) {
+    return false;
+  }
+}
+
+}  // namespace metacat
