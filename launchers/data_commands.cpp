@@ -150,8 +150,22 @@ void print_dataset(const std::string& dir) {
   std::string shape;
   for (size_t i = 0; i < m.item_shape.size(); ++i)
     shape += (i ? "x" : "") + std::to_string(m.item_shape[i]);
-  std::cout << dir << ": " << m.kind << " data, items " << shape << " " << m.dtype << "\n"
+  std::cout << dir << ": " << m.kind << " data, items " << shape << " " << m.dtype
+            << (m.fields.empty() ? "" : " + " + std::to_string(m.code_width()) + " int32 codes")
+            << "\n"
             << "  source: " << m.source << "\n";
+  if (!m.fields.empty()) {  // the schema's layout: what each column of the model input is
+    std::cout << "  fields:";
+    for (const auto& f : m.fields) {
+      std::cout << " " << f.name << " (" << to_string(f.role);
+      if (f.role != InputField::Role::kNumeric)
+        std::cout << (f.width > 1 ? " x" + std::to_string(f.width) : "") << ", "
+                  << (f.table == f.name ? std::to_string(f.vocab) + " codes"
+                                        : "codes of " + f.table);
+      std::cout << ")";
+    }
+    std::cout << "\n";
+  }
   const char* names[4] = {"train", "val", "test", "none"};
   for (int s = 0; s < 4; ++s)
     if (cats[s] || s < 3)

@@ -78,6 +78,11 @@ std::string params_checksum(const std::string& run_dir, int step) {
 TEST(Catalogue, GeneratePackTrainAndEvaluateWithCoverage) {
   const std::string& d = root();
   EXPECT_NE(read(d + "/logs/schema-user.yaml").find("user:      {role: task}"), std::string::npos);
+  // inspect shows the layout: what each column of the model input is.
+  Result in = run("inspect " + d + "/user");
+  EXPECT_NE(in.output.find("items 1 float32 + 18 int32 codes"), std::string::npos) << in.output;
+  EXPECT_NE(in.output.find("history (sequence x10, codes of item)"), std::string::npos)
+      << in.output;
   for (const std::string kind : {"user", "category"}) {
     const std::string run_dir = d + "/run-" + kind;
     Result r = run(train_args(d + "/" + kind, run_dir) +
