@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <cstring>
 
 #include "comm/local/local_backend.h"
 #include "comm/mpi/mpi_backend.h"
@@ -16,6 +17,25 @@
 namespace metacat::comm {
 
 size_t dtype_bytes(DType t) { return t == DType::kFloat32 ? 4 : 8; }
+
+std::vector<char> Backend::allgather(const void* data, size_t bytes, std::vector<size_t>* sizes) {
+  // Generic: each rank's bytes in its own segment of a zeroed buffer of
+  // int64 words, summed over ranks (backends with a real allgather override).
+  std::vector<int64_t> counts(size(), 0);
+  counts[rank()] = static_cast<int64_t>(bytes);
+  if (size() > 1) allreduce(counts.data(), counts.size());
+  std::vector<size_t> offset(size() + 1, 0);
+  for (int r = 0; r < size(); ++r)
+    offset[r + 1] = offset[r] + (static_cast<size_t>(counts[r]) + 7) / 8 * 8;
+  std::vector<int64_t> words(offset[size()] / 8, 0);
+  std::memcpy(reinterpret_cast<char*>(words.data()) + offset[rank()], data, bytes);
+  if (size() > 1) allreduce(words.data(), words.size());
+  std::vector<char> out;
+  const char* w = reinterpret_cast<const char*>(words.data());
+  for (int r = 0; r < size(); ++r) out.insert(out.end(), w + offset[r], w + offset[r] + counts[r]);
+  if (sizes) sizes->assign(counts.begin(), counts.end());
+  return out;
+}
 
 const char* to_string(ReduceOp op) {
   switch (op) {

@@ -24,6 +24,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "core/log.h"
 
@@ -82,6 +83,11 @@ class Backend {
   // Copies `bytes` bytes from root to every rank.
   virtual void broadcast(void* data, size_t bytes, int root) = 0;
   virtual void barrier() = 0;
+  // Every rank's `bytes` bytes, concatenated in rank order, on every rank;
+  // `sizes` (optional) gets each rank's count. A host-memory collective
+  // (sparse embedding rows: the NCCL backend runs it over MPI).
+  virtual std::vector<char> allgather(const void* data, size_t bytes,
+                                      std::vector<size_t>* sizes = nullptr);
   // Ends the job on every rank with `code` after printing `message`.
   [[noreturn]] virtual void abort(int code, const std::string& message) = 0;
   // Whether allreduce_device() reduces device (GPU) memory in place (NCCL).

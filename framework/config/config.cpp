@@ -145,6 +145,10 @@ const std::vector<Key>& schema() {
       {"comm.silence_s", Type::kFloat, "10", 0, 1e9, {},
        "rank 0 prints a line naming any rank (and host) not heard from for this long (heartbeats "
        "over UDP every 0.5 s): a host cut off or a process stopped; 0 = off"},
+      {"comm.sparse_embeddings", Type::kBool, "false", -kInf, kInf, {},
+       "embedding models: compute with, exchange (one allgather of row ids and rows) and update "
+       "(lazily: untouched rows and their Adam moments stay) only the table rows a meta-step "
+       "touches; traffic proportional to those rows, not to the table size"},
       {"comm.check_every", Type::kInt, "100", 0, 1e12, {}, "steps between cross-rank parameter checksum checks; 0 = off"},
       {"debug.fail_rank", Type::kInt, "-1", -1, 1e6, {}, "test only: this rank throws at debug.fail_at_step"},
       {"debug.fail_at_step", Type::kInt, "-1", -1, 1e12, {}, "test only: the step at which debug.fail_rank fails"},

@@ -55,6 +55,37 @@ void Optimizer::step_flat(torch::Tensor& flat_params, const torch::Tensor& flat_
   update(flat_params, flat_grads, flat_m_, flat_v_);
 }
 
+void Optimizer::step_flat_range(torch::Tensor& flat_params, const torch::Tensor& flat_grads,
+                                int64_t begin, int64_t end) {
+  torch::NoGradGuard ng;
+  ++steps_;
+  torch::Tensor p = flat_params.narrow(0, begin, end - begin);
+  const torch::Tensor g = flat_grads.narrow(0, begin, end - begin);
+  if (spec_.name == "sgd") {
+    p.sub_(g, lr_);
+    return;
+  }
+  torch::Tensor m = flat_m_.narrow(0, begin, end - begin),
+                v = flat_v_.narrow(0, begin, end - begin);
+  update(p, g, m, v);
+}
+
+void Optimizer::step_rows(torch::Tensor& table, size_t k, const torch::Tensor& ids,
+                          const torch::Tensor& rows) {
+  torch::NoGradGuard ng;
+  if (ids.numel() == 0) return;
+  torch::Tensor p = table.index_select(0, ids);
+  if (spec_.name == "sgd") {
+    p.sub_(rows, lr_);
+  } else {
+    torch::Tensor m = m_.at(k).index_select(0, ids), v = v_.at(k).index_select(0, ids);
+    update(p, rows, m, v);
+    m_[k].index_copy_(0, ids, m);
+    v_[k].index_copy_(0, ids, v);
+  }
+  table.index_copy_(0, ids, p);
+}
+
 void Optimizer::step(std::vector<torch::Tensor>& params, const std::vector<torch::Tensor>& grads) {
   torch::NoGradGuard ng;
   ++steps_;

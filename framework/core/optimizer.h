@@ -31,6 +31,15 @@ class Optimizer {
   // The same update when params and grads are the flat concatenations of the
   // tensors `like` described (each moment tensor is a view of a flat one).
   void step_flat(torch::Tensor& flat_params, const torch::Tensor& flat_grads);
+  // Sparse embedding tables (comm.sparse_embeddings): the flat update of
+  // elements [begin, end) only (it counts the step), then the lazy update
+  // of rows `ids` of parameter k (a 2-D table) by the gradient rows `rows`:
+  // the moments and values of the other rows stay as they are (LazyAdam;
+  // bias correction by the global step count).
+  void step_flat_range(torch::Tensor& flat_params, const torch::Tensor& flat_grads, int64_t begin,
+                       int64_t end);
+  void step_rows(torch::Tensor& table, size_t k, const torch::Tensor& ids,
+                 const torch::Tensor& rows);
   int64_t steps() const { return steps_; }
   const OptimizerSpec& spec() const { return spec_; }
   // Adam moments (empty for SGD), for checkpoints.

@@ -179,6 +179,7 @@ CommOptions comm_options(const Config& c) {
   o.silence_s = c.get_float("comm.silence_s");
   o.check_every = c.get_int("comm.check_every");
   o.exact = c.get_string("comm.reduction") == "exact";
+  o.sparse_embeddings = c.get_bool("comm.sparse_embeddings");
   return o;
 }
 

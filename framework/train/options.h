@@ -87,6 +87,9 @@ struct CommOptions {
   // (core/exact_sum.h), one task at a time on one thread each: the same
   // bits on any world size.
   bool exact = false;
+  // comm.sparse_embeddings: embedding tables computed, exchanged and
+  // updated by the rows a step touches (train/sparse_tables.h).
+  bool sparse_embeddings = false;
 };
 
 // Test-only fault injection (debug.*): none unless a rank and a step are set.

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <fstream>
 #include <functional>
+#include <optional>
 #include <thread>
 
 #include "checkpoint/checkpoint.h"
@@ -23,6 +24,7 @@
 #include "train/resume.h"
 #include "train/run_dir.h"
 #include "train/signals.h"
+#include "train/sparse_tables.h"
 #include "train/state.h"
 #include "train/validation.h"
 #include "train/watchdog.h"
@@ -115,6 +117,9 @@ class EpisodeStream {
 struct Interval {
   double loss = 0, metric = 0, comm_seconds = 0;
   int64_t tasks = 0, metric_tasks = 0;
+  // comm.sparse_embeddings: rows exchanged and bytes this rank sent and
+  // received, summed over the interval's steps.
+  int64_t steps = 0, sparse_rows = 0, sparse_bytes = 0;
   Clock::time_point began = Clock::now();
 
   void add(const std::vector<TaskStats>& stats) {
@@ -166,6 +171,8 @@ class Coordinator {
                  {"lr", o_.train.optimizer.lr_at(done - 1)},  // the last step's rate
                  {"data_wait_s", data_wait_s},
                  {"comm_s", iv.comm_seconds},
+                 {"sparse_rows_per_step", iv.steps ? iv.sparse_rows / iv.steps : 0},
+                 {"sparse_bytes_per_step", iv.steps ? iv.sparse_bytes / iv.steps : 0},
                  {"ranks", comm_.size()},
                  {"peak_rss_mb", rss}});
     if (verbose_) {
@@ -287,20 +294,75 @@ void exact_into(const ExactSum& sum, torch::Tensor& flat, int64_t step) {
     sum.to(flat.data_ptr<float>());
 }
 
+// The flat gradient's part that the all-reduce carries: all of it, or with
+// sparse embedding tables the dense parameters after them.
+torch::Tensor dense_part(TrainState& state, const SparseTables* sparse) {
+  if (!sparse) return state.flat_grad;
+  const int64_t off = sparse->dense_offset();
+  return state.flat_grad.narrow(0, off, state.flat_grad.numel() - off);
+}
+
 // accumulate: this rank's episodes into flat_grad (views: state.grads), or,
-// with comm.reduction: exact, into `exact`.
+// with comm.reduction: exact, into `exact`; with sparse tables, their rows
+// into `sparse`.
 std::vector<TaskStats> accumulate(const Learner& learner, TrainState& state,
-                                  const std::vector<Episode>& eps, ExactSum* exact) {
+                                  const std::vector<Episode>& eps, ExactSum* exact,
+                                  SparseTables* sparse) {
+  dense_part(state, sparse).zero_();
+  if (sparse) {
+    sparse->clear();
+    return sparse->accumulate(learner, state.theta, eps, state.grads);
+  }
   if (!exact) return learner.accumulate_meta_gradients(state.theta, eps, state.grads);
   exact->clear();
   return learner.accumulate_exact(state.theta, eps, *exact);
 }
 
-// reduce: the sum over ranks, in flat_grad either way.
-void reduce(Reducer& reducer, TrainState& state, ExactSum* exact, int64_t step) {
-  if (!exact) return reducer.allreduce_sum(state.flat_grad);
+// reduce: the sum over ranks, in flat_grad either way (and in `sparse`).
+SparseTables::Traffic reduce(Reducer& reducer, TrainState& state, ExactSum* exact, int64_t step,
+                             SparseTables* sparse, comm::Backend& comm) {
+  if (sparse) {
+    torch::Tensor dense = dense_part(state, sparse);
+    reducer.allreduce_sum(dense);
+    return sparse->allgather_sum(comm);
+  }
+  if (!exact) {
+    reducer.allreduce_sum(state.flat_grad);
+    return {};
+  }
   reducer.allreduce_sum(*exact);
   exact_into(*exact, state.flat_grad, step);
+  return {};
+}
+
+// The outer step on the summed gradient: divided by the meta-batch, norm
+// clipped, the optimiser's update (with sparse tables: the dense part's,
+// then the touched rows' lazy one).
+void outer_step(TrainState& state, SparseTables* sparse, const TrainOptions& t, int64_t step,
+                int64_t meta_batch) {
+  torch::NoGradGuard ng;
+  const double inv = 1.0 / static_cast<double>(meta_batch);
+  state.optimizer->set_lr(t.optimizer.lr_at(step));
+  if (!sparse) {
+    state.flat_grad.div_(static_cast<double>(meta_batch));
+    if (t.grad_clip > 0) clip_global_norm(state.grads, t.grad_clip);
+    state.optimizer->step_flat(state.flat_theta, state.flat_grad);
+    return;
+  }
+  torch::Tensor dense = dense_part(state, sparse);
+  dense.mul_(inv);
+  sparse->scale(inv);
+  if (t.grad_clip > 0) {
+    const double norm = std::sqrt(dense.pow(2).sum().item<double>() + sparse->squared_norm());
+    if (norm > t.grad_clip) {
+      const double f = t.grad_clip / (norm + 1e-6);
+      dense.mul_(f);
+      sparse->scale(f);
+    }
+  }
+  state.optimizer->step_flat_range(state.flat_theta, state.flat_grad, sparse->dense_offset(),
+                                   state.flat_grad.numel());
+  sparse->step(*state.optimizer, state.theta);
 }
 
 }  // namespace
@@ -326,8 +388,12 @@ torch::Tensor Trainer::meta_gradient(const Params& theta, int64_t step) {
   Reducer reducer(comm_, ex_.options.comm.bucket_bytes);
   ExactSum exact(ex_.options.comm.exact ? static_cast<size_t>(state.flat_grad.numel()) : 0);
   ExactSum* sum = ex_.options.comm.exact ? &exact : nullptr;
-  accumulate(*ex_.learner, state, eps, sum);
-  reduce(reducer, state, sum, step);
+  std::optional<SparseTables> tables;
+  if (ex_.options.comm.sparse_embeddings) tables.emplace(state.theta, ex_.source->fields());
+  SparseTables* sparse = tables ? &*tables : nullptr;
+  accumulate(*ex_.learner, state, eps, sum, sparse);
+  reduce(reducer, state, sum, step, sparse, *comm_);
+  if (sparse) sparse->add_into(state.grads);  // rows into their tables' places
   return state.flat_grad.div_(static_cast<double>(sampler.meta_batch()));
 }
 
@@ -370,19 +436,30 @@ TrainReport Trainer::run() {
   Interval interval;
   ExactSum exact(o.comm.exact ? static_cast<size_t>(state.flat_grad.numel()) : 0);
   ExactSum* sum = o.comm.exact ? &exact : nullptr;
+  std::optional<SparseTables> tables;
+  if (o.comm.sparse_embeddings) {
+    if (o.comm.exact)
+      throw UserError(
+          "comm.sparse_embeddings: not with comm.reduction: exact (the rows are "
+          "summed in float)");
+    tables.emplace(state.theta, ex_.source->fields());
+  }
+  SparseTables* sparse = tables ? &*tables : nullptr;
 
   for (int64_t s = start; s < o.train.steps; ++s) {
     // draw
     const std::vector<Episode> eps = episodes.step(s);
     // accumulate
-    state.flat_grad.zero_();
     ex_.learner->set_meta_step(s);
-    interval.add(accumulate(*ex_.learner, state, eps, sum));
+    interval.add(accumulate(*ex_.learner, state, eps, sum, sparse));
     faults.after_accumulate(s);
     // reduce
     const auto reduce_began = Clock::now();
     if (arrivals) comm.arrive(s);
-    reduce(reducer, state, sum, s);
+    const SparseTables::Traffic traffic = reduce(reducer, state, sum, s, sparse, comm);
+    ++interval.steps;
+    interval.sparse_rows += traffic.rows;
+    interval.sparse_bytes += traffic.bytes_sent + traffic.bytes_received;
     // decide
     StepDecisions mine;
     mine.nonfinite = !std::isfinite(interval.loss);
@@ -392,19 +469,12 @@ TrainReport Trainer::run() {
     interval.comm_seconds += seconds_since(reduce_began);
     // The gradient is identical on every rank after the sum, so this test
     // agrees everywhere too.
-    if (all.nonfinite || !std::isfinite(state.flat_grad.sum().item<double>()))
+    if (all.nonfinite || !std::isfinite(dense_part(state, sparse).sum().item<double>()) ||
+        (sparse && !sparse->finite()))
       throw UserError("meta-loss or meta-gradient is not finite at step " + std::to_string(s) +
                       " (lower train.outer_lr or learner.inner_lr, or set train.grad_clip)");
     // step
-    const auto update = [&](int) {
-      {
-        torch::NoGradGuard ng;
-        state.flat_grad.div_(static_cast<double>(sampler.meta_batch()));
-      }
-      if (o.train.grad_clip > 0) clip_global_norm(state.grads, o.train.grad_clip);
-      state.optimizer->set_lr(o.train.optimizer.lr_at(s));
-      state.optimizer->step_flat(state.flat_theta, state.flat_grad);
-    };
+    const auto update = [&](int) { outer_step(state, sparse, o.train, s, sampler.meta_batch()); };
     // Exact: on one thread, so that the norm's reduction and the update's
     // kernels see the same split on every world size.
     if (o.comm.exact)

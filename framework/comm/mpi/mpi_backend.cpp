@@ -249,6 +249,29 @@ void MpiBackend::broadcast(void* data, size_t bytes, int root) {
 
 void MpiBackend::barrier() { METACAT_MPI_CHECK(MPI_Barrier(MPI_COMM_WORLD)); }
 
+std::vector<char> MpiBackend::allgather(const void* data, size_t bytes,
+                                        std::vector<size_t>* sizes) {
+  int64_t mine = static_cast<int64_t>(bytes);
+  std::vector<int64_t> counts(size_);
+  METACAT_MPI_CHECK(
+      MPI_Allgather(&mine, 1, MPI_INT64_T, counts.data(), 1, MPI_INT64_T, MPI_COMM_WORLD));
+  std::vector<int> n(size_), displ(size_);
+  int64_t total = 0;
+  for (int r = 0; r < size_; ++r) {
+    if (total + counts[r] > INT_MAX)
+      throw CommError("allgather: more than 2 GiB from all ranks together (rank " +
+                      std::to_string(r) + " sends " + std::to_string(counts[r]) + " bytes)");
+    n[r] = static_cast<int>(counts[r]);
+    displ[r] = static_cast<int>(total);
+    total += counts[r];
+  }
+  std::vector<char> out(static_cast<size_t>(total));
+  METACAT_MPI_CHECK(MPI_Allgatherv(data, static_cast<int>(bytes), MPI_BYTE, out.data(), n.data(),
+                                   displ.data(), MPI_BYTE, MPI_COMM_WORLD));
+  if (sizes) sizes->assign(counts.begin(), counts.end());
+  return out;
+}
+
 void MpiBackend::abort(int code, const std::string& message) {
   std::fprintf(stderr, "%s\n", message.c_str());
   std::fflush(stderr);

@@ -26,6 +26,8 @@ class MpiBackend : public Backend {
   void allreduce(void* data, size_t count, DType dtype, ReduceOp op) override;
   void broadcast(void* data, size_t bytes, int root) override;
   void barrier() override;
+  std::vector<char> allgather(const void* data, size_t bytes,
+                              std::vector<size_t>* sizes = nullptr) override;
   [[noreturn]] void abort(int code, const std::string& message) override;
 
  private:

@@ -34,6 +34,10 @@ class NcclBackend : public Backend {
   void allreduce_device(void* data, size_t count, DType dtype, ReduceOp op, void* stream) override;
   void broadcast(void* data, size_t bytes, int root) override;
   void barrier() override;
+  std::vector<char> allgather(const void* data, size_t bytes,
+                              std::vector<size_t>* sizes = nullptr) override {
+    return mpi_->allgather(data, bytes, sizes);
+  }
   [[noreturn]] void abort(int code, const std::string& message) override;
 
  private:
