@@ -30,6 +30,17 @@ if [ ! -d "$corpus" ]; then
       printf 'eval.shots=[1, 5]\n' >"$work/out/set-list"
       ;;
     csv) cp "$here"/seeds/*.csv "$here"/seeds/*.tsv "$work/out/" ;;
+    schema)
+      # A generated log's first rows with each of its two schemas, and a
+      # hand-written log for the target's fixed schema.
+      "$cli" generate --out "$work/logs" --users 3 --categories 4 --max-items 20 >/dev/null
+      head -30 "$work/logs/log.csv" >"$work/head.csv"
+      for kind in user category; do
+        { cat "$work/logs/schema-$kind.yaml"; printf -- '---\n'; cat "$work/head.csv"; } \
+          >"$work/out/log-$kind"
+      done
+      cp "$here/seeds/schema-log.csv" "$work/out/"
+      ;;
     dataset | episodes)
       "$cli" pack --source csv --input "$here/seeds/items.csv" --out "$work/data" --quiet >/dev/null
       if [ "$name" = dataset ]; then
