@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 SECONDS_EACH=${1:-300}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(config csv dataset episodes checkpoint)
+[ ${#targets[@]} -gt 0 ] || targets=(config csv schema dataset episodes checkpoint)
 build=${BUILD_DIR:-build-asan}
 [ -x "$build/tests/fuzz/config_fuzz" ] || { echo "bench/fuzz.sh: no fuzz targets in $build (scripts/test builds them)"; exit 1; }
 export ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:abort_on_error=0:detect_stack_use_after_return=0

@@ -54,7 +54,23 @@ const ColumnSpec* Schema::with_role(const std::string& role) const {
   return nullptr;
 }
 
+namespace {
+Schema parse_schema_node(const std::string& yaml, const std::string& path);
+}  // namespace
+
 Schema parse_schema(const std::string& yaml, const std::string& path) {
+  // Any node of the wrong kind where a name or a value was expected (a map
+  // for a role, a list for a key) is yaml-cpp's conversion error: the
+  // user's, with yaml-cpp's line and column.
+  try {
+    return parse_schema_node(yaml, path);
+  } catch (const YAML::Exception& e) {
+    throw UserError("schema " + path + ": " + e.what());
+  }
+}
+
+namespace {
+Schema parse_schema_node(const std::string& yaml, const std::string& path) {
   YAML::Node root;
   try {
     root = YAML::Load(yaml);
@@ -149,6 +165,7 @@ Schema parse_schema(const std::string& yaml, const std::string& path) {
   }
   return s;
 }
+}  // namespace
 
 Schema load_schema(const std::string& path) {
   std::ifstream in(path);

@@ -213,6 +213,9 @@ TEST(Schema, BadSchemasAreRefusedByName) {
             std::string::npos);
   EXPECT_NE(err("colums:\n  a: {role: task}\n").find("expected a mapping `columns:`"),
             std::string::npos);
+  // A map where a role name belongs (the fuzz finding schema/role-is-a-map).
+  EXPECT_NE(err("columns:\n  a: {role: {x: 1}}\n").find("schema s.yaml: yaml-cpp: error at line"),
+            std::string::npos);
 }
 
 // A schema whose only columns are task, item and label: no numeric column,

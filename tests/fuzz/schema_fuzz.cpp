@@ -30,9 +30,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const size_t cut = input.find("\n---\n");
   const std::string yaml = cut == std::string::npos ? kSchema : input.substr(0, cut);
   const std::string csv = cut == std::string::npos ? input : input.substr(cut + 5);
-  const std::string path = fuzz::write_file(fuzz::scratch() / "log.csv",
-                                            reinterpret_cast<const uint8_t*>(csv.data()),
-                                            csv.size());
+  const std::string path = fuzz::write_file(
+      fuzz::scratch() / "log.csv", reinterpret_cast<const uint8_t*>(csv.data()), csv.size());
   fuzz::expect_clean([&] {
     const Schema schema = parse_schema(yaml, "fuzz schema");
     PackOptions opt;
