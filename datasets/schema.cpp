@@ -133,6 +133,9 @@ Schema parse_schema_node(const std::string& yaml, const std::string& path) {
                       c.role);
     if (!listy && (spec["separator"] || spec["max_len"]))
       throw UserError(where + ": separator and max_len are for multi and sequence columns");
+    if (c.max_len > 4096)
+      throw UserError(where + ": max_len " + std::to_string(c.max_len) +
+                      " is above 4096 (every row holds max_len codes)");
     if (c.hash_buckets > 0 && c.hash_buckets > kMaxCodes - 2)
       throw UserError(where + ": hash_buckets " + std::to_string(c.hash_buckets) + " exceeds the " +
                       std::to_string(kMaxCodes - 2) + " codes a table holds");
@@ -272,10 +275,14 @@ PackSummary pack_csv_schema(const std::string& path, const Schema& schema, const
       if (header[j] == header[i])
         throw UserError("pack: " + path + ": the header names '" + header[i] + "' twice");
   }
-  for (const auto& c : schema.columns)
+  for (const auto& c : schema.columns) {
     if (std::find(header.begin(), header.end(), c.name) == header.end())
       throw UserError("pack: " + path + ": the schema's column '" + c.name +
                       "' is not in the file's header");
+    if ((c.role == "multi" || c.role == "sequence") && c.separator[0] == sep)
+      throw UserError("pack: " + path + ": column " + c.name + "'s separator '" + c.separator +
+                      "' is the file's own cell separator; give it another one");
+  }
 
   // The layout: numeric columns first, then coded ones, in schema order.
   std::vector<InputField> fields;
@@ -404,7 +411,8 @@ PackSummary pack_csv_schema(const std::string& path, const Schema& schema, const
         }
       }
     }
-    if (!has_item) r.items.push_back(static_cast<int64_t>(r.labels.size()) - 1);
+    // Without an item column every row is an item of its own: its line.
+    if (!has_item) r.items.push_back(lineno);
     r.lines.push_back(lineno);
   }
   if (order.empty()) throw UserError("pack: '" + path + "' has a header but no data rows");

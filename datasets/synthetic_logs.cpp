@@ -169,7 +169,7 @@ LogsSummary write_synthetic_logs(const LogsSpec& spec, uint64_t seed, const std:
       std::unordered_set<int64_t> seen;
       std::deque<std::string> history;
       for (int64_t k = 0; k < n; ++k) {
-        Rng rs(seed, kShow, (static_cast<uint64_t>(u) << 24) | static_cast<uint64_t>(k),
+        Rng rs(seed, (uint64_t{kShow} << 40) | static_cast<uint64_t>(u), static_cast<uint64_t>(k),
                Stream::kData);
         int64_t c = -1, i = -1;
         for (int tries = 0; tries < 20 && i < 0; ++tries) {

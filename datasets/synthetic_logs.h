@@ -28,7 +28,10 @@
 //                           any; its item by popularity (Zipf 1.0 within the
 //                           category); an item is shown to a user at most once
 //   history                 the user's clicked items before the impression, the
-//                           last 10, oldest first
+//                           last 10, oldest first (rows of one task are drawn
+//                           in any order: a support row's history can name a
+//                           query row's item as clicked; a split of each
+//                           task by time is left for later)
 // Columns: user, category, item, click, log_price, brand, shop, tags
 // (|-separated), history (space-separated items), segment, z (the true
 // score: the oracle). Items are named by category ("c017-i00042"), so a

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <numeric>
 #include <set>
 
@@ -23,7 +24,11 @@ void add_top_items(const torch::Tensor& out, const torch::Tensor& ids, std::set<
   std::iota(order.begin(), order.end(), 0);
   auto sc = score.accessor<double, 1>();
   auto id = ids.accessor<int64_t, 1>();
-  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return sc[a] > sc[b]; });
+  auto key = [&](int64_t j) {  // a NaN score ranks last
+    return std::isnan(sc[j]) ? -std::numeric_limits<double>::infinity() : sc[j];
+  };
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int64_t a, int64_t b) { return key(a) > key(b); });
   for (int64_t j = 0; j < n; ++j) all.insert(id[j]);
   for (int64_t k : kCoverageAt)
     for (int64_t j = 0; j < std::min(k, n); ++j) top[k].insert(id[order[j]]);

@@ -27,6 +27,13 @@ SparseTables::SparseTables(const Params& theta, const std::vector<InputField>& f
   bool dense_seen = false;
   for (size_t i = 0; i < theta.size(); ++i) {
     const std::string& name = theta.names[i];
+    if (name.rfind("lr.emb.", 0) == 0)
+      throw UserError(
+          "comm.sparse_embeddings: metasgd with learner.inner_embeddings learns a rate for every "
+          "table entry (" +
+          name +
+          "), which sparse tables do not exchange; set "
+          "learner.inner_embeddings: false or comm.sparse_embeddings: false");
     if (name.rfind("emb.", 0) != 0) {
       dense_seen = true;
       continue;
@@ -56,7 +63,11 @@ std::vector<TaskStats> SparseTables::accumulate(const Learner& learner, const Pa
                                                 const std::vector<Episode>& eps,
                                                 std::vector<torch::Tensor>& grad) {
   std::vector<TaskStats> out;
-  for (const Episode& ep : eps) {
+  const torch::Device device = theta.tensors.at(0).device();
+  for (const Episode& given : eps) {
+    // On the parameters' device (callers may hand over host episodes), with
+    // inputs of its own to renumber.
+    const Episode ep = on_device(given, device);
     Episode local = ep;
     local.support_x = ep.support_x.clone();
     local.query_x = ep.query_x.clone();
@@ -69,16 +80,17 @@ std::vector<TaskStats> SparseTables::accumulate(const Learner& learner, const Pa
       std::vector<torch::Tensor> codes{torch::zeros({1}, torch::kInt64)};
       for (const auto& [off, w] : tab.columns)
         for (const torch::Tensor* x : {&ep.support_x, &ep.query_x})
-          codes.push_back(x->slice(1, off, off + w).reshape({-1}).to(torch::kInt64));
+          codes.push_back(x->slice(1, off, off + w).reshape({-1}).to(torch::kCPU, torch::kInt64));
+      // Ids on the host (they are exchanged from there), rows on the device.
       torch::Tensor u = std::get<0>(at::_unique2(torch::cat(codes), true, false));
       for (const auto& [off, w] : tab.columns)
         for (torch::Tensor* x : {&local.support_x, &local.query_x}) {
           torch::Tensor cols = x->slice(1, off, off + w);
-          cols.copy_(torch::searchsorted(u, cols.to(torch::kInt64)).to(cols.scalar_type()));
+          const torch::Tensor at = torch::searchsorted(u, cols.to(torch::kCPU, torch::kInt64));
+          cols.copy_(at.to(cols.device(), cols.scalar_type()));
         }
       const torch::Tensor& full = theta.tensors[tab.param];
-      u = u.to(full.device());
-      torch::Tensor rows = full.detach().index_select(0, u);
+      torch::Tensor rows = full.detach().index_select(0, u.to(full.device()));
       if (full.requires_grad()) rows.requires_grad_(true);
       th.tensors[tab.param] = rows;
       g[tab.param] = torch::zeros_like(rows).detach();

@@ -179,6 +179,16 @@ TEST(Schema, EveryViolationNamesTheLineAndColumn) {
                 .find("the schema's column 'brand' is not in the file's header"),
             std::string::npos);
   EXPECT_NE(pack_error("norows", head).find("has a header but no data rows"), std::string::npos);
+  // A list column split by the file's own separator could never parse.
+  {
+    std::string schema = kSchema;
+    schema.replace(schema.find("separator: \"|\""), 14, "separator: \",\"");
+    const Files f = write("sep", head + good, schema);
+    EXPECT_NE(error_of([&] {
+                pack_files(f);
+              }).find("column tags's separator ',' is the file's own cell separator"),
+              std::string::npos);
+  }
 }
 
 TEST(Schema, BadSchemasAreRefusedByName) {
@@ -212,6 +222,10 @@ TEST(Schema, BadSchemasAreRefusedByName) {
                 .find("column c, max_len: 0 is below 1"),
             std::string::npos);
   EXPECT_NE(err("colums:\n  a: {role: task}\n").find("expected a mapping `columns:`"),
+            std::string::npos);
+  EXPECT_NE(err("columns:\n  a: {role: task}\n  b: {role: label}\n  c: {role: multi, max_len: "
+                "5000}\n")
+                .find("column c: max_len 5000 is above 4096"),
             std::string::npos);
   // A map where a role name belongs (the fuzz finding schema/role-is-a-map).
   EXPECT_NE(err("columns:\n  a: {role: {x: 1}}\n").find("schema s.yaml: yaml-cpp: error at line"),

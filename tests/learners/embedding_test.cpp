@@ -10,6 +10,7 @@
 #include "core/model.h"
 #include "gradient_checks.h"
 #include "learners/gradient_learner.h"
+#include "train/sparse_tables.h"
 
 using namespace metacat;
 using metacat::test::relative_error;
@@ -142,6 +143,24 @@ TEST(Embedding, SecondOrderMetaGradientMatchesFiniteDifferences) {
     }
     EXPECT_FALSE(torch::equal(fast.at("body.0.weight"), theta.at("body.0.weight")));
   }
+}
+
+// Sparse tables exchange table rows only: a learned rate per table entry
+// (metasgd with inner_embeddings) is refused by name, not met with a shape
+// error in the middle of a step.
+TEST(Embedding, SparseTablesRefuseRatesPerTableEntry) {
+  auto m = small_model();
+  LearnerOptions o = opts("metasgd", true);
+  GradientLearner msgd(*m, TaskKind::kPreference, o);
+  try {
+    SparseTables tables(msgd.init(1), fields());
+    ADD_FAILURE() << "accepted lr.emb.*";
+  } catch (const UserError& e) {
+    EXPECT_NE(std::string(e.what()).find("lr.emb."), std::string::npos) << e.what();
+  }
+  GradientLearner dense_rates(*m, TaskKind::kPreference, opts("metasgd", false));
+  SparseTables fine(dense_rates.init(1), fields());  // no rate for table entries: accepted
+  EXPECT_GT(fine.dense_offset(), 0);
 }
 
 TEST(Embedding, RefusesDataWithoutASchemaAndAWrongWidth) {

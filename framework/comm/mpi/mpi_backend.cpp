@@ -130,10 +130,16 @@ void MpiBackend::arrive(int64_t step) {
     int i = MPI_UNDEFINED;
     METACAT_MPI_CHECK(MPI_Waitany(others, requests.data(), &i, MPI_STATUS_IGNORE));
     if (i == MPI_UNDEFINED) break;
-    if (tokens[i] != step)
+    if (tokens[i] != step) {
+      for (auto& q : requests)  // no receive left writing into `tokens` once it is gone
+        if (q != MPI_REQUEST_NULL) {
+          MPI_Cancel(&q);
+          MPI_Request_free(&q);
+        }
       throw CommError("rank " + std::to_string(i + 1) + " (" + hosts_[i + 1] + ") reached step " +
                       std::to_string(tokens[i]) + " while rank 0 is at step " +
                       std::to_string(step) + ": the ranks are out of step");
+    }
     std::lock_guard<std::mutex> g(a.mu);
     a.arrived[i + 1] = 1;
   }
