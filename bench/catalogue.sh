@@ -34,8 +34,10 @@ for kind in $KINDS; do
     "$BIN" pack --source csv --input "$out/logs/log.csv" --schema "$out/logs/schema-$kind.yaml" \
       --out "$out/$kind" --quiet >/dev/null
 done
-common() {  # KIND
-  echo --config "configs/catalogue-${1}s.yaml" --set "data.path=$out/$1" --set train.steps="$STEPS" \
+common() {  # KIND (user | category)
+  local config=configs/catalogue-users.yaml
+  [ "$1" = category ] && config=configs/catalogue-categories.yaml
+  echo --config "$config" --set "data.path=$out/$1" --set train.steps="$STEPS" \
     --set task.queries="$QUERIES" --set eval.queries="$QUERIES" --set eval.val_episodes=300
 }
 best_auc() {  # RUN_DIR: the validation AUC at the end of training
