@@ -42,10 +42,7 @@ Table read_table(const std::string& path, const std::string& cmd) {
     auto cells = split_line(line, sep);
     if (cells.size() > 1 && cells.back().find_first_not_of(" ") == std::string::npos)
       cells.pop_back();
-    for (auto& c : cells) {  // surrounding spaces are not part of a number
-      const auto a = c.find_first_not_of(' '), b = c.find_last_not_of(' ');
-      c = a == std::string::npos ? "" : c.substr(a, b - a + 1);
-    }
+    for (auto& c : cells) c = trim(c, " ");  // surrounding spaces are not part of a number
     double v;
     const bool any_number = std::any_of(cells.begin(), cells.end(),
                                         [&](const std::string& c) { return to_double(c, v); });

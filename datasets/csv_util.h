@@ -17,6 +17,12 @@ inline std::vector<std::string> split_line(const std::string& line, char sep) {
   return out;
 }
 
+// s without the leading and trailing characters of `blank`.
+inline std::string trim(const std::string& s, const char* blank = " \t") {
+  const auto a = s.find_first_not_of(blank), b = s.find_last_not_of(blank);
+  return a == std::string::npos ? "" : s.substr(a, b - a + 1);
+}
+
 // Whether all of s is one number (std::stod's syntax: nan and inf too).
 inline bool to_double(const std::string& s, double& v) {
   try {

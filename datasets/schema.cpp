@@ -239,11 +239,6 @@ struct TaskRows {
   std::vector<int64_t> items, users, lines;
 };
 
-std::string trim(const std::string& s) {
-  const auto a = s.find_first_not_of(" \t"), b = s.find_last_not_of(" \t");
-  return a == std::string::npos ? "" : s.substr(a, b - a + 1);
-}
-
 }  // namespace
 
 PackSummary pack_csv_schema(const std::string& path, const Schema& schema, const CsvSplit& split,
