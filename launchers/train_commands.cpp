@@ -129,6 +129,8 @@ int run_train(const TrainArgs& a) {
       methods.push_back({"scratch", nullptr, {}});
     } else if (b == "oracle") {
       methods.push_back(oracle_method(*ex));  // build_experiment checked the data has it
+    } else if (b == "metaemb") {
+      methods.push_back(metaemb_method(*ex, methods.front(), comm.get()));
     } else if (b == "finetune" && opts.learner.name != "finetune") {
       // Pre-training is a training run: every rank takes part. "auto": a
       // resumed run reuses (or completes) its baseline's pre-training.
@@ -177,9 +179,11 @@ int run_eval(EvalArgs a) {
       methods.push_back({"scratch", nullptr, {}});
     } else if (b == "oracle") {
       methods.push_back(oracle_method(first, "eval: --baseline oracle"));
+    } else if (b == "metaemb") {
+      methods.push_back(metaemb_method(first, methods.front()));
     } else {
       throw UserError("eval: unknown baseline '" + b +
-                      "' (scratch, oracle; evaluate a finetune run's checkpoint for the "
+                      "' (scratch, oracle, metaemb; evaluate a finetune run's checkpoint for the "
                       "finetune baseline)");
     }
   }
@@ -233,8 +237,10 @@ std::vector<std::pair<CLI::App*, std::function<int()>>> add_train_commands(CLI::
                    "Checkpoint file, or run directory (its newest checkpoint); repeatable")
       ->required();
   eval->add_option("--baseline", ea->baselines,
-                   "Also evaluate a baseline: scratch, or oracle (the true model's scores; "
-                   "synthetic catalogues only) (repeatable)");
+                   "Also evaluate a baseline: scratch; oracle (the true model's scores; "
+                   "synthetic catalogues only); or metaemb (the first checkpoint with new "
+                   "items' id embeddings generated from their attributes, "
+                   "baselines.metaemb.*) (repeatable)");
   eval->add_option("--set", ea->sets,
                    "Override a key of the checkpoints' configs, e.g. --set eval.episodes=100");
   eval->add_option("--json", ea->json_out, "Write the results as JSON to this file");

@@ -174,13 +174,21 @@ const std::vector<Key>& schema() {
        "other learners meta-trained on the same data (RUN_DIR/learners/<name>) and evaluated next to this one"},
       {"eval.learners_steps", Type::kInt, "0", 0, 1e12, {},
        "meta-steps of the eval.learners runs; 0 = train.steps"},
-      {"eval.baselines", Type::kStrings, "[]", -kInf, kInf, {"finetune", "scratch", "oracle"}, "baselines evaluated next to the learner (oracle: the true model's scores, synthetic catalogues only)"},
+      {"eval.baselines", Type::kStrings, "[]", -kInf, kInf, {"finetune", "scratch", "oracle", "metaemb"}, "baselines evaluated next to the learner (oracle: the true model's scores, synthetic catalogues only; metaemb: the learner with new items' id embeddings generated from their attributes)"},
       {"baselines.finetune.pretrain_steps", Type::kInt, "500", 0, 1e12, {}, "joint pre-training steps"},
       {"baselines.finetune.lr", Type::kFloat, "0.01", 0, 1e3, {}, "fine-tuning Adam step size on the support set"},
       {"baselines.finetune.steps", Type::kInt, "50", 0, 1e6, {}, "fine-tuning steps on the support set"},
       {"baselines.finetune.head_only", Type::kBool, "true", -kInf, kInf, {}, "fine-tune the new head only (body frozen)"},
       {"baselines.scratch.lr", Type::kFloat, "0.01", 0, 1e3, {}, "from-scratch Adam step size on the support set"},
       {"baselines.scratch.steps", Type::kInt, "50", 0, 1e6, {}, "from-scratch training steps on the support set"},
+      {"baselines.metaemb.attributes", Type::kStrings, "[]", -kInf, kInf, {}, "the item's attribute columns the id-embedding generator reads (e.g. [brand, shop, tags, log_price])"},
+      {"baselines.metaemb.steps", Type::kInt, "1000", 1, 1e9, {}, "generator training steps (the model frozen at the trained parameters)"},
+      {"baselines.metaemb.items", Type::kInt, "32", 1, 1e6, {}, "training items per generator step"},
+      {"baselines.metaemb.rows", Type::kInt, "4", 1, 1e6, {}, "impressions of each item per phase (cold phase, warm-up phase)"},
+      {"baselines.metaemb.lr", Type::kFloat, "0.001", 0, 1e3, {}, "generator Adam step size"},
+      {"baselines.metaemb.warmup_lr", Type::kFloat, "0.1", 0, 1e3, {}, "the warm-up phase's gradient step on the generated embedding"},
+      {"baselines.metaemb.cold_weight", Type::kFloat, "0.5", 0, 1, {}, "weight of the cold-phase loss (the warm-up phase's is 1 - cold_weight)"},
+      {"baselines.metaemb.hidden", Type::kInt, "32", 1, 1e6, {}, "generator hidden units"},
   };
   return keys;
 }

@@ -166,6 +166,9 @@ EvalSummary evaluate(const std::string& method, const TaskSource& source, int64_
     auto [mean, ci] = mean_ci95(v);
     s.metrics[names[k]] = mean;
     if (names[k] == s.metric) {
+      s.per_episode.resize(episodes);
+      for (int64_t i = 0; i < episodes; ++i)
+        s.per_episode[i] = defined[k * episodes + i] > 0 ? value[k * episodes + i] : std::nan("");
       s.mean = mean;
       s.ci95 = ci;
       s.episodes = static_cast<int64_t>(v.size());
@@ -216,7 +219,19 @@ std::vector<std::string> format_verdicts(const std::vector<EvalSummary>& results
                   group.empty() ? "" : (group + " ").c_str(), static_cast<long long>(shots),
                   w.method.c_str(), w.metric.c_str(), w.mean, w.ci95, r.method.c_str(), r.mean,
                   r.ci95, apart ? "intervals apart" : "intervals overlap: not a clear win");
-    lines.push_back(buf);
+    std::string line = buf;
+    if (!w.per_episode.empty() && w.per_episode.size() == r.per_episode.size()) {
+      std::vector<double> d;
+      for (size_t i = 0; i < w.per_episode.size(); ++i)
+        if (std::isfinite(w.per_episode[i]) && std::isfinite(r.per_episode[i]))
+          d.push_back(w.per_episode[i] - r.per_episode[i]);
+      if (d.size() >= 2) {
+        const auto [mean, ci] = mean_ci95(d);
+        std::snprintf(buf, sizeof buf, "; paired difference %+.4f ± %.4f", mean, ci);
+        line += buf;
+      }
+    }
+    lines.push_back(line);
   }
   return lines;
 }

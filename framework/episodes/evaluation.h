@@ -30,6 +30,9 @@ struct EvalSummary {
   double mean = 0, ci95 = 0;
   int64_t episodes = 0;                   // episodes where the metric is defined
   std::map<std::string, double> metrics;  // mean of every metric
+  // The primary metric of each episode (NaN where undefined), in episode
+  // order: methods evaluated on the same episodes can be compared pair-wise.
+  std::vector<double> per_episode;
   struct Category {
     double score_sum = 0;
     int64_t items = 0;
@@ -76,6 +79,9 @@ std::string format_summary(const EvalSummary& s);
 // wins, by its mean, and whether its 95% interval clears the runner-up's:
 // "3-shot: protonet wins, 0.8123 ± 0.0101 against maml 0.7900 ± 0.0110
 // (intervals apart)" or "... (intervals overlap: not a clear win)".
+// When both carry per-episode values of the same episodes, the line adds
+// the paired difference (winner - runner-up, mean ± 95% CI over episodes
+// where both are defined): "; paired difference +0.0123 ± 0.0040".
 std::vector<std::string> format_verdicts(const std::vector<EvalSummary>& results);
 
 }  // namespace metacat

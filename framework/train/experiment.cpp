@@ -6,6 +6,7 @@
 #include <mutex>
 #include <sstream>
 
+#include "comm/backend.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "data/episode_file.h"
@@ -16,6 +17,7 @@
 #include "episodes/preference_source.h"
 #include "episodes/sinusoid_source.h"
 #include "learners/baselines.h"
+#include "learners/metaemb.h"
 
 namespace metacat {
 
@@ -164,9 +166,13 @@ std::unique_ptr<Experiment> build_experiment(const Config& record, RunOptions o,
   ex->learner = make_learner(*ex->model, kind, o.learner);
 
   // Refused now, not after the training.
-  if (std::find(o.eval.baselines.begin(), o.eval.baselines.end(), "oracle") !=
-      o.eval.baselines.end())
-    oracle_method(*ex);
+  const auto& bl = o.eval.baselines;
+  if (std::find(bl.begin(), bl.end(), "oracle") != bl.end()) oracle_method(*ex);
+  if (std::find(bl.begin(), bl.end(), "metaemb") != bl.end()) {
+    MetaEmb check(*ex->model, o.metaemb);
+    if (!dynamic_cast<const PreferenceSource*>(ex->source.get()))
+      throw UserError("eval.baselines: metaemb needs preference data packed with a schema");
+  }
 
   ex->best_metric = o.eval.best_metric.empty() ? primary_metric(kind) : o.eval.best_metric;
   const auto names = metric_names(kind);
@@ -209,6 +215,42 @@ EvalMethod oracle_method(const Experiment& ex, const std::string& asked_by) {
   EvalMethod m;
   m.name = "oracle";
   m.oracle = true;
+  return m;
+}
+
+EvalMethod metaemb_method(const Experiment& ex, const EvalMethod& base, comm::Backend* comm) {
+  const auto* source = dynamic_cast<const PreferenceSource*>(ex.source.get());
+  if (!source || !base.learner)
+    throw UserError("eval.baselines: metaemb needs preference data packed with a schema");
+  const MetaEmb me(*ex.model, ex.options.metaemb);
+  const ItemIndex index = index_items(source->store(), ex.source->fields());
+  const uint64_t seed = ex.options.train.seed;
+  Params gen = me.init(seed);
+  // Every rank (rank 0 too) takes the generator from the same doubles.
+  std::vector<double> flat(static_cast<size_t>(gen.numel()));
+  if (!comm || comm->rank() == 0) {
+    MetaEmb::Report r;
+    gen = me.train(base.theta, index, seed, &r);
+    log_info() << "baseline metaemb: generator of id embeddings trained on " << r.items
+               << " items of the training tasks for " << ex.options.metaemb.steps << " steps (loss "
+               << r.first_loss << " -> " << r.last_loss << "); " << index.cold()
+               << " new items get generated embeddings";
+    const torch::Tensor f = flatten(gen.tensors).to(torch::kCPU, torch::kFloat64).contiguous();
+    std::copy(f.data_ptr<double>(), f.data_ptr<double>() + f.numel(), flat.begin());
+  }
+  if (comm && comm->size() > 1) comm->broadcast(flat.data(), flat.size() * sizeof(double), 0);
+  const torch::Tensor f =
+      torch::from_blob(flat.data(), {static_cast<int64_t>(flat.size())}, torch::kFloat64);
+  const torch::Tensor& like = base.theta.tensors.at(0);
+  int64_t at = 0;
+  for (auto& t : gen.tensors) {
+    const int64_t n = t.numel();
+    t = f.slice(0, at, at + n).reshape(t.sizes()).to(like.device(), like.scalar_type());
+    at += n;
+  }
+  EvalMethod m = base;
+  m.name = base.name + "+metaemb";
+  m.theta = me.fill_cold(base.theta, gen, index);
   return m;
 }
 

@@ -69,6 +69,15 @@ struct EvalMethod {
 // has no true scores: only synthetic catalogues carry them.
 EvalMethod oracle_method(const Experiment& ex, const std::string& asked_by = "eval.baselines");
 
+// The metaemb baseline: `base` (a learner's method) evaluated with the id
+// embeddings of new items (never shown in a training task) generated from
+// their attributes (learners/metaemb.h), named "<base>+metaemb". Rank 0
+// trains the generator and broadcasts it, so every rank of `comm` (all must
+// call this) evaluates the same parameters. Throws UserError when the data
+// or model cannot have it.
+EvalMethod metaemb_method(const Experiment& ex, const EvalMethod& base,
+                          comm::Backend* comm = nullptr);
+
 // One method on one set of fixed seeded episodes: the same scores whether
 // called by validation during training or by the final evaluation.
 EvalSummary evaluate_method(const Experiment& ex, const EvalMethod& method, Split split,

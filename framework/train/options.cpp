@@ -209,6 +209,14 @@ RunOptions read_options(const Config& c) {
   o.comm = comm_options(c);
   o.faults = fault_options(c);
   o.finetune.steps = c.get_int("baselines.finetune.pretrain_steps");
+  o.metaemb.attributes = c.get_strings("baselines.metaemb.attributes");
+  o.metaemb.steps = c.get_int("baselines.metaemb.steps");
+  o.metaemb.items = c.get_int("baselines.metaemb.items");
+  o.metaemb.rows = c.get_int("baselines.metaemb.rows");
+  o.metaemb.lr = c.get_float("baselines.metaemb.lr");
+  o.metaemb.warmup_lr = c.get_float("baselines.metaemb.warmup_lr");
+  o.metaemb.cold_weight = c.get_float("baselines.metaemb.cold_weight");
+  o.metaemb.hidden = c.get_int("baselines.metaemb.hidden");
   return o;
 }
 

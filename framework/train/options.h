@@ -19,6 +19,7 @@
 #include "episodes/augment.h"
 #include "episodes/task_source.h"
 #include "learners/learner.h"
+#include "learners/metaemb.h"
 
 namespace metacat {
 
@@ -118,6 +119,7 @@ struct RunOptions {
   CommOptions comm;
   FaultOptions faults;
   FinetunePretraining finetune;
+  MetaEmbOptions metaemb;  // baselines.metaemb.*
 };
 
 RunOptions read_options(const Config& config);

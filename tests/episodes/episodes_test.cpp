@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <map>
 #include <set>
 
@@ -432,6 +433,19 @@ TEST(Evaluation, VerdictNamesTheWinnerAndWhetherItIsClear) {
   ASSERT_EQ(lines.size(), 1u);
   EXPECT_NE(lines[0].find("maml wins"), std::string::npos) << lines[0];
   EXPECT_TRUE(format_verdicts({summary("maml", 1, "accuracy", 0.8, 0.01)}).empty());
+  // Same episodes: the paired difference, over the episodes both define.
+  EvalSummary a = summary("maml+metaemb", 0, "auc", 0.62, 0.05);
+  EvalSummary b = summary("maml", 0, "auc", 0.60, 0.05);
+  a.per_episode = {0.7, 0.5, 0.66, std::nan("")};
+  b.per_episode = {0.68, 0.48, 0.64, 0.9};
+  lines = format_verdicts({b, a});
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_NE(lines[0].find("maml+metaemb wins"), std::string::npos) << lines[0];
+  EXPECT_NE(lines[0].find("not a clear win); paired difference +0.0200 ± 0.0000"),
+            std::string::npos)
+      << lines[0];
+  b.per_episode.pop_back();  // not the same episodes: no pairing
+  EXPECT_EQ(format_verdicts({b, a})[0].find("paired"), std::string::npos);
 }
 
 // The synthetic catalogue's in-memory store holds each item's true score;

@@ -1,0 +1,96 @@
+#pragma once
+// Id embeddings for new items from their attributes (the `metaemb`
+// baseline; after Pan et al., "Warm up cold-start advertisements", SIGIR
+// 2019).
+//
+// An item never shown in a training task has an id-embedding row that no
+// meta-step touched: it is still its random initialisation. A generator
+// maps the item's attributes (the trained model's embeddings of its brand,
+// shop, tags, ... and its numeric columns; baselines.metaemb.attributes) to
+// an id embedding, and at evaluation those rows are replaced by what it
+// generates.
+//
+// Training (the model frozen at the trained parameters theta, only the
+// generator learns), over items of the training tasks: draw `items` items
+// and, for each, two disjoint sets a and b of `rows` of its impressions;
+//   cold phase     phi   = g(attributes),  L_a = loss on a with phi as the id row
+//   warm-up phase  phi'  = phi - warmup_lr dL_a/dphi (one step, per item),
+//                  L_b   = loss on b with phi'
+//   generator loss cold_weight L_a + (1 - cold_weight) L_b  (Adam, lr)
+// so the generated embedding scores well before any click and is a good
+// start for the first gradient steps on the item's own clicks.
+//
+// Generator: [attribute embeddings (mean-pooled for multi-valued columns),
+// numeric attributes] -> linear -> ReLU -> linear -> id embedding.
+#include <torch/types.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/model.h"
+#include "core/params.h"
+#include "episodes/item_store.h"
+
+namespace metacat {
+
+struct MetaEmbOptions {
+  std::vector<std::string> attributes;  // the item's attribute columns
+  int64_t steps = 1000;
+  int64_t items = 32;  // items per generator step
+  int64_t rows = 4;    // impressions per phase and item
+  double lr = 1e-3;
+  double warmup_lr = 0.1;
+  double cold_weight = 0.5;
+  int64_t hidden = 32;
+};
+
+// The items of preference data packed with a schema that has an item column:
+// one model-input row per item code (its attributes), and which codes were
+// shown in training-split tasks (warm) and where.
+struct ItemIndex {
+  std::string table;                 // the item column's embedding table ("emb.<table>")
+  int64_t item_column = 0;           // the item code's column in the model input
+  torch::Tensor attributes;          // [codes, width]: a row of each item (zeros if never shown)
+  std::vector<uint8_t> shown, warm;  // per code
+  torch::Tensor train_x, train_y;    // every row of the training tasks
+  std::vector<std::vector<int64_t>> train_rows;  // per code: its rows of train_x
+  int64_t cold() const;                          // codes shown but not warm
+};
+
+// Throws UserError when the data has no item column.
+ItemIndex index_items(const ItemStore& store, const std::vector<InputField>& fields);
+
+class MetaEmb {
+ public:
+  // Checks the attributes against the model's input layout (UserError
+  // naming baselines.metaemb.attributes).
+  MetaEmb(const Model& model, MetaEmbOptions options);
+  Params init(uint64_t seed) const;
+  // Generated id embeddings [n, embedding_dim] of items whose model-input
+  // rows are `rows` [n, width]; theta's attribute tables are read, not
+  // differentiated.
+  torch::Tensor generate(const Params& gen, const Params& theta, const torch::Tensor& rows) const;
+  struct Report {
+    double first_loss = 0, last_loss = 0;  // mean generator loss, first and last 10% of steps
+    int64_t items = 0;                     // training items with two or more impressions
+  };
+  // Trains a generator for the model at theta (deterministic in seed).
+  Params train(const Params& theta, const ItemIndex& index, uint64_t seed,
+               Report* report = nullptr) const;
+  // theta with the id rows of the cold items (shown, never in a training
+  // task) replaced by the generator's.
+  Params fill_cold(const Params& theta, const Params& gen, const ItemIndex& index) const;
+
+ private:
+  torch::Tensor loss(const Params& theta, const torch::Tensor& table, const torch::Tensor& codes,
+                     const torch::Tensor& phi, const torch::Tensor& x,
+                     const torch::Tensor& y) const;
+  const Model& model_;
+  MetaEmbOptions o_;
+  std::vector<InputField> attrs_;
+  int64_t in_ = 0;
+  std::string table_;
+};
+
+}  // namespace metacat

@@ -1,0 +1,191 @@
+// The metaemb baseline (learners/metaemb.h): which items are new, what the
+// generator replaces (only their id rows), and that a trained generator
+// gives new items embeddings that score better than their random rows.
+#include "learners/metaemb.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "core/error.h"
+#include "core/fields.h"
+#include "core/loss.h"
+#include "core/model.h"
+#include "core/rng.h"
+#include "episodes/item_store.h"
+
+using namespace metacat;
+
+namespace {
+
+constexpr int64_t kItems = 40, kBrands = 4, kPerItem = 12;
+// Items 0..29 are in the three training categories, 30..39 in a test one;
+// item i has brand i % 4 and one of 3 tags.
+int64_t brand_of(int64_t i) { return i % kBrands; }
+
+// user (2 numbers) | item | brand | tags (2 codes).
+std::vector<InputField> fields() {
+  using R = InputField::Role;
+  return {{"user", R::kNumeric, 0, 2, 0, ""},
+          {"item", R::kItem, 2, 1, 2 + kItems, "item"},
+          {"brand", R::kCategorical, 3, 1, 2 + kBrands, "brand"},
+          {"tags", R::kMulti, 4, 2, 5, "tags"}};
+}
+
+std::unique_ptr<Model> model() {
+  ModelSpec s;
+  s.name = "embedding";
+  s.fields = fields();
+  s.input_shape = {6};
+  s.hidden = {16};
+  s.embedding_dim = 4;
+  s.outputs = 1;
+  s.dtype = torch::kFloat64;
+  return make_model(s);
+}
+
+struct World {
+  std::unique_ptr<Model> m = model();
+  Params truth, trained;  // trained: the new items' rows still random
+  std::shared_ptr<MemoryStore> store;
+};
+
+// The true model gives every item its brand's vector as id embedding; the
+// labels are its clicks. The "trained" parameters know the training items'
+// rows, and the new items' rows are a fresh random initialisation.
+World world() {
+  World w;
+  w.truth = w.m->init(3);
+  torch::Tensor table = w.truth.at("emb.item");
+  torch::manual_seed(5);
+  const torch::Tensor u = 1.5 * torch::randn({kBrands, 4}, torch::kFloat64);
+  for (int64_t i = 0; i < kItems; ++i) table[2 + i].copy_(u[brand_of(i)]);
+  w.trained = w.truth.detached(false);
+  w.trained.tensors[w.trained.index_of("emb.item")]
+      .slice(0, 2 + 30, 2 + kItems)
+      .copy_(0.1 * torch::randn({10, 4}, torch::kFloat64));
+  std::vector<CategoryInfo> infos;
+  std::vector<torch::Tensor> xs, ys;
+  Rng rng(11);
+  for (int64_t c = 0; c < 4; ++c) {
+    torch::Tensor x = torch::zeros({10 * kPerItem, 6}, torch::kFloat64);
+    for (int64_t j = 0; j < 10 * kPerItem; ++j) {
+      const int64_t i = 10 * c + j / kPerItem;
+      x[j][0] = rng.normal(), x[j][1] = rng.normal();
+      x[j][2] = 2 + i, x[j][3] = 2 + brand_of(i), x[j][4] = 2 + i % 3;
+    }
+    const torch::Tensor logit = w.m->forward(w.truth, x, Mode::kEval).reshape({-1}).detach();
+    torch::Tensor y = torch::zeros({x.size(0)}, torch::kFloat32);
+    for (int64_t j = 0; j < x.size(0); ++j)
+      y[j] = rng.uniform() < 1 / (1 + std::exp(-3 * logit[j].item<double>())) ? 1.0 : 0.0;
+    infos.push_back({"c" + std::to_string(c), c < 3 ? Split::kTrain : Split::kTest, x.size(0)});
+    xs.push_back(x.to(torch::kFloat32));
+    ys.push_back(y);
+  }
+  w.store = std::make_shared<MemoryStore>(infos, xs, ys);
+  return w;
+}
+
+MetaEmbOptions options() {
+  MetaEmbOptions o;
+  o.attributes = {"brand", "tags"};
+  o.steps = 300;
+  o.items = 8;
+  o.rows = 4;
+  o.lr = 0.01;
+  return o;
+}
+
+}  // namespace
+
+TEST(MetaEmb, IndexKnowsWhichItemsAreNewAndWhereTheOthersWereShown) {
+  World w = world();
+  const ItemIndex ix = index_items(*w.store, fields());
+  EXPECT_EQ(ix.table, "emb.item");
+  EXPECT_EQ(ix.item_column, 2);
+  EXPECT_EQ(ix.cold(), 10);
+  EXPECT_FALSE(ix.shown[0] || ix.shown[1]);  // padding and out of vocabulary
+  for (int64_t i = 0; i < kItems; ++i) {
+    EXPECT_TRUE(ix.shown[2 + i]);
+    EXPECT_EQ(static_cast<bool>(ix.warm[2 + i]), i < 30) << i;
+    EXPECT_EQ(ix.attributes[2 + i][3].item<float>(), 2 + brand_of(i));
+    EXPECT_EQ(ix.train_rows[2 + i].size(), i < 30 ? size_t{kPerItem} : size_t{0});
+    for (int64_t r : ix.train_rows[2 + i]) EXPECT_EQ(ix.train_x[r][2].item<float>(), 2 + i);
+  }
+  EXPECT_EQ(ix.train_x.size(0), 30 * kPerItem);
+  EXPECT_EQ(ix.train_y.size(0), 30 * kPerItem);
+  // No item column: no id embeddings to generate.
+  auto f = fields();
+  f[1].role = InputField::Role::kCategorical;
+  EXPECT_THROW(index_items(*w.store, f), UserError);
+}
+
+TEST(MetaEmb, RefusesAttributesItCannotRead) {
+  auto m = model();
+  auto refused = [&](std::vector<std::string> attrs, const std::string& says) {
+    MetaEmbOptions o = options();
+    o.attributes = std::move(attrs);
+    try {
+      MetaEmb me(*m, o);
+      ADD_FAILURE() << "accepted";
+    } catch (const UserError& e) {
+      EXPECT_NE(std::string(e.what()).find(says), std::string::npos) << e.what();
+    }
+  };
+  refused({}, "list the item's attribute columns");
+  refused({"price"}, "no column 'price'");
+  refused({"item"}, "is the item id");
+  refused({"brand", "brand"}, "listed twice");
+  MetaEmb ok(*m, options());
+}
+
+// Only the new items' id rows change, to exactly what the generator makes.
+TEST(MetaEmb, FillsTheNewItemsRowsAndNothingElse) {
+  World w = world();
+  const ItemIndex ix = index_items(*w.store, fields());
+  MetaEmb me(*w.m, options());
+  const Params gen = me.init(7);
+  const Params filled = me.fill_cold(w.trained, gen, ix);
+  ASSERT_EQ(filled.names, w.trained.names);
+  for (size_t k = 0; k < filled.size(); ++k)
+    if (filled.names[k] != "emb.item")
+      EXPECT_TRUE(torch::equal(filled.tensors[k], w.trained.tensors[k]));
+  const torch::Tensor before = w.trained.at("emb.item"), after = filled.at("emb.item");
+  EXPECT_TRUE(torch::equal(after.slice(0, 0, 32), before.slice(0, 0, 32)));
+  const torch::Tensor want = me.generate(gen, w.trained, ix.attributes.slice(0, 32, 42));
+  EXPECT_TRUE(torch::allclose(after.slice(0, 32, 42), want, 0, 1e-12));
+  EXPECT_FALSE(torch::allclose(after.slice(0, 32, 42), before.slice(0, 32, 42)));
+}
+
+// The generator learns brand -> id embedding on the training items; the new
+// items' clicks are then predicted better than with their random rows, and
+// training is deterministic in its seed. (Measured: random rows 0.523,
+// generated 0.607, the true rows 0.650, an untrained generator 0.557.)
+TEST(MetaEmb, GeneratedEmbeddingsScoreNewItemsBetterThanRandomRows) {
+  World w = world();
+  const ItemIndex ix = index_items(*w.store, fields());
+  MetaEmb me(*w.m, options());
+  MetaEmb::Report r;
+  const Params gen = me.train(w.trained, ix, 7, &r);
+  EXPECT_EQ(r.items, 30);
+  EXPECT_LT(r.last_loss, r.first_loss);
+  const Params again = me.train(w.trained, ix, 7);
+  for (size_t k = 0; k < gen.size(); ++k)
+    EXPECT_TRUE(torch::equal(gen.tensors[k], again.tensors[k]));
+
+  const Rows test = w.store->gather(3, [] {
+    std::vector<int64_t> all(10 * kPerItem);
+    for (int64_t j = 0; j < 10 * kPerItem; ++j) all[j] = j;
+    return all;
+  }());
+  const torch::Tensor x = test.items.to(torch::kFloat64);
+  auto test_auc = [&](const Params& p) {
+    const torch::Tensor s = w.m->forward(p, x, Mode::kEval).reshape({-1}).detach();
+    return auc(std::vector<double>(s.data_ptr<double>(), s.data_ptr<double>() + s.numel()),
+               std::vector<double>(test.labels.data_ptr<float>(),
+                                   test.labels.data_ptr<float>() + test.labels.numel()));
+  };
+  const double random_rows = test_auc(w.trained),
+               generated = test_auc(me.fill_cold(w.trained, gen, ix)), truth = test_auc(w.truth);
+  EXPECT_GT(generated, random_rows + 0.5 * (truth - random_rows))
+      << "random rows " << random_rows << ", generated " << generated << ", true rows " << truth;
+}
