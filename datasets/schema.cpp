@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <fstream>
 #include <limits>
 #include <numeric>
@@ -443,6 +444,48 @@ PackSummary pack_csv_schema(const std::string& path, const Schema& schema, const
   m.item_shape = {numeric};
   m.names = order;
   m.split = assign_splits(order, split, path);
+  if (split.new_items > 0) {
+    if (!has_item)
+      throw UserError(
+          "pack: --new-items holds items out of the training tasks, and the schema has "
+          "no item column (role: item)");
+    // Held out: the values whose seeded hash falls in the lowest fraction.
+    std::vector<uint8_t> held(item_names.size());
+    int64_t n_held = 0, dropped = 0;
+    for (size_t i = 0; i < item_names.size(); ++i) {
+      const uint64_t h = XXH64(item_names[i].data(), item_names[i].size(), split.seed + 0x17e4);
+      held[i] = static_cast<double>(h >> 11) * 0x1.0p-53 < split.new_items;
+      n_held += held[i];
+    }
+    for (size_t t = 0; t < tasks.size(); ++t) {
+      if (m.split[t] != Split::kTrain) continue;
+      TaskRows& r = tasks[t];
+      TaskRows kept;
+      const size_t n = r.labels.size();
+      for (size_t i = 0; i < n; ++i) {
+        if (held[r.items[i]]) {
+          ++dropped;
+          continue;
+        }
+        kept.numeric.insert(kept.numeric.end(), r.numeric.begin() + i * numeric,
+                            r.numeric.begin() + (i + 1) * numeric);
+        kept.codes.insert(kept.codes.end(), r.codes.begin() + i * K, r.codes.begin() + (i + 1) * K);
+        kept.labels.push_back(r.labels[i]);
+        if (!r.oracle.empty()) kept.oracle.push_back(r.oracle[i]);
+        kept.items.push_back(r.items[i]);
+        if (!r.users.empty()) kept.users.push_back(r.users[i]);
+        kept.lines.push_back(r.lines[i]);
+      }
+      r = std::move(kept);
+    }
+    char buf[256];
+    std::snprintf(buf, sizeof buf,
+                  "; new items: %lld of %zu item values (--new-items %g, seed %llu) left out of "
+                  "the training tasks, %lld rows dropped",
+                  static_cast<long long>(n_held), item_names.size(), split.new_items,
+                  static_cast<unsigned long long>(split.seed), static_cast<long long>(dropped));
+    m.source += buf;
+  }
   for (const auto& r : tasks) m.items.push_back(static_cast<int64_t>(r.labels.size()));
   m.fields = fields;
   m.schema = schema.text;

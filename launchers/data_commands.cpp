@@ -71,6 +71,7 @@ struct PackArgs {
   std::string train, val, test;
   double shard_mb = 256, chunk_kb = 64;
   int64_t shards = 0, seed = 0;
+  double new_items = 0;
   int compression = 4;
   bool force = false, quiet = false;
   SyntheticSpec syn;
@@ -106,6 +107,9 @@ int run_pack(const PackArgs& a) {
     if (a.input.empty()) throw UserError("pack: --source csv needs --input FILE.csv");
     CsvSplit sp;
     sp.seed = a.seed;
+    sp.new_items = a.new_items;
+    if (a.new_items > 0 && a.schema.empty())
+      throw UserError("pack: --new-items needs --schema with an item column");
     if (!a.train.empty() || !a.val.empty() || !a.test.empty())
       sp.names = {split_list(a.train), split_list(a.val), split_list(a.test)};
     else
@@ -285,6 +289,11 @@ std::vector<std::pair<CLI::App*, std::function<int()>>> add_data_commands(CLI::A
   pack->add_option("--test-categories", pa->test,
                    "Explicit test categories (fashion-mnist default 6,7,8,9)");
   pack->add_option("--seed", pa->seed, "csv: split shuffle seed; synthetic: catalogue seed");
+  pack->add_option("--new-items", pa->new_items,
+                   "csv with --schema: this fraction of the item values (a seeded hash of the "
+                   "value) is left out of the training tasks and kept in the validation and "
+                   "test ones: new items in known tasks (default 0)")
+      ->check(CLI::Range(0.0, 1.0));
   pack->add_option("--categories", pa->syn.categories,
                    "synthetic: number of categories (default 300)");
   pack->add_option("--departments", pa->syn.departments,

@@ -8,9 +8,11 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <set>
 
 #include "core/error.h"
 #include "data/shard_store.h"
+#include "learners/metaemb.h"
 #include "test_util.h"
 
 using namespace metacat;
@@ -249,4 +251,59 @@ TEST(Schema, NoNumericColumnIsFine) {
   EXPECT_EQ(r.items[0][0].item<double>(), 3);  // y: code 3 (x is more frequent)
   EXPECT_EQ(r.items[1][0].item<double>(), 2);
   EXPECT_TRUE(verify_dataset(f.out, false).empty());
+}
+
+// --new-items: a seeded share of the item values leaves the training tasks
+// (new items in known tasks); validation and test tasks keep every row.
+TEST(Schema, NewItemsAreLeftOutOfTheTrainingTasksOnly) {
+  std::string csv = "u,it,y\n";
+  for (const char* task : {"a", "b", "c"})
+    for (int i = 0; i < 40; ++i)
+      csv += std::string(task) + ",i" + std::to_string(i) + "," + std::to_string(i % 2) + "\n";
+  const Files f = write("new-items", csv,
+                        "columns:\n  u: {role: task}\n  it: {role: item}\n  y: {role: label}\n");
+  auto pack_with = [&](double share, uint64_t seed, const std::string& out) {
+    CsvSplit sp;
+    sp.names = {{"a"}, {"b"}, {"c"}};
+    sp.new_items = share;
+    sp.seed = seed;
+    PackOptions o;
+    o.out = out;
+    o.progress = false;
+    pack_csv_schema(f.csv, load_schema(f.schema), sp, o);
+    return std::make_unique<ShardStore>(out);
+  };
+  auto ids = [](const ShardStore& s, int64_t c) {
+    std::vector<int64_t> rows(s.info(c).items);
+    for (size_t i = 0; i < rows.size(); ++i) rows[i] = static_cast<int64_t>(i);
+    const torch::Tensor t = s.gather(c, rows).item_ids;
+    return std::set<int64_t>(t.data_ptr<int64_t>(), t.data_ptr<int64_t>() + t.numel());
+  };
+  auto store = pack_with(0.25, 1, f.out);
+  const std::set<int64_t> train = ids(*store, 0);
+  EXPECT_EQ(store->info(1).items, 40);
+  EXPECT_EQ(store->info(2).items, 40);
+  const int64_t held = 40 - static_cast<int64_t>(train.size());
+  EXPECT_GE(held, 4);
+  EXPECT_LE(held, 18);
+  EXPECT_NE(store->manifest().source.find("new items: " + std::to_string(held) + " of 40"),
+            std::string::npos)
+      << store->manifest().source;
+  // The held-out items are exactly the metaemb baseline's new items.
+  EXPECT_EQ(index_items(*store, store->fields()).cold(), held);
+  // Another seed holds out other items; no share, none.
+  EXPECT_NE(ids(*pack_with(0.25, 2, f.out + "-2"), 0), train);
+  EXPECT_EQ(ids(*pack_with(0, 1, f.out + "-0"), 0).size(), 40u);
+  // Without an item column there is nothing to hold out.
+  const Files g = write("new-items-no-item", "u,y\na,1\nb,0\n",
+                        "columns:\n  u: {role: task}\n  y: {role: label}\n");
+  CsvSplit sp;
+  sp.new_items = 0.5;
+  PackOptions o;
+  o.out = g.out;
+  o.progress = false;
+  EXPECT_NE(error_of([&] {
+              pack_csv_schema(g.csv, load_schema(g.schema), sp, o);
+            }).find("--new-items holds items out of the training tasks"),
+            std::string::npos);
 }
