@@ -5,11 +5,15 @@
 # training from scratch, with the log's true click model (oracle) as the
 # ceiling: test AUC at 0/1/5/10 shots on new users / new categories.
 #
-# Protocol: hyper-parameters are chosen on the validation tasks only (a
-# grid over learner.inner_lr x train.outer_lr, best validation AUC at the
-# end of training), then the chosen setting is trained with SEEDS training
-# seeds and evaluated once on the test tasks (EPISODES fixed episodes of
-# QUERIES query impressions per shot count, the same for every method).
+# Protocol: every hyper-parameter is chosen on the validation tasks only:
+# MAML's learner.inner_lr x train.outer_lr (a grid, best validation AUC at
+# the end of training); then the baselines' support-set adaptation, on a
+# joint pre-training (finetune: baselines.finetune.lr x steps) and from
+# scratch (baselines.scratch.lr x steps), by the mean validation AUC at
+# 1/5/10 shots. The chosen settings are trained with SEEDS training seeds
+# and evaluated once on the test tasks (EPISODES fixed episodes of QUERIES
+# query impressions per shot count, the same for every method), with the
+# metaemb baseline (new items' id embeddings from their attributes).
 # Output: one JSON line per (kind, seed, method, shots) with mean, ci95 and
 # the oracle's AUC on the same episodes; then the table over seeds.
 #
@@ -25,8 +29,12 @@ EPISODES=${EPISODES:-1000}
 QUERIES=${QUERIES:-20}
 STEPS=${STEPS:-1000}
 KINDS=${KINDS:-"user category"}
-GRID_INNER=${GRID_INNER:-"0.03 0.1 0.3"}
-GRID_OUTER=${GRID_OUTER:-"0.001 0.003"}
+GRID_INNER=${GRID_INNER:-"0.03 0.1 0.3 1"}
+GRID_OUTER=${GRID_OUTER:-"0.001 0.003 0.01"}
+FT_LR=${FT_LR:-"0.001 0.003 0.01"}
+FT_STEPS=${FT_STEPS:-"5 20"}
+SCRATCH_LR=${SCRATCH_LR:-"0.01 0.03 0.1"}
+SCRATCH_STEPS=${SCRATCH_STEPS:-"20 50"}
 if [ -n "${OUT:-}" ]; then out=$OUT; mkdir -p "$out"; else out=$(mktemp -d); trap 'rm -rf "$out"' EXIT; fi
 [ -f "$out/logs/log.csv" ] || "$BIN" generate --out "$out/logs" --seed 7 >/dev/null
 for kind in $KINDS; do
@@ -34,12 +42,19 @@ for kind in $KINDS; do
     "$BIN" pack --source csv --input "$out/logs/log.csv" --schema "$out/logs/schema-$kind.yaml" \
       --out "$out/$kind" --quiet >/dev/null
 done
-common() {  # KIND (user | category)
-  local config=configs/catalogue-users.yaml
-  [ "$1" = category ] && config=configs/catalogue-categories.yaml
-  echo --config "$config" --set "data.path=$out/$1" --set train.steps="$STEPS" \
+config() {  # KIND (user | category)
+  if [ "$1" = category ]; then echo configs/catalogue-categories.yaml; else echo configs/catalogue-users.yaml; fi
+}
+common() {  # KIND
+  echo --config "$(config "$1")" --set "data.path=$out/$1" --set train.steps="$STEPS" \
     --set task.queries="$QUERIES" --set eval.queries="$QUERIES" --set eval.val_episodes=300
 }
+mean_auc() {  # EVAL_JSON METHOD: its AUC averaged over the shot counts
+  "$PY" -c 'import json,sys
+v=[r["mean"] for r in json.load(open(sys.argv[1]))["results"] if r["method"]==sys.argv[2]]
+print(sum(v)/len(v))' "$1" "$2"
+}
+better() { "$PY" -c "import sys; sys.exit(0 if $1 > $2 else 1)"; }
 best_auc() {  # RUN_DIR: the validation AUC at the end of training
   "$PY" -c 'import json,sys
 v=[json.loads(l) for l in open(sys.argv[1]+"/metrics.jsonl") if "\"split\"" in l]
@@ -57,17 +72,52 @@ for kind in $KINDS; do
           --run-dir "$dir" >/dev/null
       v=$(best_auc "$dir")
       echo "# $kind grid inner_lr $a outer_lr $b: validation auc $v" >&2
-      if "$PY" -c "import sys; sys.exit(0 if $v > $best_v else 1)"; then best="$a $b" best_v=$v; fi
+      if better "$v" "$best_v"; then best="$a $b" best_v=$v; fi
     done
   done
   set -- $best
   echo "# $kind: chose inner_lr $1 outer_lr $2 (validation auc $best_v)" >&2
+  # 1b. The baselines' adaptation on validation tasks: a joint pre-training
+  # (as the finetune baseline makes one: learner finetune, the run's Adam
+  # rate) at seed 100, and scratch (evaluated next to the chosen MAML run).
+  ft=$out/ft-$kind
+  [ -d "$ft/checkpoints" ] ||
+    "$BIN" train $(common "$kind") --set seed=100 --set learner.name=finetune \
+      --set train.steps="$(sed -n 's/^ *pretrain_steps: *//p' "$(config "$kind")")" \
+      --set train.outer_lr="$2" --set eval.at_end=false --set eval.val_every=0 --run-dir "$ft" >/dev/null
+  val=(--set eval.split=val --set "eval.shots=[1,5,10]" --set eval.episodes=300 --set eval.warm=false)
+  ft_best="" ft_v=-1
+  for a in $FT_LR; do
+    for b in $FT_STEPS; do
+      f=$ft/val-$a-$b.json
+      [ -f "$f" ] || "$BIN" eval --checkpoint "$ft" "${val[@]}" --set baselines.finetune.lr="$a" \
+        --set baselines.finetune.steps="$b" --json "$f" >/dev/null
+      v=$(mean_auc "$f" finetune)
+      echo "# $kind finetune lr $a steps $b: validation auc (1/5/10 shots) $v" >&2
+      if better "$v" "$ft_v"; then ft_best="$a $b" ft_v=$v; fi
+    done
+  done
+  sc_best="" sc_v=-1
+  for a in $SCRATCH_LR; do
+    for b in $SCRATCH_STEPS; do
+      f=$ft/scratch-$a-$b.json
+      [ -f "$f" ] || "$BIN" eval --checkpoint "$out/grid-$kind-$1-$2" "${val[@]}" --baseline scratch \
+        --set baselines.scratch.lr="$a" --set baselines.scratch.steps="$b" --json "$f" >/dev/null
+      v=$(mean_auc "$f" scratch)
+      echo "# $kind scratch lr $a steps $b: validation auc (1/5/10 shots) $v" >&2
+      if better "$v" "$sc_v"; then sc_best="$a $b" sc_v=$v; fi
+    done
+  done
+  set -- $best $ft_best $sc_best
+  echo "# $kind: chose finetune lr $3 steps $4, scratch lr $5 steps $6" >&2
   # 2. The chosen setting over training seeds, evaluated once on the test tasks.
   for seed in $SEEDS; do
     dir=$out/test-$kind-$seed
     [ -f "$dir/eval.json" ] ||
       "$BIN" train $(common "$kind") --set seed="$seed" --set learner.inner_lr="$1" \
-        --set train.outer_lr="$2" --set eval.episodes="$EPISODES" --set eval.warm=false \
+        --set train.outer_lr="$2" --set baselines.finetune.lr="$3" \
+        --set baselines.finetune.steps="$4" --set baselines.scratch.lr="$5" \
+        --set baselines.scratch.steps="$6" --set eval.episodes="$EPISODES" --set eval.warm=false \
         --set eval.val_every=0 --run-dir "$dir" >/dev/null
     "$PY" - "$dir/eval.json" "$kind" "$seed" <<'PY'
 import json, sys
@@ -84,12 +134,33 @@ done | tee "$out/results.jsonl"
 "$PY" - "$out/results.jsonl" <<'PY'
 import json, math, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
-print("\nkind      method     shots  AUC mean over seeds  (per-seed means)   gap to oracle")
+T95 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262]  # t(0.975, n-1)
+print("\nTest AUC: mean over training seeds ± t-based 95% interval over the seeds;")
+print("in brackets each seed's mean ± 95% interval over its episodes.")
+print("kind      method           shots  AUC over seeds    gap to oracle  (per seed)")
 keys = sorted({(r["kind"], r["method"], r["shots"]) for r in rows})
-for kind, method, shots in keys:
-    rs = [r for r in rows if (r["kind"], r["method"], r["shots"]) == (kind, method, shots)]
-    m = sum(r["auc"] for r in rs) / len(rs)
+by = {k: [r for r in rows if (r["kind"], r["method"], r["shots"]) == k] for k in keys}
+for (kind, method, shots), rs in by.items():
+    v = [r["auc"] for r in rs]
+    m = sum(v) / len(v)
+    sd = math.sqrt(sum((x - m) ** 2 for x in v) / (len(v) - 1)) if len(v) > 1 else float("nan")
+    t = T95[min(len(v), len(T95)) - 2] * sd / math.sqrt(len(v)) if len(v) > 1 else float("nan")
     o = sum(r["oracle_auc"] for r in rs) / len(rs)
     per = " ".join(f"{r['auc']:.4f}±{r['ci95']:.4f}" for r in rs)
-    print(f"{kind:9} {method:10} {shots:5}  {m:.4f}   ({per})   {o - m:+.4f}")
+    print(f"{kind:9} {method:16} {shots:5}  {m:.4f} ± {t:.4f}   {o - m:+.4f}        ({per})")
+# The learner against each baseline: apart when, in every seed, the
+# learner's episode interval lies above the baseline's.
+learners = {r["method"] for r in rows} - {"finetune", "scratch", "oracle"}
+learners = {m for m in learners if "+" not in m}
+print()
+for (kind, method, shots), rs in by.items():
+    if method not in ("finetune", "scratch"):
+        continue
+    for l in learners:
+        ls = by.get((kind, l, shots), [])
+        pairs = {r["seed"]: r for r in rs}
+        apart = all(x["seed"] in pairs and x["auc"] - x["ci95"] > pairs[x["seed"]]["auc"] + pairs[x["seed"]]["ci95"]
+                    for x in ls)
+        print(f"{kind:9} {shots:2}-shot  {l} vs {method}: "
+              f"{'intervals apart in every seed' if ls and apart else 'intervals overlap in some seed'}")
 PY
