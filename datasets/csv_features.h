@@ -17,10 +17,11 @@ struct CsvSplit {
   std::vector<double> ratios = {0.7, 0.1, 0.2};  // train, val, test
   std::vector<std::vector<std::string>> names;   // if set: names per split
   uint64_t seed = 0;
-  // Schema packs with an item column (--new-items): this fraction of the
-  // item values, drawn by a seeded hash of the value, is left out of the
-  // training tasks (their rows there are dropped) and stays in the
-  // validation and test tasks: new items in known tasks.
+  // Schema packs with an item column (--new-items): this share of the item
+  // values, drawn by a seeded hash of the value, is left out of the
+  // training tasks (their rows there are dropped, and their mentions in
+  // columns of the item's vocabulary, such as click histories, removed) and
+  // stays in the validation and test tasks: new items.
   double new_items = 0;
 };
 

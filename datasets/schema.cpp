@@ -208,6 +208,22 @@ struct Vocab {
     ++counts[it->second];
     return it->second;
   }
+  // Per raw id (hashed: per code) whether one of `names` whose flag is set
+  // has it; a hashed code is marked for every value sharing its bucket.
+  std::vector<uint8_t> marks(const std::vector<std::string>& names,
+                             const std::vector<uint8_t>& flag) const {
+    const uint64_t buckets = static_cast<uint64_t>(spec->hash_buckets);
+    std::vector<uint8_t> out(buckets > 0 ? buckets + 2 : values.size(), 0);
+    for (size_t i = 0; i < names.size(); ++i) {
+      if (!flag[i]) continue;
+      if (buckets > 0) {
+        out[2 + XXH64(names[i].data(), names[i].size(), 0) % buckets] = 1;
+      } else if (auto it = raw.find(names[i]); it != raw.end()) {
+        out[it->second] = 1;
+      }
+    }
+    return out;
+  }
   void finish(const std::string& path) {
     if (spec->hash_buckets > 0) {
       size = spec->hash_buckets + 2;
@@ -457,6 +473,23 @@ PackSummary pack_csv_schema(const std::string& path, const Schema& schema, const
       held[i] = static_cast<double>(h >> 11) * 0x1.0p-53 < split.new_items;
       n_held += held[i];
     }
+    // A held item named in a training row's column of the item's
+    // vocabulary (a click history) becomes padding there: no training row
+    // reaches its embedding. Codes are still raw here (first-seen order);
+    // those of held items are marked per vocabulary position.
+    const auto item_field = std::find_if(fields.begin(), fields.end(), [](const InputField& f) {
+      return f.role == InputField::Role::kItem;
+    });
+    const size_t item_vocab = vocab_of[item_field->table];
+    std::vector<std::pair<int64_t, int64_t>> item_code_columns;  // [begin, end) in codes
+    for (const auto& f : fields)
+      if (f.role != InputField::Role::kNumeric && f.role != InputField::Role::kItem &&
+          vocab_of[f.table] == item_vocab)
+        item_code_columns.push_back({f.offset - numeric, f.offset - numeric + f.width});
+    std::vector<uint8_t> held_raw;
+    const Vocab& iv = vocabs[item_vocab];
+    if (!item_code_columns.empty()) held_raw = iv.marks(item_names, held);
+    int64_t emptied = 0, unnamed = 0;
     for (size_t t = 0; t < tasks.size(); ++t) {
       if (m.split[t] != Split::kTrain) continue;
       TaskRows& r = tasks[t];
@@ -470,20 +503,36 @@ PackSummary pack_csv_schema(const std::string& path, const Schema& schema, const
         kept.numeric.insert(kept.numeric.end(), r.numeric.begin() + i * numeric,
                             r.numeric.begin() + (i + 1) * numeric);
         kept.codes.insert(kept.codes.end(), r.codes.begin() + i * K, r.codes.begin() + (i + 1) * K);
+        for (const auto& [b, e] : item_code_columns) {
+          int32_t* c = kept.codes.data() + kept.codes.size() - K;
+          // The sequence keeps its order with the held items left out.
+          int64_t w = b;
+          for (int64_t j = b; j < e; ++j) {
+            if (c[j] >= 0 && static_cast<size_t>(c[j]) < held_raw.size() && held_raw[c[j]]) {
+              ++unnamed;
+              continue;
+            }
+            c[w++] = c[j];
+          }
+          for (; w < e; ++w) c[w] = -1;
+        }
         kept.labels.push_back(r.labels[i]);
         if (!r.oracle.empty()) kept.oracle.push_back(r.oracle[i]);
         kept.items.push_back(r.items[i]);
         if (!r.users.empty()) kept.users.push_back(r.users[i]);
         kept.lines.push_back(r.lines[i]);
       }
+      emptied += kept.labels.empty() && n > 0;
       r = std::move(kept);
     }
-    char buf[256];
+    char buf[384];
     std::snprintf(buf, sizeof buf,
                   "; new items: %lld of %zu item values (--new-items %g, seed %llu) left out of "
-                  "the training tasks, %lld rows dropped",
+                  "the training tasks: %lld rows dropped, %lld history entries removed, %lld "
+                  "training tasks left empty",
                   static_cast<long long>(n_held), item_names.size(), split.new_items,
-                  static_cast<unsigned long long>(split.seed), static_cast<long long>(dropped));
+                  static_cast<unsigned long long>(split.seed), static_cast<long long>(dropped),
+                  static_cast<long long>(unnamed), static_cast<long long>(emptied));
     m.source += buf;
   }
   for (const auto& r : tasks) m.items.push_back(static_cast<int64_t>(r.labels.size()));

@@ -96,6 +96,8 @@ int run_pack(const PackArgs& a) {
   if (!a.schema.empty() && a.source != "csv") throw UserError("pack: --schema is for --source csv");
   const torch::ScalarType dtype = a.dtype == "float16" ? torch::kFloat16 : torch::kFloat32;
   PackSummary s;
+  if (a.new_items > 0 && a.source != "csv")
+    throw UserError("pack: --new-items is for --source csv with --schema");
   if (a.source == "fashion-mnist") {
     const std::string dir = a.input.empty() ? kFashionMnistDefaultPath : a.input;
     std::vector<std::vector<int64_t>> classes = {
@@ -110,6 +112,9 @@ int run_pack(const PackArgs& a) {
     sp.new_items = a.new_items;
     if (a.new_items > 0 && a.schema.empty())
       throw UserError("pack: --new-items needs --schema with an item column");
+    if (a.new_items >= 1)
+      throw UserError("pack: --new-items " + std::to_string(a.new_items) +
+                      " would leave every training task empty (a share below 1)");
     if (!a.train.empty() || !a.val.empty() || !a.test.empty())
       sp.names = {split_list(a.train), split_list(a.val), split_list(a.test)};
     else
@@ -290,9 +295,10 @@ std::vector<std::pair<CLI::App*, std::function<int()>>> add_data_commands(CLI::A
                    "Explicit test categories (fashion-mnist default 6,7,8,9)");
   pack->add_option("--seed", pa->seed, "csv: split shuffle seed; synthetic: catalogue seed");
   pack->add_option("--new-items", pa->new_items,
-                   "csv with --schema: this fraction of the item values (a seeded hash of the "
-                   "value) is left out of the training tasks and kept in the validation and "
-                   "test ones: new items in known tasks (default 0)")
+                   "csv with --schema: this share of the item values (by a seeded hash of the "
+                   "value) is left out of the training tasks (their rows dropped, their "
+                   "mentions in histories removed) and kept in the validation and test tasks: "
+                   "new items (default 0)")
       ->check(CLI::Range(0.0, 1.0));
   pack->add_option("--categories", pa->syn.categories,
                    "synthetic: number of categories (default 300)");

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "checkpoint/checkpoint.h"
 #include "config/config.h"
@@ -59,7 +60,21 @@ std::vector<std::string> verdicts(const std::vector<EvalSummary>& results) {
   std::vector<EvalSummary> methods;
   for (const auto& r : results)
     if (r.method != "oracle") methods.push_back(r);
-  return format_verdicts(methods);
+  std::vector<std::string> lines = format_verdicts(methods);
+  // metaemb against the same parameters with the new items' random rows.
+  const std::string suffix = "+metaemb";
+  for (const auto& a : methods) {
+    if (a.method.size() <= suffix.size() ||
+        a.method.compare(a.method.size() - suffix.size(), suffix.size(), suffix) != 0)
+      continue;
+    const std::string base = a.method.substr(0, a.method.size() - suffix.size());
+    for (const auto& b : methods)
+      if (b.method == base && b.group == a.group && b.shots == a.shots) {
+        const std::string line = format_paired(a, b);
+        if (!line.empty()) lines.push_back(line);
+      }
+  }
+  return lines;
 }
 
 // ranks 0: a single-process command that does not say so.
@@ -121,10 +136,11 @@ int run_train(const TrainArgs& a) {
     methods.push_back({method_label(cex->options.learner), cex->learner.get(), cr.theta});
   }
   std::unique_ptr<Experiment> ft;
+  std::set<std::string> done;
   for (const auto& b : opts.eval.baselines) {
     const bool seen = std::any_of(methods.begin(), methods.end(),
                                   [&](const EvalMethod& m) { return m.name == b; });
-    if (seen) continue;  // listed twice: evaluated once
+    if (seen || !done.insert(b).second) continue;  // listed twice: evaluated once
     if (b == "scratch") {
       methods.push_back({"scratch", nullptr, {}});
     } else if (b == "oracle") {

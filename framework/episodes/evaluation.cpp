@@ -6,6 +6,7 @@
 #include <limits>
 #include <numeric>
 #include <set>
+#include <tuple>
 
 #include "core/loss.h"
 #include "core/rng.h"
@@ -195,6 +196,33 @@ nlohmann::json to_json(const EvalSummary& s) {
   return j;
 }
 
+namespace {
+// a - b per episode where both are defined: mean, 95% CI and count (0 when
+// they are not per-episode values of the same episodes).
+std::tuple<double, double, size_t> paired(const EvalSummary& a, const EvalSummary& b) {
+  if (a.per_episode.empty() || a.per_episode.size() != b.per_episode.size()) return {0, 0, 0};
+  std::vector<double> d;
+  for (size_t i = 0; i < a.per_episode.size(); ++i)
+    if (std::isfinite(a.per_episode[i]) && std::isfinite(b.per_episode[i]))
+      d.push_back(a.per_episode[i] - b.per_episode[i]);
+  if (d.size() < 2) return {0, 0, d.size()};
+  const auto [mean, ci] = mean_ci95(d);
+  return {mean, ci, d.size()};
+}
+}  // namespace
+
+std::string format_paired(const EvalSummary& a, const EvalSummary& b) {
+  const auto [mean, ci, n] = paired(a, b);
+  if (n < 2) return "";
+  char buf[512];
+  std::snprintf(buf, sizeof buf,
+                "%s%lld-shot: %s - %s, paired over %zu episodes: %+.4f ± %.4f (%s)",
+                a.group.empty() ? "" : (a.group + " ").c_str(), static_cast<long long>(a.shots),
+                a.method.c_str(), b.method.c_str(), n, mean, ci,
+                std::fabs(mean) > ci ? "apart from 0" : "includes 0");
+  return buf;
+}
+
 std::vector<std::string> format_verdicts(const std::vector<EvalSummary>& results) {
   std::vector<std::string> lines;
   std::vector<std::pair<std::string, int64_t>> settings;
@@ -220,16 +248,10 @@ std::vector<std::string> format_verdicts(const std::vector<EvalSummary>& results
                   w.method.c_str(), w.metric.c_str(), w.mean, w.ci95, r.method.c_str(), r.mean,
                   r.ci95, apart ? "intervals apart" : "intervals overlap: not a clear win");
     std::string line = buf;
-    if (!w.per_episode.empty() && w.per_episode.size() == r.per_episode.size()) {
-      std::vector<double> d;
-      for (size_t i = 0; i < w.per_episode.size(); ++i)
-        if (std::isfinite(w.per_episode[i]) && std::isfinite(r.per_episode[i]))
-          d.push_back(w.per_episode[i] - r.per_episode[i]);
-      if (d.size() >= 2) {
-        const auto [mean, ci] = mean_ci95(d);
-        std::snprintf(buf, sizeof buf, "; paired difference %+.4f ± %.4f", mean, ci);
-        line += buf;
-      }
+    const auto [mean, ci, n] = paired(w, r);
+    if (n >= 2) {
+      std::snprintf(buf, sizeof buf, "; paired difference %+.4f ± %.4f", mean, ci);
+      line += buf;
     }
     lines.push_back(line);
   }

@@ -83,5 +83,9 @@ std::string format_summary(const EvalSummary& s);
 // the paired difference (winner - runner-up, mean ± 95% CI over episodes
 // where both are defined): "; paired difference +0.0123 ± 0.0040".
 std::vector<std::string> format_verdicts(const std::vector<EvalSummary>& results);
+// "0-shot: maml+metaemb - maml, paired over 1000 episodes: +0.0064 ± 0.0076
+// (apart from 0)" for two methods on the same episodes; "" when they do
+// not carry per-episode values of the same episodes.
+std::string format_paired(const EvalSummary& a, const EvalSummary& b);
 
 }  // namespace metacat

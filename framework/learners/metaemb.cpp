@@ -32,7 +32,7 @@ torch::Tensor index_tensor(const std::vector<int64_t>& v, const torch::Device& d
 
 int64_t ItemIndex::cold() const {
   int64_t n = 0;
-  for (size_t k = 0; k < shown.size(); ++k) n += shown[k] && !warm[k];
+  for (size_t k = kOovCode + 1; k < shown.size(); ++k) n += shown[k] && !warm[k];
   return n;
 }
 
@@ -72,6 +72,16 @@ ItemIndex index_items(const ItemStore& store, const std::vector<InputField>& fie
       ix.train_rows[k].push_back(offset + r);
     }
     if (!train) continue;
+    // A training row also trains the item rows its other columns of the
+    // item's table read (a click history): those items are not new either.
+    for (const auto& f : fields) {
+      if (f.role == InputField::Role::kNumeric || f.table != item->table || &f == item) continue;
+      const torch::Tensor cs =
+          x.slice(1, f.offset, f.offset + f.width).to(torch::kInt64).contiguous();
+      const int64_t* c = cs.data_ptr<int64_t>();
+      for (int64_t j = 0; j < cs.numel(); ++j)
+        if (c[j] > kPadCode && c[j] < codes) ix.warm[c[j]] = 1;
+    }
     xs.push_back(x);
     ys.push_back(rows.labels.to(torch::kFloat32));
     offset += info.items;

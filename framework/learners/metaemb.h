@@ -3,8 +3,10 @@
 // baseline; after Pan et al., "Warm up cold-start advertisements", SIGIR
 // 2019).
 //
-// An item never shown in a training task has an id-embedding row that no
-// meta-step touched: it is still its random initialisation. A generator
+// An item that no training task shows or names (in its item column, or in
+// another column of the item's table, such as a click history) has an
+// id-embedding row that no meta-step touched: it is still its random
+// initialisation. A generator
 // maps the item's attributes (the trained model's embeddings of its brand,
 // shop, tags, ... and its numeric columns; baselines.metaemb.attributes) to
 // an id embedding, and at evaluation those rows are replaced by what it
@@ -12,7 +14,8 @@
 //
 // Training (the model frozen at the trained parameters theta, only the
 // generator learns), over items of the training tasks: draw `items` items
-// and, for each, two disjoint sets a and b of `rows` of its impressions;
+// and split each one's impressions into two random halves; a and b are
+// `rows` draws (with replacement) from the first and the second half;
 //   cold phase     phi   = g(attributes),  L_a = loss on a with phi as the id row
 //   warm-up phase  phi'  = phi - warmup_lr dL_a/dphi (one step, per item),
 //                  L_b   = loss on b with phi'
@@ -46,8 +49,9 @@ struct MetaEmbOptions {
 };
 
 // The items of preference data packed with a schema that has an item column:
-// one model-input row per item code (its attributes), and which codes were
-// shown in training-split tasks (warm) and where.
+// one model-input row per item code (its attributes), which codes a
+// training-split task shows or names in a column of the item's table (warm),
+// and where each is shown there.
 struct ItemIndex {
   std::string table;                 // the item column's embedding table ("emb.<table>")
   int64_t item_column = 0;           // the item code's column in the model input
@@ -55,7 +59,7 @@ struct ItemIndex {
   std::vector<uint8_t> shown, warm;  // per code
   torch::Tensor train_x, train_y;    // every row of the training tasks
   std::vector<std::vector<int64_t>> train_rows;  // per code: its rows of train_x
-  int64_t cold() const;                          // codes shown but not warm
+  int64_t cold() const;  // codes above out-of-vocabulary shown but not warm: new items
 };
 
 // Throws UserError when the data has no item column.

@@ -172,6 +172,16 @@ std::unique_ptr<Experiment> build_experiment(const Config& record, RunOptions o,
     MetaEmb check(*ex->model, o.metaemb);
     if (!dynamic_cast<const PreferenceSource*>(ex->source.get()))
       throw UserError("eval.baselines: metaemb needs preference data packed with a schema");
+    // The generator learns against the model as the learner's parameters
+    // score items: through their head, with no descriptor start.
+    if (!ex->learner->init(0).contains("head.weight") || o.learner.descriptor_init)
+      throw UserError(
+          "eval.baselines: metaemb trains its generator against the model's head at the "
+          "learner's parameters, and learner '" +
+          o.learner.name + "' " +
+          (o.learner.descriptor_init ? "with learner.descriptor_init starts each task from its "
+                                       "descriptor instead"
+                                     : "scores items without a head (no head.* parameters)"));
   }
 
   ex->best_metric = o.eval.best_metric.empty() ? primary_metric(kind) : o.eval.best_metric;
@@ -245,7 +255,7 @@ EvalMethod metaemb_method(const Experiment& ex, const EvalMethod& base, comm::Ba
   int64_t at = 0;
   for (auto& t : gen.tensors) {
     const int64_t n = t.numel();
-    t = f.slice(0, at, at + n).reshape(t.sizes()).to(like.device(), like.scalar_type());
+    t = f.slice(0, at, at + n).reshape(t.sizes()).to(like.device(), like.scalar_type()).clone();
     at += n;
   }
   EvalMethod m = base;

@@ -256,12 +256,14 @@ TEST(Schema, NoNumericColumnIsFine) {
 // --new-items: a seeded share of the item values leaves the training tasks
 // (new items in known tasks); validation and test tasks keep every row.
 TEST(Schema, NewItemsAreLeftOutOfTheTrainingTasksOnly) {
-  std::string csv = "u,it,y\n";
+  std::string csv = "u,it,y,h\n";
   for (const char* task : {"a", "b", "c"})
     for (int i = 0; i < 40; ++i)
-      csv += std::string(task) + ",i" + std::to_string(i) + "," + std::to_string(i % 2) + "\n";
+      csv += std::string(task) + ",i" + std::to_string(i) + "," + std::to_string(i % 2) + ",i" +
+             std::to_string((i + 1) % 40) + " i" + std::to_string((i + 2) % 40) + "\n";
   const Files f = write("new-items", csv,
-                        "columns:\n  u: {role: task}\n  it: {role: item}\n  y: {role: label}\n");
+                        "columns:\n  u: {role: task}\n  it: {role: item}\n  y: {role: label}\n"
+                        "  h: {role: sequence, separator: \" \", max_len: 2, vocabulary: it}\n");
   auto pack_with = [&](double share, uint64_t seed, const std::string& out) {
     CsvSplit sp;
     sp.names = {{"a"}, {"b"}, {"c"}};
@@ -289,6 +291,28 @@ TEST(Schema, NewItemsAreLeftOutOfTheTrainingTasksOnly) {
   EXPECT_NE(store->manifest().source.find("new items: " + std::to_string(held) + " of 40"),
             std::string::npos)
       << store->manifest().source;
+  // Their mentions in training histories are gone (the rest moved up,
+  // padding after); validation histories keep them.
+  std::map<int64_t, int64_t> code_of;  // item id -> code, from the val task
+  std::vector<int64_t> all(40);
+  for (int64_t i = 0; i < 40; ++i) all[i] = i;
+  const Rows val = store->gather(1, all);
+  for (int64_t i = 0; i < 40; ++i)
+    code_of[val.item_ids[i].item<int64_t>()] = static_cast<int64_t>(val.items[i][0].item<float>());
+  std::set<int64_t> held_codes;
+  for (const auto& [id, code] : code_of)
+    if (!train.count(id)) held_codes.insert(code);
+  const Rows tr = store->gather(0, std::vector<int64_t>(all.begin(), all.begin() + 40 - held));
+  int64_t pads = 0;
+  for (int64_t r = 0; r < tr.items.size(0); ++r) {
+    const int64_t h0 = static_cast<int64_t>(tr.items[r][1].item<float>());
+    const int64_t h1 = static_cast<int64_t>(tr.items[r][2].item<float>());
+    EXPECT_FALSE(held_codes.count(h0) || held_codes.count(h1)) << r;
+    EXPECT_FALSE(h0 == 0 && h1 != 0) << "padding before a kept entry in row " << r;
+    pads += (h0 == 0) + (h1 == 0);
+  }
+  EXPECT_GT(pads, 0);
+  EXPECT_EQ(static_cast<int64_t>(val.items.select(1, 1).eq(0).sum().item<int64_t>()), 0);
   // The held-out items are exactly the metaemb baseline's new items.
   EXPECT_EQ(index_items(*store, store->fields()).cold(), held);
   // Another seed holds out other items; no share, none.

@@ -186,6 +186,14 @@ TEST(Evaluation, FixedEpisodesAndConfidenceInterval) {
     expect += eval_episode(src, Split::kTest, spec, 99, i).query_y.pow(2).mean().item<double>();
   EXPECT_NEAR(s.mean, expect / 20, 1e-5);
   EXPECT_EQ(s.episodes, 20);
+  // Each episode's value, in episode order, for comparisons pair-wise.
+  ASSERT_EQ(s.per_episode.size(), 20u);
+  double sum = 0;
+  for (double v : s.per_episode) sum += v;
+  EXPECT_NEAR(sum / 20, s.mean, 1e-12);
+  EXPECT_NEAR(s.per_episode[3],
+              eval_episode(src, Split::kTest, spec, 99, 3).query_y.pow(2).mean().item<double>(),
+              1e-5);
 }
 
 TEST(Evaluation, PerCategoryBreakdown) {
@@ -228,6 +236,17 @@ TEST(Evaluation, CatalogueCoverageCountsItemsInSomeTopK) {
   EXPECT_NEAR(same.metrics.at("coverage@10"), 1.0, 1e-12);
   EvalSummary opposite = evaluate("opposite", src, 0, 2, episode_at, ranked(true));
   EXPECT_NEAR(opposite.metrics.at("coverage@5"), 1.0, 1e-12);
+  // An episode whose queries are all clicks has no AUC: NaN in its place.
+  auto one_class = [&](int64_t i) {
+    Episode e = episode_at(i);
+    if (i == 0) e.query_y.fill_(1);
+    return e;
+  };
+  EvalSummary partial = evaluate("same", src, 0, 2, one_class, ranked(false));
+  ASSERT_EQ(partial.per_episode.size(), 2u);
+  EXPECT_TRUE(std::isnan(partial.per_episode[0]));
+  EXPECT_DOUBLE_EQ(partial.per_episode[1], partial.mean);
+  EXPECT_EQ(partial.episodes, 1);
   // Episodes of a packed or in-memory catalogue carry their items' ids.
   Episode e = eval_episode(src, Split::kTest, {0, 2, 5}, 1, 0);
   ASSERT_TRUE(e.query_item.defined());
@@ -444,8 +463,13 @@ TEST(Evaluation, VerdictNamesTheWinnerAndWhetherItIsClear) {
   EXPECT_NE(lines[0].find("not a clear win); paired difference +0.0200 ± 0.0000"),
             std::string::npos)
       << lines[0];
+  EXPECT_EQ(format_paired(a, b),
+            "0-shot: maml+metaemb - maml, paired over 3 episodes: +0.0200 ± 0.0000 (apart from 0)");
+  b.per_episode = {0.75, 0.45, 0.66, 0.2};
+  EXPECT_NE(format_paired(a, b).find("(includes 0)"), std::string::npos) << format_paired(a, b);
   b.per_episode.pop_back();  // not the same episodes: no pairing
   EXPECT_EQ(format_verdicts({b, a})[0].find("paired"), std::string::npos);
+  EXPECT_EQ(format_paired(a, b), "");
 }
 
 // The synthetic catalogue's in-memory store holds each item's true score;

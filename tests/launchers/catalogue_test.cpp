@@ -102,9 +102,13 @@ TEST(Catalogue, GeneratePackTrainAndEvaluateWithCoverage) {
                          ? metacat::test::shell(mpirun(2) + args + " --set comm.backend=mpi")
                          : run(args);
     ASSERT_EQ(r.code, 0) << kind << "\n" << r.output;
-    // Every item of a new category is a new item.
-    if (kind != "user")
+    // Every item of a new category is a new item (unless a training
+    // user's history names it); the generator's effect is paired.
+    if (kind != "user") {
       EXPECT_NE(r.output.find("new items get generated embeddings"), std::string::npos) << r.output;
+      EXPECT_NE(r.output.find("0-shot: maml+metaemb - maml, paired over"), std::string::npos)
+          << r.output;
+    }
     const auto eval = nlohmann::json::parse(read(run_dir + "/eval.json"));
     int oracle = 0, metaemb = 0;
     for (const auto& res : eval["results"]) {
@@ -122,6 +126,13 @@ TEST(Catalogue, GeneratePackTrainAndEvaluateWithCoverage) {
   }
   ASSERT_EQ(metaemb_auc.size(), 3u);
   EXPECT_NEAR(metaemb_auc["category-2"], metaemb_auc["category"], 1e-9);
+  // metaemb scores through the learner's head: protonet has none.
+  Result pn = run(train_args(d + "/category", d + "/run-protonet") +
+                  " --set learner.name=protonet --set eval.baselines=[metaemb] "
+                  "--set baselines.metaemb.attributes=[brand]");
+  EXPECT_EQ(pn.code, 1) << pn.output;
+  EXPECT_NE(pn.output.find("'protonet' scores items without a head"), std::string::npos)
+      << pn.output;
   // A dense model would read codes as numbers: refused.
   Result mlp = run(train_args(d + "/user", d + "/run-mlp") + " --set model.name=preference");
   EXPECT_EQ(mlp.code, 1) << mlp.output;
