@@ -31,15 +31,16 @@ if [ -n "${OUT:-}" ]; then out=$OUT; mkdir -p "$out"; else out=$(mktemp -d); tra
 "$BIN" inspect "$out/user" | sed -n 2p >&2
 for seed in $SEEDS; do
   dir=$out/run-$seed
-  [ -d "$dir/checkpoints" ] ||
-    "$BIN" train --config configs/catalogue-users.yaml --set data.path="$out/user" \
-      --set train.steps="$STEPS" --set learner.inner_lr="$INNER" --set train.outer_lr="$OUTER" \
-      --set seed="$seed" --set eval.at_end=false --set eval.val_every=0 --run-dir "$dir" >/dev/null
+  # --resume auto: a run stopped part-way is completed, a finished one reused.
+  "$BIN" train --config configs/catalogue-users.yaml --set data.path="$out/user" \
+    --set train.steps="$STEPS" --set learner.inner_lr="$INNER" --set train.outer_lr="$OUTER" \
+    --set seed="$seed" --set eval.at_end=false --set eval.val_every=0 --run-dir "$dir" \
+    --resume auto >/dev/null
   [ -f "$dir/metaemb.json" ] ||
     "$BIN" eval --checkpoint "$dir" --baseline metaemb --set eval.episodes="$EPISODES" \
       --set "eval.shots=$SHOTS" --set eval.warm=false --set eval.queries=10 \
       --json "$dir/metaemb.json" > "$dir/metaemb.log"
-  grep -E "generator|paired" "$dir/metaemb.log" | sed "s/^/seed $seed: /"
+  grep -E "generator|paired over" "$dir/metaemb.log" | sed "s/^/seed $seed: /"
 done
 "$PY" - "$out" $SEEDS <<'PY'
 import json, sys
