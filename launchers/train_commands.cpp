@@ -209,10 +209,12 @@ int run_eval(EvalArgs a) {
   for (size_t i = 0; i < methods.size(); ++i) {
     const Experiment& ex = (methods[i].learner && i < exps.size()) ? *exps[i] : first;
     if (ex.options.eval.seed != first.options.eval.seed ||
-        ex.options.data.source != first.options.data.source)
+        ex.options.data.source != first.options.data.source ||
+        ex.options.data.path != first.options.data.path ||
+        ex.options.eval.queries != first.options.eval.queries)
       throw UserError(
-          "eval: checkpoints were trained on different data or evaluation seeds; "
-          "pass --set eval.seed=... to align them");
+          "eval: checkpoints were trained on different data or evaluation settings (data.source, "
+          "data.path, eval.seed, eval.queries); pass --set (or --data) to align them");
     auto rs = evaluate_methods(ex, {methods[i]}, /*print=*/true);
     results.insert(results.end(), rs.begin(), rs.end());
   }
