@@ -189,6 +189,7 @@ const std::vector<Key>& schema() {
       {"baselines.metaemb.warmup_lr", Type::kFloat, "0.1", 0, 1e3, {}, "the warm-up phase's gradient step on the generated embedding"},
       {"baselines.metaemb.cold_weight", Type::kFloat, "0.5", 0, 1, {}, "weight of the cold-phase loss (the warm-up phase's is 1 - cold_weight)"},
       {"baselines.metaemb.hidden", Type::kInt, "32", 1, 1e6, {}, "generator hidden units"},
+      {"baselines.metaemb.replace", Type::kString, "untouched", -kInf, kInf, {"untouched", "unshown"}, "the rows replaced: items no training row shows or names (untouched), or every item no training row shows as its item, also those only named in click histories (unshown)"},
   };
   return keys;
 }

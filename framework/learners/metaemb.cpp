@@ -30,9 +30,13 @@ torch::Tensor index_tensor(const std::vector<int64_t>& v, const torch::Device& d
 
 }  // namespace
 
-int64_t ItemIndex::cold() const {
+bool ItemIndex::is_cold(int64_t k, bool named_too) const {
+  return k > kOovCode && shown[k] && !warm[k] && (named_too || !named[k]);
+}
+
+int64_t ItemIndex::cold(bool named_too) const {
   int64_t n = 0;
-  for (size_t k = kOovCode + 1; k < shown.size(); ++k) n += shown[k] && !warm[k];
+  for (size_t k = 0; k < shown.size(); ++k) n += is_cold(static_cast<int64_t>(k), named_too);
   return n;
 }
 
@@ -48,6 +52,7 @@ ItemIndex index_items(const ItemStore& store, const std::vector<InputField>& fie
   const int64_t codes = item->vocab;
   ix.shown.assign(codes, 0);
   ix.warm.assign(codes, 0);
+  ix.named.assign(codes, 0);
   ix.train_rows.resize(codes);
   std::vector<torch::Tensor> xs, ys;
   int64_t offset = 0;
@@ -73,14 +78,14 @@ ItemIndex index_items(const ItemStore& store, const std::vector<InputField>& fie
     }
     if (!train) continue;
     // A training row also trains the item rows its other columns of the
-    // item's table read (a click history): those items are not new either.
+    // item's table read (a click history): named, not untouched.
     for (const auto& f : fields) {
       if (f.role == InputField::Role::kNumeric || f.table != item->table || &f == item) continue;
       const torch::Tensor cs =
           x.slice(1, f.offset, f.offset + f.width).to(torch::kInt64).contiguous();
       const int64_t* c = cs.data_ptr<int64_t>();
       for (int64_t j = 0; j < cs.numel(); ++j)
-        if (c[j] > kPadCode && c[j] < codes) ix.warm[c[j]] = 1;
+        if (c[j] > kPadCode && c[j] < codes) ix.named[c[j]] = 1;
     }
     xs.push_back(x);
     ys.push_back(rows.labels.to(torch::kFloat32));
@@ -110,6 +115,8 @@ MetaEmb::MetaEmb(const Model& model, MetaEmbOptions options)
         field_names(fields) + ")");
   if (o_.steps < 1 || o_.items < 1 || o_.rows < 1 || o_.hidden < 1)
     throw UserError("baselines.metaemb: steps, items, rows and hidden must be positive");
+  if (o_.replace != "untouched" && o_.replace != "unshown")
+    throw UserError("baselines.metaemb.replace: '" + o_.replace + "' (untouched or unshown)");
   if (o_.cold_weight < 0 || o_.cold_weight > 1)
     throw UserError("baselines.metaemb.cold_weight: must be in [0, 1]");
   for (const auto& name : o_.attributes) {
@@ -236,7 +243,7 @@ Params MetaEmb::train(const Params& theta_in, const ItemIndex& ix, uint64_t seed
 Params MetaEmb::fill_cold(const Params& theta, const Params& gen, const ItemIndex& ix) const {
   std::vector<int64_t> cold;
   for (size_t k = 0; k < ix.shown.size(); ++k)
-    if (ix.shown[k] && !ix.warm[k] && static_cast<int64_t>(k) > kOovCode)
+    if (ix.is_cold(static_cast<int64_t>(k), o_.replace == "unshown"))
       cold.push_back(static_cast<int64_t>(k));
   if (cold.empty()) return theta;
   torch::NoGradGuard ng;

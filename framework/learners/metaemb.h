@@ -6,7 +6,8 @@
 // An item that no training task shows or names (in its item column, or in
 // another column of the item's table, such as a click history) has an
 // id-embedding row that no meta-step touched: it is still its random
-// initialisation. A generator
+// initialisation. (replace: unshown also replaces the rows of items that
+// training rows only name, learned as history entries only.) A generator
 // maps the item's attributes (the trained model's embeddings of its brand,
 // shop, tags, ... and its numeric columns; baselines.metaemb.attributes) to
 // an id embedding, and at evaluation those rows are replaced by what it
@@ -46,20 +47,28 @@ struct MetaEmbOptions {
   double warmup_lr = 0.1;
   double cold_weight = 0.5;
   int64_t hidden = 32;
+  // Which rows are replaced: "untouched", items no training row shows or
+  // names (their rows are their random initialisation); "unshown", every
+  // item no training row shows as its item, also those a training row's
+  // click history names (their rows learned only as history entries).
+  std::string replace = "untouched";
 };
 
 // The items of preference data packed with a schema that has an item column:
 // one model-input row per item code (its attributes), which codes a
-// training-split task shows or names in a column of the item's table (warm),
-// and where each is shown there.
+// training-split task shows as its item (warm) or names in another column of
+// the item's table (named), and where each is shown there.
 struct ItemIndex {
-  std::string table;                 // the item column's embedding table ("emb.<table>")
-  int64_t item_column = 0;           // the item code's column in the model input
-  torch::Tensor attributes;          // [codes, width]: a row of each item (zeros if never shown)
-  std::vector<uint8_t> shown, warm;  // per code
-  torch::Tensor train_x, train_y;    // every row of the training tasks
+  std::string table;         // the item column's embedding table ("emb.<table>")
+  int64_t item_column = 0;   // the item code's column in the model input
+  torch::Tensor attributes;  // [codes, width]: a row of each item (zeros if never shown)
+  std::vector<uint8_t> shown, warm, named;       // per code
+  torch::Tensor train_x, train_y;                // every row of the training tasks
   std::vector<std::vector<int64_t>> train_rows;  // per code: its rows of train_x
-  int64_t cold() const;  // codes above out-of-vocabulary shown but not warm: new items
+  // The new items: codes above out-of-vocabulary, shown somewhere, not
+  // warm, and (unless `named_too`) not named by a training row.
+  bool is_cold(int64_t code, bool named_too = false) const;
+  int64_t cold(bool named_too = false) const;
 };
 
 // Throws UserError when the data has no item column.
@@ -82,8 +91,8 @@ class MetaEmb {
   // Trains a generator for the model at theta (deterministic in seed).
   Params train(const Params& theta, const ItemIndex& index, uint64_t seed,
                Report* report = nullptr) const;
-  // theta with the id rows of the cold items (shown, never in a training
-  // task) replaced by the generator's.
+  // theta with the id rows of the new items (ItemIndex::is_cold, with
+  // named_too for replace: unshown) replaced by the generator's.
   Params fill_cold(const Params& theta, const Params& gen, const ItemIndex& index) const;
 
  private:

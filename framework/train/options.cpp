@@ -217,6 +217,7 @@ RunOptions read_options(const Config& c) {
   o.metaemb.warmup_lr = c.get_float("baselines.metaemb.warmup_lr");
   o.metaemb.cold_weight = c.get_float("baselines.metaemb.cold_weight");
   o.metaemb.hidden = c.get_int("baselines.metaemb.hidden");
+  o.metaemb.replace = c.get_string("baselines.metaemb.replace");
   return o;
 }
 

@@ -110,10 +110,12 @@ TEST(MetaEmb, IndexKnowsWhichItemsAreNewAndWhereTheOthersWereShown) {
   EXPECT_EQ(ix.table, "emb.item");
   EXPECT_EQ(ix.item_column, 2);
   EXPECT_EQ(ix.cold(), 9);
+  EXPECT_EQ(ix.cold(/*named_too=*/true), 10);
   EXPECT_FALSE(ix.shown[0] || ix.shown[1]);  // padding and out of vocabulary
   for (int64_t i = 0; i < kItems; ++i) {
     EXPECT_TRUE(ix.shown[2 + i]);
-    EXPECT_EQ(static_cast<bool>(ix.warm[2 + i]), i < 30 || i == 39) << i;
+    EXPECT_EQ(static_cast<bool>(ix.warm[2 + i]), i < 30) << i;
+    EXPECT_EQ(static_cast<bool>(ix.named[2 + i]), i < 30 || i == 39) << i;
     EXPECT_EQ(ix.attributes[2 + i][3].item<float>(), 2 + brand_of(i));
     EXPECT_EQ(ix.train_rows[2 + i].size(), i < 30 ? size_t{kPerItem} : size_t{0});
     for (int64_t r : ix.train_rows[2 + i]) EXPECT_EQ(ix.train_x[r][2].item<float>(), 2 + i);
@@ -163,6 +165,13 @@ TEST(MetaEmb, FillsTheNewItemsRowsAndNothingElse) {
   const torch::Tensor want = me.generate(gen, w.trained, ix.attributes.slice(0, 32, 41));
   EXPECT_TRUE(torch::allclose(after.slice(0, 32, 41), want, 0, 1e-12));
   EXPECT_FALSE(torch::allclose(after.slice(0, 32, 41), before.slice(0, 32, 41)));
+  // replace: unshown also replaces the row item 39 learned as a history entry.
+  MetaEmbOptions o = options();
+  o.replace = "unshown";
+  const torch::Tensor all = MetaEmb(*w.m, o).fill_cold(w.trained, gen, ix).at("emb.item");
+  EXPECT_TRUE(torch::equal(all.slice(0, 0, 41), after.slice(0, 0, 41)));
+  EXPECT_TRUE(torch::allclose(
+      all[41], me.generate(gen, w.trained, ix.attributes.slice(0, 41, 42))[0], 0, 1e-12));
 }
 
 // The generator learns brand -> id embedding on the training items; the new
