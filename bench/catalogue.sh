@@ -54,6 +54,11 @@ mean_auc() {  # EVAL_JSON METHOD: its AUC averaged over the shot counts
 v=[r["mean"] for r in json.load(open(sys.argv[1]))["results"] if r["method"]==sys.argv[2]]
 print(sum(v)/len(v))' "$1" "$2"
 }
+pretrain_steps() {  # KIND: baselines.finetune.pretrain_steps of its config (default 500)
+  local n
+  n=$(sed -n 's/^ *pretrain_steps: *\([0-9]*\).*/\1/p' "$(config "$1")")
+  echo "${n:-500}"
+}
 better() { "$PY" -c "import sys; sys.exit(0 if $1 > $2 else 1)"; }
 best_auc() {  # RUN_DIR: the validation AUC at the end of training
   "$PY" -c 'import json,sys
@@ -66,25 +71,26 @@ for kind in $KINDS; do
   for a in $GRID_INNER; do
     for b in $GRID_OUTER; do
       dir=$out/grid-$kind-$a-$b
-      [ -f "$dir/metrics.jsonl" ] ||
+      grep -q '"split"' "$dir/metrics.jsonl" 2>/dev/null ||
         "$BIN" train $(common "$kind") --set seed=100 --set learner.inner_lr="$a" \
           --set train.outer_lr="$b" --set eval.at_end=false --set eval.val_every="$STEPS" \
-          --run-dir "$dir" >/dev/null
+          --run-dir "$dir" --resume auto >/dev/null
       v=$(best_auc "$dir")
       echo "# $kind grid inner_lr $a outer_lr $b: validation auc $v" >&2
       if better "$v" "$best_v"; then best="$a $b" best_v=$v; fi
     done
   done
+  if [ -z "$best" ]; then echo "# $kind: no MAML setting has a validation AUC" >&2; exit 1; fi
   set -- $best
   echo "# $kind: chose inner_lr $1 outer_lr $2 (validation auc $best_v)" >&2
   # 1b. The baselines' adaptation on validation tasks: a joint pre-training
   # (as the finetune baseline makes one: learner finetune, the run's Adam
   # rate) at seed 100, and scratch (evaluated next to the chosen MAML run).
-  ft=$out/ft-$kind
-  [ -d "$ft/checkpoints" ] ||
-    "$BIN" train $(common "$kind") --set seed=100 --set learner.name=finetune \
-      --set train.steps="$(sed -n 's/^ *pretrain_steps: *//p' "$(config "$kind")")" \
-      --set train.outer_lr="$2" --set eval.at_end=false --set eval.val_every=0 --run-dir "$ft" >/dev/null
+  ft=$out/ft-$kind-$2
+  "$BIN" train $(common "$kind") --set seed=100 --set learner.name=finetune \
+      --set train.steps="$(pretrain_steps "$kind")" \
+      --set train.outer_lr="$2" --set eval.at_end=false --set eval.val_every=0 --run-dir "$ft" \
+      --resume auto >/dev/null
   val=(--set eval.split=val --set "eval.shots=[1,5,10]" --set eval.episodes=300 --set eval.warm=false)
   ft_best="" ft_v=-1
   for a in $FT_LR; do
@@ -100,7 +106,7 @@ for kind in $KINDS; do
   sc_best="" sc_v=-1
   for a in $SCRATCH_LR; do
     for b in $SCRATCH_STEPS; do
-      f=$ft/scratch-$a-$b.json
+      f=$out/grid-$kind-$1-$2/scratch-$a-$b.json
       [ -f "$f" ] || "$BIN" eval --checkpoint "$out/grid-$kind-$1-$2" "${val[@]}" --baseline scratch \
         --set baselines.scratch.lr="$a" --set baselines.scratch.steps="$b" --json "$f" >/dev/null
       v=$(mean_auc "$f" scratch)
@@ -108,6 +114,10 @@ for kind in $KINDS; do
       if better "$v" "$sc_v"; then sc_best="$a $b" sc_v=$v; fi
     done
   done
+  if [ -z "$ft_best" ] || [ -z "$sc_best" ]; then
+    echo "# $kind: no finetune or scratch setting has a validation AUC; see $ft" >&2
+    exit 1
+  fi
   set -- $best $ft_best $sc_best
   echo "# $kind: chose finetune lr $3 steps $4, scratch lr $5 steps $6" >&2
   # 2. The chosen setting over training seeds, evaluated once on the test tasks.
@@ -118,7 +128,7 @@ for kind in $KINDS; do
         --set train.outer_lr="$2" --set baselines.finetune.lr="$3" \
         --set baselines.finetune.steps="$4" --set baselines.scratch.lr="$5" \
         --set baselines.scratch.steps="$6" --set eval.episodes="$EPISODES" --set eval.warm=false \
-        --set eval.val_every=0 --run-dir "$dir" >/dev/null
+        --set eval.val_every=0 --run-dir "$dir" --resume auto >/dev/null
     "$PY" - "$dir/eval.json" "$kind" "$seed" <<'PY'
 import json, sys
 res = json.load(open(sys.argv[1]))["results"]
@@ -144,7 +154,7 @@ for (kind, method, shots), rs in by.items():
     v = [r["auc"] for r in rs]
     m = sum(v) / len(v)
     sd = math.sqrt(sum((x - m) ** 2 for x in v) / (len(v) - 1)) if len(v) > 1 else float("nan")
-    t = T95[min(len(v), len(T95)) - 2] * sd / math.sqrt(len(v)) if len(v) > 1 else float("nan")
+    t = T95[min(len(v) - 2, len(T95) - 1)] * sd / math.sqrt(len(v)) if len(v) > 1 else float("nan")
     o = sum(r["oracle_auc"] for r in rs) / len(rs)
     per = " ".join(f"{r['auc']:.4f}±{r['ci95']:.4f}" for r in rs)
     print(f"{kind:9} {method:16} {shots:5}  {m:.4f} ± {t:.4f}   {o - m:+.4f}        ({per})")
