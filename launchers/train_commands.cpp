@@ -14,6 +14,7 @@
 #include "core/threads.h"
 #include "train/experiment.h"
 #include "train/run_lock.h"
+#include "train/signals.h"
 #include "train/trainer.h"
 
 namespace fs = std::filesystem;
@@ -160,8 +161,24 @@ int run_train(const TrainArgs& a) {
     }
   }
   // Every rank evaluates its share of the episodes; rank 0 reports.
-  say_evaluation(opts.eval, comm->size());
-  auto results = evaluate_methods(*ex, methods, /*print=*/true, comm.get());
+  // A stop signal now (compared learners and the finetune pre-training
+  // stop at their own step boundaries) finds training complete and
+  // checkpointed: every rank leaves the evaluation at the same episode and
+  // exits 75 without eval.json; resumed, the run finds training done and
+  // evaluates.
+  const StopCheck stop = [&] { return comm->any(stop_requested()); };
+  std::vector<EvalSummary> results;
+  try {
+    if (stop()) throw EvaluationStopped{};
+    say_evaluation(opts.eval, comm->size());
+    results = evaluate_methods(*ex, methods, /*print=*/true, comm.get(), stop);
+  } catch (const EvaluationStopped&) {
+    if (comm->rank() == 0)
+      log_info() << "stop requested during the final evaluation: training is complete ("
+                 << r.checkpoint << "); no eval.json written; exit " << kExitResume
+                 << " (resume with --resume auto to evaluate)";
+    throw Preempted{r.steps, r.checkpoint};
+  }
   if (comm->rank() != 0) return 0;
   for (const auto& line : verdicts(results)) log_info() << line;
   const std::string out = (fs::path(run_dir) / "eval.json").string();

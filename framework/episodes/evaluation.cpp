@@ -90,18 +90,18 @@ std::pair<double, double> mean_ci95(const std::vector<double>& v) {
 
 EvalSummary evaluate(const std::string& method, const TaskSource& source, Split split,
                      const EpisodeSpec& spec, int64_t episodes, uint64_t seed,
-                     const Predictor& predict, comm::Backend* comm) {
+                     const Predictor& predict, comm::Backend* comm, const StopCheck& stop) {
   source.check(split, spec);
   EvalSummary s = evaluate(
       method, source, spec.shots, episodes,
-      [&](int64_t i) { return eval_episode(source, split, spec, seed, i); }, predict, comm);
+      [&](int64_t i) { return eval_episode(source, split, spec, seed, i); }, predict, comm, stop);
   s.split = to_string(split);
   return s;
 }
 
 EvalSummary evaluate(const std::string& method, const TaskSource& source, int64_t shots,
                      int64_t episodes, const EpisodeAt& episode_at, const Predictor& predict,
-                     comm::Backend* comm) {
+                     comm::Backend* comm, const StopCheck& stop) {
   const TaskKind kind = source.kind();
   const int rank = comm ? comm->rank() : 0, world = comm ? comm->size() : 1;
   EvalSummary s;
@@ -117,7 +117,14 @@ EvalSummary evaluate(const std::string& method, const TaskSource& source, int64_
   // Catalogue coverage: the items of every query set, and of its top k.
   std::set<int64_t> candidates;
   std::map<int64_t, std::set<int64_t>> top;  // k -> items
-  for (int64_t i = rank; i < episodes; i += world) {
+  // Rounds of one episode per rank: every rank goes through the same number
+  // of rounds (the last may have no episode for some), so the stop check
+  // is asked at the same points everywhere.
+  const int64_t rounds = (episodes + world - 1) / world;
+  for (int64_t round = 0; round < rounds; ++round) {
+    if (stop && round % kStopCheckEvery == 0 && stop()) throw EvaluationStopped{};
+    const int64_t i = round * world + rank;
+    if (i >= episodes) continue;
     Episode e = episode_at(i);
     torch::Tensor out = predict(e, i).detach().cpu();
     if (kind == TaskKind::kPreference && e.query_item.defined())

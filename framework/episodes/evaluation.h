@@ -58,16 +58,24 @@ EpisodePlan eval_plan(const TaskSource& source, Split split, const EpisodeSpec& 
 // Episode i of an evaluation, from whichever provider (seeded or stored).
 using EpisodeAt = std::function<Episode(int64_t index)>;
 
+// Asked before the first episode and then every kStopCheckEvery episodes
+// of a rank, at the same points on every rank (so it may be a collective):
+// true ends the evaluation with EvaluationStopped, on every rank alike.
+using StopCheck = std::function<bool()>;
+inline constexpr int64_t kStopCheckEvery = 8;
+struct EvaluationStopped {};
+
 // With `comm`, rank r evaluates the episodes i = r (mod N) and the results
 // are summed across ranks: every rank returns the same summary, equal to the
 // single-process one up to the order of floating-point sums.
 EvalSummary evaluate(const std::string& method, const TaskSource& source, Split split,
                      const EpisodeSpec& spec, int64_t episodes, uint64_t seed,
-                     const Predictor& predict, comm::Backend* comm = nullptr);
+                     const Predictor& predict, comm::Backend* comm = nullptr,
+                     const StopCheck& stop = {});
 
 EvalSummary evaluate(const std::string& method, const TaskSource& source, int64_t shots,
                      int64_t episodes, const EpisodeAt& episode_at, const Predictor& predict,
-                     comm::Backend* comm = nullptr);
+                     comm::Backend* comm = nullptr, const StopCheck& stop = {});
 
 // mean and 1.96 * sample std / sqrt(n) of the finite values.
 std::pair<double, double> mean_ci95(const std::vector<double>& values);

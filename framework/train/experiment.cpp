@@ -268,13 +268,14 @@ EvalMethod metaemb_method(const Experiment& ex, const EvalMethod& base, comm::Ba
 
 EvalSummary evaluate_method(const Experiment& ex, const EvalMethod& m, Split split,
                             const EpisodeSpec& spec, int64_t episodes, uint64_t seed,
-                            comm::Backend* comm) {
-  return evaluate(m.name, *ex.source, split, spec, episodes, seed, predictor(ex, m, seed), comm);
+                            comm::Backend* comm, const StopCheck& stop) {
+  return evaluate(m.name, *ex.source, split, spec, episodes, seed, predictor(ex, m, seed), comm,
+                  stop);
 }
 
 std::vector<EvalSummary> evaluate_methods(const Experiment& ex,
                                           const std::vector<EvalMethod>& methods, bool print,
-                                          comm::Backend* comm) {
+                                          comm::Backend* comm, const StopCheck& stop) {
   const EvalOptions& e = ex.options.eval;
   std::vector<EvalSummary> out;
   if (!e.episodes_file.empty()) {
@@ -285,7 +286,7 @@ std::vector<EvalSummary> evaluate_methods(const Experiment& ex,
       out.push_back(evaluate(
           m.name, *ex.source, f.spec.shots, n,
           [&](int64_t i) { return ex.source->materialize(f.plans[i], f.spec); },
-          predictor(ex, m, e.seed), comm));
+          predictor(ex, m, e.seed), comm, stop));
       if (print) log_info() << format_summary(out.back());
     }
     return out;
@@ -300,7 +301,7 @@ std::vector<EvalSummary> evaluate_methods(const Experiment& ex,
       spec.shots = shots;
       spec.queries = e.queries;
       for (const auto& m : methods) {
-        out.push_back(evaluate_method(ex, m, sp, spec, e.episodes, e.seed, comm));
+        out.push_back(evaluate_method(ex, m, sp, spec, e.episodes, e.seed, comm, stop));
         out.back().group = group;
         if (print) log_info() << format_summary(out.back());
       }

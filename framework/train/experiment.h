@@ -82,14 +82,15 @@ EvalMethod metaemb_method(const Experiment& ex, const EvalMethod& base,
 // called by validation during training or by the final evaluation.
 EvalSummary evaluate_method(const Experiment& ex, const EvalMethod& method, Split split,
                             const EpisodeSpec& spec, int64_t episodes, uint64_t seed,
-                            comm::Backend* comm = nullptr);
+                            comm::Backend* comm = nullptr, const StopCheck& stop = {});
 
 // Evaluates every method at every shot setting of eval.shots on the same
 // fixed episodes; prints a table to stdout when `print` is set.
 // With `comm`, the episodes are shared out among the ranks (every rank must
-// call this) and every rank returns the full results.
+// call this) and every rank returns the full results. `stop`: see evaluate().
 std::vector<EvalSummary> evaluate_methods(const Experiment& ex,
                                           const std::vector<EvalMethod>& methods, bool print,
-                                          comm::Backend* comm = nullptr);
+                                          comm::Backend* comm = nullptr,
+                                          const StopCheck& stop = {});
 
 }  // namespace metacat

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <thread>
 
@@ -234,6 +235,66 @@ TEST(Preemption, SigtermCheckpointsAndExitsWithResumeCode) {
   EXPECT_LT(s, 10);
   Checkpoint ck = load_checkpoint(newest_checkpoint(dir));
   EXPECT_GT(ck.step, 0);
+}
+
+// A signal after the last step, during the final evaluation: training is
+// complete and checkpointed, so the run leaves the evaluation promptly with
+// 75 and writes no eval.json; resumed, it finds training done and writes
+// what a run that was never stopped writes.
+TEST(Preemption, SignalDuringFinalEvaluationExitsToResume) {
+  const std::string dir = fresh_dir("evalstop"), full = fresh_dir("evalfull");
+  // Long enough that the signal lands inside it (ms per episode here).
+  pid_t pid =
+      spawn(train_argv(dir, 30, {"--set", "eval.at_end=true", "--set", "eval.episodes=2000000"}));
+  const std::string last = checkpoint_path(dir, 30);
+  const auto began = Clock::now();
+  while (!fs::exists(last) && Clock::now() - began < std::chrono::seconds(120))
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  ASSERT_TRUE(fs::exists(last)) << "training did not finish";
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  const auto t0 = Clock::now();
+  kill(pid, SIGTERM);
+  int status = 0;
+  while (waitpid(pid, &status, WNOHANG) == 0) {
+    if (Clock::now() - t0 > std::chrono::seconds(30)) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      FAIL() << "the evaluation went on 30 s after SIGTERM";
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 75);
+  EXPECT_LT(s, 10);
+  EXPECT_FALSE(fs::exists(dir + "/eval.json"));
+  EXPECT_EQ(load_checkpoint(newest_checkpoint(dir)).step, 30);
+
+  const std::string brief = "--set eval.at_end=true --set eval.episodes=40";
+  ASSERT_EQ(sh(METACAT_BIN + train_args(dir, 30, "--resume auto " + brief)), 0);
+  ASSERT_EQ(sh(METACAT_BIN + train_args(full, 30, brief)), 0);
+  const auto results = [](const std::string& d) {
+    std::ifstream f(d + "/eval.json");
+    return nlohmann::json::parse(f).at("results");
+  };
+  ASSERT_FALSE(results(full).empty());
+  EXPECT_EQ(results(dir), results(full));
+}
+
+// On 2 ranks, SIGTERM to rank 1 alone during the last step: training ends
+// (the step is the last), and the evaluation's agreed stop check sends
+// both ranks out with 75 before any episode; the resume evaluates.
+TEST(Preemption, SignalOnOneRankAtTheLastStepStopsEveryRankBeforeEvaluating) {
+  const std::string dir = fresh_dir("evalstop2");
+  const std::string brief = "--set eval.at_end=true --set eval.episodes=40 ";
+  ASSERT_EQ(sh(mpirun(2) + train_args(dir, 30,
+                                      brief + "--set debug.fail_rank=1 --set debug.fail_at_step=29 "
+                                              "--set debug.fail_mode=signal")),
+            75);
+  EXPECT_FALSE(fs::exists(dir + "/eval.json"));
+  EXPECT_EQ(load_checkpoint(newest_checkpoint(dir)).step, 30);
+  ASSERT_EQ(sh(mpirun(2) + train_args(dir, 30, brief + "--resume auto")), 0);
+  EXPECT_TRUE(fs::exists(dir + "/eval.json"));
 }
 
 // kill -9 at random moments (during steps and during checkpoint writes, which
