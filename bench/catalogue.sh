@@ -14,11 +14,17 @@
 # and evaluated once on the test tasks (EPISODES fixed episodes of QUERIES
 # query impressions per shot count, the same for every method), with the
 # metaemb baseline (new items' id embeddings from their attributes).
+# The joint pre-training of the finetune baseline gets as many steps (of as
+# many tasks) as the meta-training: the same data budget.
+# The log (GEN): 6000 users, 1000 categories, at least 40 impressions per
+# user, so that a category task family has hundreds of training tasks and
+# a user episode has room for 30 query impressions next to 10 shots.
 # Output: one JSON line per (kind, seed, method, shots) with mean, ci95 and
 # the oracle's AUC on the same episodes; then the table over seeds.
 #
 #   bench/catalogue.sh                      defaults below
-#   SEEDS="1 2 3" EPISODES=1000 QUERIES=20 STEPS=1000 KINDS="user category"
+#   SEEDS="1 2 3" EPISODES=1000 QUERIES=30 STEPS=1000 KINDS="user category"
+#   GEN="--users 6000 --categories 1000 --min-impressions 40" (metacat generate)
 #   OUT=DIR keeps the log, the data and every run
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,9 +32,10 @@ BIN=${BIN:-build/metacat}
 PY=${METACAT_PYTHON:-.venv/bin/python}
 SEEDS=${SEEDS:-"1 2 3"}
 EPISODES=${EPISODES:-1000}
-QUERIES=${QUERIES:-20}
+QUERIES=${QUERIES:-30}
 STEPS=${STEPS:-1000}
 KINDS=${KINDS:-"user category"}
+GEN=${GEN:-"--users 6000 --categories 1000 --min-impressions 40"}
 GRID_INNER=${GRID_INNER:-"0.03 0.1 0.3 1"}
 GRID_OUTER=${GRID_OUTER:-"0.001 0.003 0.01"}
 FT_LR=${FT_LR:-"0.001 0.003 0.01"}
@@ -36,7 +43,7 @@ FT_STEPS=${FT_STEPS:-"5 20"}
 SCRATCH_LR=${SCRATCH_LR:-"0.01 0.03 0.1"}
 SCRATCH_STEPS=${SCRATCH_STEPS:-"20 50"}
 if [ -n "${OUT:-}" ]; then out=$OUT; mkdir -p "$out"; else out=$(mktemp -d); trap 'rm -rf "$out"' EXIT; fi
-[ -f "$out/logs/log.csv" ] || "$BIN" generate --out "$out/logs" --seed 7 >/dev/null
+[ -f "$out/logs/log.csv" ] || "$BIN" generate --out "$out/logs" --seed 7 $GEN >/dev/null
 for kind in $KINDS; do
   [ -f "$out/$kind/manifest.h5" ] ||
     "$BIN" pack --source csv --input "$out/logs/log.csv" --schema "$out/logs/schema-$kind.yaml" \
@@ -53,11 +60,6 @@ mean_auc() {  # EVAL_JSON METHOD: its AUC averaged over the shot counts
   "$PY" -c 'import json,sys
 v=[r["mean"] for r in json.load(open(sys.argv[1]))["results"] if r["method"]==sys.argv[2]]
 print(sum(v)/len(v))' "$1" "$2"
-}
-pretrain_steps() {  # KIND: baselines.finetune.pretrain_steps of its config (default 500)
-  local n
-  n=$(sed -n 's/^ *pretrain_steps: *\([0-9]*\).*/\1/p' "$(config "$1")")
-  echo "${n:-500}"
 }
 better() { "$PY" -c "import sys; sys.exit(0 if $1 > $2 else 1)"; }
 best_auc() {  # RUN_DIR: the validation AUC at the end of training
@@ -88,7 +90,7 @@ for kind in $KINDS; do
   # rate) at seed 100, and scratch (evaluated next to the chosen MAML run).
   ft=$out/ft-$kind-$2
   "$BIN" train $(common "$kind") --set seed=100 --set learner.name=finetune \
-      --set train.steps="$(pretrain_steps "$kind")" \
+      --set train.steps="$STEPS" \
       --set train.outer_lr="$2" --set eval.at_end=false --set eval.val_every=0 --run-dir "$ft" \
       --resume auto >/dev/null
   val=(--set eval.split=val --set "eval.shots=[1,5,10]" --set eval.episodes=300 --set eval.warm=false)
@@ -126,7 +128,8 @@ for kind in $KINDS; do
     [ -f "$dir/eval.json" ] ||
       "$BIN" train $(common "$kind") --set seed="$seed" --set learner.inner_lr="$1" \
         --set train.outer_lr="$2" --set baselines.finetune.lr="$3" \
-        --set baselines.finetune.steps="$4" --set baselines.scratch.lr="$5" \
+        --set baselines.finetune.steps="$4" --set baselines.finetune.pretrain_steps="$STEPS" \
+        --set baselines.scratch.lr="$5" \
         --set baselines.scratch.steps="$6" --set eval.episodes="$EPISODES" --set eval.warm=false \
         --set eval.val_every=0 --run-dir "$dir" --resume auto >/dev/null
     "$PY" - "$dir/eval.json" "$kind" "$seed" <<'PY'
