@@ -190,6 +190,14 @@ int run_train(const TrainArgs& a) {
 
 int run_eval(EvalArgs a) {
   if (a.checkpoints.empty()) throw UserError("eval: give at least one --checkpoint");
+  // The train command's lists: eval would leave them unread.
+  for (const auto& s : a.sets)
+    for (const std::string key : {"eval.baselines", "eval.learners"})
+      if (s.rfind(key + "=", 0) == 0)
+        throw UserError("eval: --set " + key +
+                        " is read by train, not by eval; here a baseline is --baseline NAME "
+                        "(scratch, oracle, metaemb: see --help) and another learner its own "
+                        "--checkpoint");
   if (!a.episodes.empty()) a.sets.push_back("eval.episodes_file=" + a.episodes);
   if (!a.data.empty()) a.sets.push_back("data.path=" + a.data);
   std::vector<std::unique_ptr<Experiment>> exps;

@@ -278,6 +278,11 @@ TEST(Cli, EvalOfMissingCheckpoint) {
   const std::string d = tmp("emptyrun");
   fs::create_directories(d);
   expect_user_error(run("eval --checkpoint " + d), "no checkpoint");
+  // train's lists are refused, not silently left unread.
+  expect_user_error(run("eval --checkpoint " + d + " --set eval.baselines=[oracle]"),
+                    "--baseline NAME");
+  expect_user_error(run("eval --checkpoint " + d + " --set eval.learners=[protonet]"),
+                    "read by train, not by eval");
 }
 
 namespace {
