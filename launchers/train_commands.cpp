@@ -198,6 +198,10 @@ int run_eval(EvalArgs a) {
                         " is read by train, not by eval; here a baseline is --baseline NAME "
                         "(scratch, oracle, metaemb: see --help) and another learner its own "
                         "--checkpoint");
+  // Nor do the checkpoints' own lists apply here: their train-time checks
+  // (oracle scores, metaemb's model) are made for the --baseline list below.
+  a.sets.push_back("eval.baselines=[]");
+  a.sets.push_back("eval.learners=[]");
   if (!a.episodes.empty()) a.sets.push_back("eval.episodes_file=" + a.episodes);
   if (!a.data.empty()) a.sets.push_back("data.path=" + a.data);
   std::vector<std::unique_ptr<Experiment>> exps;

@@ -107,6 +107,25 @@ std::shared_ptr<TaskSource> make_source(const DataOptions& d) {
   return s;
 }
 
+namespace {
+// metaemb's requirements (eval.baselines at train time, --baseline at eval).
+void check_metaemb(const Experiment& ex, const RunOptions& o) {
+  MetaEmb check(*ex.model, o.metaemb);
+  if (!dynamic_cast<const PreferenceSource*>(ex.source.get()))
+    throw UserError("eval.baselines: metaemb needs preference data packed with a schema");
+  // The generator learns against the model as the learner's parameters
+  // score items: through their head, with no descriptor start.
+  if (!ex.learner->init(0).contains("head.weight") || o.learner.descriptor_init)
+    throw UserError(
+        "eval.baselines: metaemb trains its generator against the model's head at the "
+        "learner's parameters, and learner '" +
+        o.learner.name + "' " +
+        (o.learner.descriptor_init ? "with learner.descriptor_init starts each task from its "
+                                     "descriptor instead"
+                                   : "scores items without a head (no head.* parameters)"));
+}
+}  // namespace
+
 std::unique_ptr<Experiment> build_experiment(const Config& c) {
   return build_experiment(c, read_options(c), "");
 }
@@ -168,21 +187,7 @@ std::unique_ptr<Experiment> build_experiment(const Config& record, RunOptions o,
   // Refused now, not after the training.
   const auto& bl = o.eval.baselines;
   if (std::find(bl.begin(), bl.end(), "oracle") != bl.end()) oracle_method(*ex);
-  if (std::find(bl.begin(), bl.end(), "metaemb") != bl.end()) {
-    MetaEmb check(*ex->model, o.metaemb);
-    if (!dynamic_cast<const PreferenceSource*>(ex->source.get()))
-      throw UserError("eval.baselines: metaemb needs preference data packed with a schema");
-    // The generator learns against the model as the learner's parameters
-    // score items: through their head, with no descriptor start.
-    if (!ex->learner->init(0).contains("head.weight") || o.learner.descriptor_init)
-      throw UserError(
-          "eval.baselines: metaemb trains its generator against the model's head at the "
-          "learner's parameters, and learner '" +
-          o.learner.name + "' " +
-          (o.learner.descriptor_init ? "with learner.descriptor_init starts each task from its "
-                                       "descriptor instead"
-                                     : "scores items without a head (no head.* parameters)"));
-  }
+  if (std::find(bl.begin(), bl.end(), "metaemb") != bl.end()) check_metaemb(*ex, o);
 
   ex->best_metric = o.eval.best_metric.empty() ? primary_metric(kind) : o.eval.best_metric;
   const auto names = metric_names(kind);
@@ -229,6 +234,7 @@ EvalMethod oracle_method(const Experiment& ex, const std::string& asked_by) {
 }
 
 EvalMethod metaemb_method(const Experiment& ex, const EvalMethod& base, comm::Backend* comm) {
+  check_metaemb(ex, ex.options);
   const auto* source = dynamic_cast<const PreferenceSource*>(ex.source.get());
   if (!source || !base.learner)
     throw UserError("eval.baselines: metaemb needs preference data packed with a schema");
