@@ -234,12 +234,12 @@ EvalMethod oracle_method(const Experiment& ex, const std::string& asked_by) {
 }
 
 EvalMethod metaemb_method(const Experiment& ex, const EvalMethod& base, comm::Backend* comm) {
-  check_metaemb(ex, ex.options);
-  const auto* source = dynamic_cast<const PreferenceSource*>(ex.source.get());
-  if (!source || !base.learner)
-    throw UserError("eval.baselines: metaemb needs preference data packed with a schema");
+  check_metaemb(ex, ex.options);  // among others: the source is a PreferenceSource
+  if (!base.learner)
+    throw UserError("eval.baselines: metaemb starts from a meta-trained learner's parameters");
+  const auto& source = dynamic_cast<const PreferenceSource&>(*ex.source);
   const MetaEmb me(*ex.model, ex.options.metaemb);
-  const ItemIndex index = index_items(source->store(), ex.source->fields());
+  const ItemIndex index = index_items(source.store(), ex.source->fields());
   const uint64_t seed = ex.options.train.seed;
   Params gen = me.init(seed);
   // Every rank (rank 0 too) takes the generator from the same doubles.
