@@ -272,12 +272,16 @@ class Embedding : public Model {
       if (spec_.pooling == "mean") sum = sum / mask.sum(1, true).clamp_min(1);
       parts.push_back(sum);
     }
-    torch::Tensor h = torch::cat(parts, 1);
+    const torch::Tensor in = torch::cat(parts, 1);
+    torch::Tensor h = in;
     for (size_t i = 0; i < spec_.hidden.size(); ++i) {
       const std::string k = "body." + std::to_string(i);
       h = torch::relu(torch::linear(h, p.at(k + ".weight"), p.at(k + ".bias")));
     }
-    return h;
+    if (spec_.context == 0) return h;
+    // [n, in] x [K, in]^T x [K] -> [n, 1]: the context's score of each row.
+    const torch::Tensor s = torch::mv(torch::linear(in, p.at("ctx.proj")), p.at("ctx.vector"));
+    return torch::cat({h, s.unsqueeze(1)}, 1);
   }
   // Per task: T forward calls (lookups do not batch over per-task tables).
   torch::Tensor features_batched(const Params& p, const torch::Tensor& x,
@@ -290,7 +294,7 @@ class Embedding : public Model {
     }
     return torch::stack(out);
   }
-  int64_t feature_dim() const override { return spec_.hidden.back(); }
+  int64_t feature_dim() const override { return spec_.hidden.back() + (spec_.context > 0); }
   bool batched_pays_off() const override { return false; }
 
  protected:
@@ -313,6 +317,10 @@ class Embedding : public Model {
       p.add(k + ".weight", init_weight(seed, 2 * i, {spec_.hidden[i], in}, in, spec_.hidden[i]));
       p.add(k + ".bias", init_bias(seed, 2 * i + 1, {spec_.hidden[i]}, in));
       in = spec_.hidden[i];
+    }
+    if (spec_.context > 0) {
+      p.add("ctx.proj", uniform_init(seed, 300, {spec_.context, in_}, in_));
+      p.add("ctx.vector", torch::zeros({spec_.context}, spec_.dtype));
     }
   }
 
@@ -338,6 +346,10 @@ class Embedding : public Model {
 
 std::unique_ptr<Model> make_model(const ModelSpec& spec) {
   if (spec.input_shape.empty()) throw std::logic_error("model input shape unknown");
+  if (spec.context < 0) throw UserError("model.context: must be >= 0");
+  if (spec.context > 0 && spec.name != "embedding")
+    throw UserError("model.context: only the embedding model has a task context (model.name: " +
+                    spec.name + ")");
   if (spec.name == "mlp") return std::make_unique<Mlp>(spec);
   if (spec.name == "preference") {
     // Item (+ user) features -> MLP -> one logit: the category's preference

@@ -44,6 +44,13 @@ struct ModelSpec {
   std::string pooling = "mean";
   std::string sequence = "gru";
   int64_t gru_hidden = 32;
+  // embedding: a task context of `context` entries ("ctx.vector", starting
+  // at zero) read through a learned projection of the inputs ("ctx.proj"):
+  // one more feature, ctx.vector . (ctx.proj [numeric, embeddings...]), a
+  // task-specific linear score in a low-dimensional space of the inputs
+  // (for a user task, a preference vector over what the items embed).
+  // 0: none. learner.inner_params: context adapts it alone (CAVIA).
+  int64_t context = 0;
 };
 
 class Model {
@@ -85,6 +92,8 @@ class Model {
   static bool is_embedding(const std::string& name) {
     return name.rfind("emb.", 0) == 0 || name.rfind("gru.", 0) == 0;
   }
+  // The task context (ModelSpec::context) itself.
+  static bool is_context(const std::string& name) { return name == "ctx.vector"; }
   virtual int64_t feature_dim() const = 0;
   // PyTorch-default uniform init of a weight of shape `shape` with fan_in,
   // from the counter-based stream (seed, which).

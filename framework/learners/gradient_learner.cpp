@@ -40,6 +40,20 @@ GradientLearner::GradientLearner(const Model& model, TaskKind kind, LearnerOptio
         "learner.name: protomaml builds its head from class prototypes: it needs "
         "classification tasks, not " +
         std::string(to_string(kind)));
+  if (opt_.inner_params == "context") {
+    if (head_only_ || proto_head_)
+      throw UserError("learner.inner_params: context: " + opt_.name +
+                      " adapts the head; use maml, fomaml or metasgd");
+    bool any = false;
+    for (const auto& n : model_.init(0).names) any = any || Model::is_context(n);
+    if (!any)
+      throw UserError(
+          "learner.inner_params: context: the model has no task context (model.context: 0)");
+  } else if (opt_.inner_params != "dense") {
+    throw UserError("learner.inner_params: '" + opt_.inner_params + "' (dense or context)");
+  }
+  if (opt_.inner_loss != "mean" && opt_.inner_loss != "sum")
+    throw UserError("learner.inner_loss: '" + opt_.inner_loss + "' (mean or sum)");
   if (opt_.per_step_rates && learned_lr_)
     throw UserError("learner.per_step_rates: metasgd already learns a rate per parameter");
   if (opt_.per_step_bn) {
@@ -67,7 +81,7 @@ Params GradientLearner::init(uint64_t seed) const {
   if (learned_lr_) {  // a rate for every tensor the inner loop adapts
     const size_t n = p.size();
     for (size_t i = 0; i < n; ++i)
-      if (opt_.inner_embeddings || !Model::is_embedding(p.names[i]))
+      if (adapts(p.names[i]))
         p.add("lr." + p.names[i], torch::full_like(p.tensors[i], opt_.inner_lr));
   }
   if (opt_.per_step_bn) {
@@ -149,12 +163,15 @@ Params GradientLearner::model_params(const Params& theta, const EpisodeBatch& b)
   return m;
 }
 
+bool GradientLearner::adapts(const std::string& n) const {
+  if (opt_.inner_params == "context") return Model::is_context(n);
+  if (is_step_bn(n) || (opt_.per_step_bn && Model::is_norm(n))) return false;
+  if (!opt_.inner_embeddings && Model::is_embedding(n)) return false;
+  return !head_only_ || Model::is_head(n);
+}
+
 Params GradientLearner::adapted(const Params& model) const {
-  return model.filter([&](const std::string& n) {
-    if (is_step_bn(n) || (opt_.per_step_bn && Model::is_norm(n))) return false;
-    if (!opt_.inner_embeddings && Model::is_embedding(n)) return false;
-    return !head_only_ || Model::is_head(n);
-  });
+  return model.filter([&](const std::string& n) { return adapts(n); });
 }
 
 Params GradientLearner::model_at(const Params& model, int64_t k) const {
@@ -209,6 +226,7 @@ Params GradientLearner::step(const Params& theta, const Params& model, const Par
                              const torch::Tensor& fs, const EpisodeBatch& b, bool create_graph,
                              int64_t k) const {
   torch::Tensor l = loss(output(model_at(model, k).with(fast), b, false, fs), b.sy, b);
+  if (opt_.inner_loss == "sum") l = l * static_cast<double>(support_size(b));
   // retain_graph: later steps and the query loss still traverse the graph
   // below `fast` (and ANIL's shared body features).
   auto g = torch::autograd::grad({l}, fast.tensors, {}, /*retain_graph=*/true, create_graph,

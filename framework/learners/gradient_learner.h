@@ -82,7 +82,8 @@ class GradientLearner : public Learner {
   // Model parameters (theta without Meta-SGD rates), expanded when batched,
   // with the descriptor offset or the prototype head applied.
   Params model_params(const Params& theta, const EpisodeBatch& b) const;
-  Params adapted(const Params& model) const;  // the subset the inner loop changes
+  Params adapted(const Params& model) const;   // the subset the inner loop changes
+  bool adapts(const std::string& name) const;  // whether `name` is in it
   // `model` with the per-step batch-norm parameters of iterate k in force.
   Params model_at(const Params& model, int64_t k) const;
   // The query loss of the adapted `fast` at iterate k, weighted.

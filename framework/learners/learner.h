@@ -53,6 +53,15 @@ struct LearnerOptions {
   // Embedding models: the MAML-family inner loops also adapt the embedding
   // tables and sequence encoders (default: the dense layers only, as MeLU).
   bool inner_embeddings = false;
+  // What the MAML-family inner loops adapt: dense (the dense layers and, if
+  // the model has one, the task context; the tables too with
+  // inner_embeddings) or context (the task context alone, model.context:
+  // CAVIA, Zintgraf et al. 2019).
+  std::string inner_params = "dense";
+  // The inner loop's support loss: mean (over the support items) or sum
+  // (the step grows with the support set: one example moves the start a
+  // tenth as far as ten examples do).
+  std::string inner_loss = "mean";
   // per_step_bn: batch-norm scales and shifts of their own for the
   // parameters after each inner step ("stepbn.<k>.<param>", k = 1..inner_steps;
   // k = 0 is the model's own), meta-learned and not adapted in the inner loop.

@@ -62,6 +62,7 @@ ModelSpec model_options(const Config& c) {
   ms.pooling = c.get_string("model.pooling");
   ms.sequence = c.get_string("model.sequence");
   ms.gru_hidden = c.get_int("model.gru_hidden");
+  ms.context = c.get_int("model.context");
   ms.dtype = dtype_of(c);
   return ms;
 }
@@ -76,6 +77,8 @@ LearnerOptions learner_options(const Config& c) {
   if (o.eval_inner_steps == 0) o.eval_inner_steps = o.inner_steps;
   o.first_order = c.get_bool("learner.first_order");
   o.inner_embeddings = c.get_bool("learner.inner_embeddings");
+  o.inner_params = c.get_string("learner.inner_params");
+  o.inner_loss = c.get_string("learner.inner_loss");
   o.inner_loop = c.get_string("learner.inner_loop");
   o.recompute = c.get_bool("learner.recompute");
   o.task_parallel = c.get_bool("learner.task_parallel");
@@ -92,6 +95,14 @@ LearnerOptions learner_options(const Config& c) {
         "learner.per_step_rates/per_step_bn/multi_step_loss: MAML++ options of the "
         "gradient learners (" +
         learners_with(&LearnerTraits::gradient_family) + "), not " + o.name);
+  if (o.inner_loss != "mean" && !traits.gradient_family)
+    throw UserError("learner.inner_loss (" + c.origin("learner.inner_loss") +
+                    "): the gradient learners' support loss (" +
+                    learners_with(&LearnerTraits::gradient_family) + "), not " + o.name);
+  if (o.inner_params != "dense" && !traits.gradient_family)
+    throw UserError("learner.inner_params (" + c.origin("learner.inner_params") +
+                    "): chooses what the gradient learners' inner loop adapts (" +
+                    learners_with(&LearnerTraits::gradient_family) + "), not " + o.name);
   o.embedding_norm = c.get_string("learner.embedding_norm");
   if (o.embedding_norm != "none" && o.name != "protonet") {
     // ProtoNet's option: also accepted beside another learner that ProtoNet
@@ -249,6 +260,8 @@ Config finetune_record(const Config& run, const RunOptions& pretraining) {
   for (const char* k : kMamlPlusPlusKeys)
     c.set(k, "false", why);  // MAML++ options are the gradient learners'; finetune has none
   c.set("learner.embedding_norm", "none", why);  // ProtoNet's
+  c.set("learner.inner_params", "dense", why);   // finetune has no inner loop
+  c.set("learner.inner_loss", "mean", why);
   return c;
 }
 
@@ -260,6 +273,9 @@ Config compared_learner_record(const Config& run, const std::string& name) {
   if (!learner_traits(name).gradient_family)  // MAML++ options are the gradient learners'
     for (const char* k : kMamlPlusPlusKeys) c.set(k, "false", why);
   if (name != "protonet") c.set("learner.embedding_norm", "none", why);
+  if (!learner_traits(name).gradient_family || name == "anil" || name == "protomaml")
+    c.set("learner.inner_params", "dense", why);  // no task context of their own to adapt
+  if (!learner_traits(name).gradient_family) c.set("learner.inner_loss", "mean", why);
   if (name == "anil") c.set("learner.per_step_bn", "false", why);        // the body is not adapted
   if (name == "metasgd") c.set("learner.per_step_rates", "false", why);  // rates of its own
   const int64_t steps = run.get_int("eval.learners_steps");

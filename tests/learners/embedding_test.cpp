@@ -26,8 +26,9 @@ std::vector<InputField> fields() {
           {"history", R::kSequence, 4, 3, 6, "history"}};
 }
 
-std::unique_ptr<Model> small_model(const std::string& sequence = "gru") {
+std::unique_ptr<Model> small_model(const std::string& sequence = "gru", int64_t context = 0) {
   ModelSpec s;
+  s.context = context;
   s.name = "embedding";
   s.fields = fields();
   s.input_shape = {7};
@@ -171,4 +172,108 @@ TEST(Embedding, RefusesDataWithoutASchemaAndAWrongWidth) {
   s.fields = fields();
   s.input_shape = {8};
   EXPECT_THROW(make_model(s), UserError);
+}
+
+// The task context (model.context): one more feature, linear in ctx.vector
+// and zero at the start; the rest of the features do not depend on it.
+TEST(Embedding, TaskContextIsOneMoreFeatureLinearInTheContext) {
+  auto m = small_model("gru", 3);
+  EXPECT_EQ(m->feature_dim(), 4);
+  Params p = m->init(1);
+  EXPECT_TRUE(torch::equal(p.at("ctx.vector"), torch::zeros({3}, torch::kFloat64)));
+  const torch::Tensor x = items(5, 3);
+  const torch::Tensor f0 = m->features(p, x, Mode::kTrain);
+  EXPECT_TRUE(torch::equal(f0.select(1, 3), torch::zeros({5}, torch::kFloat64)));
+  auto with = [&](const torch::Tensor& v) {
+    Params q = p;
+    q.tensors[q.index_of("ctx.vector")] = v;
+    return m->features(q, x, Mode::kTrain);
+  };
+  const torch::Tensor a = torch::tensor({1.0, -2.0, 0.5}, torch::kFloat64),
+                      b = torch::tensor({0.3, 0.7, -1.0}, torch::kFloat64);
+  const torch::Tensor fa = with(a), fb = with(b), fab = with(a + b);
+  EXPECT_GT(fa.select(1, 3).abs().min().item<double>(), 0);
+  EXPECT_TRUE(torch::allclose(fab.select(1, 3), fa.select(1, 3) + fb.select(1, 3)));
+  EXPECT_TRUE(torch::equal(fa.slice(1, 0, 3), f0.slice(1, 0, 3)));
+  // model.context belongs to the embedding model.
+  ModelSpec s;
+  s.name = "mlp";
+  s.input_shape = {7};
+  s.context = 2;
+  EXPECT_THROW(make_model(s), UserError);
+}
+
+// learner.inner_params: context: the inner loop adapts the task context
+// alone (CAVIA); the second-order meta-gradient through it is exact, and
+// every parameter, the projection included, gets one.
+TEST(Embedding, ContextOnlyInnerLoopAdaptsTheContextAloneWithExactMetaGradients) {
+  auto m = small_model("gru", 3);
+  const Episode e = episode(9);
+  LearnerOptions o = opts("maml", false);
+  o.inner_params = "context";
+  GradientLearner maml(*m, TaskKind::kPreference, o);
+  Params theta = maml.init(1).detached(true);
+  auto [fast, out] = maml.adapt(theta.detached(true), single_episode(e), 2, false);
+  for (size_t i = 0; i < theta.size(); ++i)
+    EXPECT_EQ(torch::equal(fast.at(theta.names[i]), theta.tensors[i]),
+              theta.names[i] != "ctx.vector")
+        << theta.names[i];
+  std::vector<torch::Tensor> g = test::zeros_like(theta);
+  maml.accumulate_meta_gradient(theta, e, g);
+  auto loss = [&](const Params& p) {
+    auto [f, o2] = maml.adapt(p.detached(true), single_episode(e), 2, false);
+    return task_loss(TaskKind::kPreference, o2, e.query_y).item<double>();
+  };
+  EXPECT_LT(relative_error(g, test::finite_difference(theta, loss)), 1e-6);
+  for (size_t i = 0; i < theta.size(); ++i)
+    EXPECT_GT(g[i].abs().sum().item<double>(), 0) << theta.names[i];
+  // The dense default adapts the context with the dense layers.
+  GradientLearner dense(*m, TaskKind::kPreference, opts("maml", false));
+  auto [fd, od] = dense.adapt(theta.detached(true), single_episode(e), 2, false);
+  EXPECT_FALSE(torch::equal(fd.at("ctx.vector"), theta.at("ctx.vector")));
+  EXPECT_FALSE(torch::equal(fd.at("body.0.weight"), theta.at("body.0.weight")));
+}
+
+TEST(Embedding, ContextOnlyInnerLoopIsRefusedWithoutAContextOrForAnil) {
+  LearnerOptions o = opts("maml", false);
+  o.inner_params = "context";
+  auto plain = small_model();
+  EXPECT_THROW(GradientLearner(*plain, TaskKind::kPreference, o), UserError);
+  auto with = small_model("gru", 2);
+  GradientLearner ok(*with, TaskKind::kPreference, o);
+  o.name = "anil";
+  EXPECT_THROW(GradientLearner(*with, TaskKind::kPreference, o), UserError);
+  o.name = "maml";
+  o.inner_params = "tables";
+  EXPECT_THROW(GradientLearner(*with, TaskKind::kPreference, o), UserError);
+}
+
+// learner.inner_loss: sum: the support loss summed, so one step equals the
+// mean's step at n times the rate (n support items), and a smaller support
+// set moves the start less.
+TEST(Embedding, SummedInnerLossStepsLikeTheMeanAtNTimesTheRate) {
+  auto m = small_model("gru", 3);
+  const Episode e = episode(11);  // 6 support items
+  LearnerOptions sum = opts("maml", false), mean = opts("maml", false);
+  sum.inner_loss = "sum";
+  sum.inner_lr = 0.05;
+  mean.inner_lr = 0.3;
+  GradientLearner a(*m, TaskKind::kPreference, sum), b(*m, TaskKind::kPreference, mean);
+  const Params theta = a.init(2).detached(true);
+  auto [fa, oa] = a.adapt(theta.detached(true), single_episode(e), 1, false);
+  auto [fb, ob] = b.adapt(theta.detached(true), single_episode(e), 1, false);
+  for (size_t i = 0; i < theta.size(); ++i)
+    EXPECT_TRUE(torch::allclose(fa.at(theta.names[i]), fb.at(theta.names[i]), 1e-12, 1e-12))
+        << theta.names[i];
+  EXPECT_FALSE(torch::equal(fa.at("body.0.weight"), theta.at("body.0.weight")));
+  Episode one = e;
+  one.support_x = e.support_x.slice(0, 0, 1);
+  one.support_y = e.support_y.slice(0, 0, 1);
+  auto [f1, o1] = a.adapt(theta.detached(true), single_episode(one), 1, false);
+  auto [g1, p1] = b.adapt(theta.detached(true), single_episode(one), 1, false);
+  const torch::Tensor moved_sum = (f1.at("ctx.vector") - theta.at("ctx.vector")).norm(),
+                      moved_mean = (g1.at("ctx.vector") - theta.at("ctx.vector")).norm();
+  EXPECT_NEAR(moved_sum.item<double>() * 6, moved_mean.item<double>(), 1e-12);
+  mean.inner_loss = "median";
+  EXPECT_THROW(GradientLearner(*m, TaskKind::kPreference, mean), UserError);
 }

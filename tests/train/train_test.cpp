@@ -288,6 +288,36 @@ TEST(Options, ShippedConfigsAndTheirComparedLearnersRead) {
   EXPECT_THROW(read_options(norm), UserError);
 }
 
+// learner.inner_params / inner_loss belong to the gradient learners: read
+// for them, refused for a learner without an inner loop of that kind, and
+// reset in the records of the runs that have none (the finetune
+// pre-training, a compared protonet) so that those records read back.
+TEST(Options, InnerParamsAndInnerLossReachOnlyTheGradientLearners) {
+  Config c = sinusoid_config();
+  c.set("learner.inner_params=context");
+  c.set("learner.inner_loss=sum");
+  const RunOptions o = read_options(c);
+  EXPECT_EQ(o.learner.inner_params, "context");
+  EXPECT_EQ(o.learner.inner_loss, "sum");
+  const LearnerOptions proto = read_options(compared_learner_record(c, "protonet")).learner;
+  EXPECT_EQ(proto.inner_params, "dense");
+  EXPECT_EQ(proto.inner_loss, "mean");
+  const LearnerOptions anil = read_options(compared_learner_record(c, "anil")).learner;
+  EXPECT_EQ(anil.inner_params, "dense");  // anil adapts the head
+  EXPECT_EQ(anil.inner_loss, "sum");
+  const LearnerOptions fomaml = read_options(compared_learner_record(c, "fomaml")).learner;
+  EXPECT_EQ(fomaml.inner_params, "context");
+  const LearnerOptions ft = read_options(finetune_record(c, finetune_pretraining(o))).learner;
+  EXPECT_EQ(ft.inner_params, "dense");
+  EXPECT_EQ(ft.inner_loss, "mean");
+  for (const char* key : {"learner.inner_params=dense", "learner.inner_loss=mean"}) {
+    Config r = c;
+    r.set("learner.name=reptile");
+    r.set(key);  // the other one is still set: refused
+    EXPECT_THROW(read_options(r), UserError) << key;
+  }
+}
+
 // Options that only mean something beside another are refused without it,
 // not silently ignored.
 TEST(Options, DependentOptionsRefusedWithoutWhatTheyModify) {
