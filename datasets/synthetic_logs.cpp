@@ -17,7 +17,7 @@ namespace metacat {
 
 namespace {
 
-enum : uint64_t { kProto = 1, kCategory, kBrand, kTag, kShop, kItem, kUser, kShow };
+enum : uint64_t { kProto = 1, kCategory, kBrand, kTag, kShop, kItem, kUser, kShow, kBrandIn };
 
 using Vec = std::vector<double>;
 
@@ -69,10 +69,10 @@ LogsSummary write_synthetic_logs(const LogsSpec& spec, uint64_t seed, const std:
   if (spec.users < 1 || spec.categories < 1 || spec.departments < 1 || spec.brands < 4 ||
       spec.shops < 1 || spec.tags < 3 || spec.latent_dim < 1 || spec.min_items < 1 ||
       spec.max_items < spec.min_items || spec.min_impressions < 1 ||
-      spec.max_impressions < spec.min_impressions)
+      spec.max_impressions < spec.min_impressions || !(spec.brand_in_category >= 0))
     throw UserError(
-        "generate: sizes must be positive, with at least 4 brands and 3 tags, and each maximum "
-        "at least its minimum");
+        "generate: sizes must be positive, with at least 4 brands and 3 tags, each maximum "
+        "at least its minimum, and --brand-in-category at least 0");
   const int64_t f = spec.latent_dim;
   std::vector<Vec> proto(spec.departments), beta(spec.brands), tau(spec.tags);
   std::vector<double> premium(spec.brands), quality(spec.shops);
@@ -106,6 +106,13 @@ LogsSummary write_synthetic_logs(const LogsSpec& spec, uint64_t seed, const std:
     k.bias = 0.3 * r.normal();
     k.price_level = 3 + 0.5 * r.normal();
     k.brands = r.sample(spec.brands, 4);
+    std::vector<Vec> within(4, Vec(f, 0.0));  // gamma of each of its brands, times S
+    if (spec.brand_in_category > 0)
+      for (int64_t j = 0; j < 4; ++j) {
+        Rng rb(seed, kBrandIn, (static_cast<uint64_t>(c) << 32) | static_cast<uint64_t>(j),
+               Stream::kData);
+        within[j] = normal_vec(rb, f, spec.brand_in_category);
+      }
     const double size = spec.min_items / std::pow(1.0 - r.uniform(), 1.0 / 1.2);
     const int64_t n = std::min<int64_t>(spec.max_items, static_cast<int64_t>(size));
     double cum = 0;
@@ -117,7 +124,8 @@ LogsSummary write_synthetic_logs(const LogsSpec& spec, uint64_t seed, const std:
       std::snprintf(name, sizeof name, "c%03lld-i%05lld", static_cast<long long>(c),
                     static_cast<long long>(i));
       it.name = name;
-      it.brand = k.brands[ri.randint(4)];
+      const int64_t which = ri.randint(4);
+      it.brand = k.brands[which];
       it.shop = ri.randint(spec.shops);
       it.tags = ri.sample(spec.tags, 1 + ri.randint(3));
       it.log_price = k.price_level + 0.3 * premium[it.brand] + 0.3 * ri.normal();
@@ -125,7 +133,8 @@ LogsSummary write_synthetic_logs(const LogsSpec& spec, uint64_t seed, const std:
       for (int64_t j = 0; j < f; ++j) {
         double t = 0;
         for (int64_t g : it.tags) t += tau[g][j];
-        it.v[j] += k.w[j] + beta[it.brand][j] + t / static_cast<double>(it.tags.size());
+        it.v[j] +=
+            k.w[j] + beta[it.brand][j] + t / static_cast<double>(it.tags.size()) + within[which][j];
       }
       k.items.push_back(std::move(it));
       cum += 1.0 / static_cast<double>(i + 1);

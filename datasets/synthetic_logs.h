@@ -14,7 +14,12 @@
 //   item i of category c    brand among c's 4, shop uniform, 1-3 distinct tags,
 //                           log price = m_c + 0.3 pi_b + 0.3 N(0, 1),
 //                           v_i = w_c + beta_b + mean(tau of its tags) + 0.6 eps_i
-//                           (eps_i its own: only its id or its clicks reveal it)
+//                                 + S gamma_bc
+//                           (eps_i its own: only its id or its clicks reveal it;
+//                           gamma_bc ~ N(0, I) the brand's place within the
+//                           category, shared by the items of that brand there:
+//                           no sum of a brand row and a category row carries
+//                           it. S = brand_in_category, default 0: none)
 //   user u                  segment = a department s(u) (and with probability 0.4
 //                           a second one), p_u = mean of their u_d + 0.5 N(0, I),
 //                           price sensitivity k_u = |N(0.5, 0.3^2)|
@@ -56,6 +61,7 @@ struct LogsSpec {
   int64_t max_items = 400;  // per category
   int64_t min_impressions = 20;
   int64_t max_impressions = 200;
+  double brand_in_category = 0;  // S above
 };
 
 struct LogsSummary {

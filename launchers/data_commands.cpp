@@ -364,6 +364,9 @@ std::vector<std::pair<CLI::App*, std::function<int()>>> add_data_commands(CLI::A
                   "Fewest impressions per user (default 20)");
   gen->add_option("--max-impressions", ga->spec.max_impressions,
                   "Most impressions per user (default 200)");
+  gen->add_option("--brand-in-category", ga->spec.brand_in_category,
+                  "Scale of a brand's own direction within each category, shared by its items "
+                  "there (default 0: none; datasets/synthetic_logs.h)");
   cmds.emplace_back(gen, [ga] {
     const LogsSummary s = write_synthetic_logs(ga->spec, ga->seed, ga->out);
     std::printf(
