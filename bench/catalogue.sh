@@ -90,6 +90,7 @@ for kind in $KINDS; do
   # rate) at seed 100, and scratch (evaluated next to the chosen MAML run).
   ft=$out/ft-$kind-$2
   "$BIN" train $(common "$kind") --set seed=100 --set learner.name=finetune \
+      --set learner.inner_params=dense --set learner.inner_loss=mean \
       --set train.steps="$STEPS" \
       --set train.outer_lr="$2" --set eval.at_end=false --set eval.val_every=0 --run-dir "$ft" \
       --resume auto >/dev/null

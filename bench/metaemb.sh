@@ -11,7 +11,11 @@
 # each run is evaluated once on the test users: maml and maml+metaemb at
 # SHOTS, EPISODES fixed episodes, with the paired difference.
 #
-#   bench/metaemb.sh       SEEDS="1 2 3" EPISODES=1000 SHARE=0.3 OUT=DIR
+# GEN adds options to `metacat generate`, e.g. "--brand-in-category 0.7"
+# (structure that attributes predict and the model's own rows do not add
+# up to; datasets/synthetic_logs.h).
+#
+#   bench/metaemb.sh       SEEDS="1 2 3" EPISODES=1000 SHARE=0.3 GEN= OUT=DIR
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-build/metacat}
@@ -23,8 +27,9 @@ STEPS=${STEPS:-1000}
 INNER=${INNER:-0.3}
 OUTER=${OUTER:-0.003}
 SHOTS=${SHOTS:-"[0,5]"}
+GEN=${GEN:-}
 if [ -n "${OUT:-}" ]; then out=$OUT; mkdir -p "$out"; else out=$(mktemp -d); trap 'rm -rf "$out"' EXIT; fi
-[ -f "$out/logs/log.csv" ] || "$BIN" generate --out "$out/logs" --seed 7 --min-impressions 40 >/dev/null
+[ -f "$out/logs/log.csv" ] || "$BIN" generate --out "$out/logs" --seed 7 --min-impressions 40 $GEN >/dev/null
 [ -f "$out/user/manifest.h5" ] ||
   "$BIN" pack --source csv --input "$out/logs/log.csv" --schema "$out/logs/schema-user.yaml" \
     --out "$out/user" --new-items "$SHARE" --quiet >/dev/null

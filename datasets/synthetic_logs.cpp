@@ -69,7 +69,8 @@ LogsSummary write_synthetic_logs(const LogsSpec& spec, uint64_t seed, const std:
   if (spec.users < 1 || spec.categories < 1 || spec.departments < 1 || spec.brands < 4 ||
       spec.shops < 1 || spec.tags < 3 || spec.latent_dim < 1 || spec.min_items < 1 ||
       spec.max_items < spec.min_items || spec.min_impressions < 1 ||
-      spec.max_impressions < spec.min_impressions || !(spec.brand_in_category >= 0))
+      spec.max_impressions < spec.min_impressions || !std::isfinite(spec.brand_in_category) ||
+      spec.brand_in_category < 0)
     throw UserError(
         "generate: sizes must be positive, with at least 4 brands and 3 tags, each maximum "
         "at least its minimum, and --brand-in-category at least 0");

@@ -44,11 +44,13 @@ GradientLearner::GradientLearner(const Model& model, TaskKind kind, LearnerOptio
     if (head_only_ || proto_head_)
       throw UserError("learner.inner_params: context: " + opt_.name +
                       " adapts the head; use maml, fomaml or metasgd");
-    bool any = false;
-    for (const auto& n : model_.init(0).names) any = any || Model::is_context(n);
-    if (!any)
+    if (model_.spec().context == 0)
       throw UserError(
           "learner.inner_params: context: the model has no task context (model.context: 0)");
+    if (opt_.inner_embeddings)
+      throw UserError(
+          "learner.inner_embeddings: the inner loop adapts the task context alone "
+          "(learner.inner_params: context); use inner_params: dense to adapt the tables too");
   } else if (opt_.inner_params != "dense") {
     throw UserError("learner.inner_params: '" + opt_.inner_params + "' (dense or context)");
   }
@@ -81,7 +83,9 @@ Params GradientLearner::init(uint64_t seed) const {
   if (learned_lr_) {  // a rate for every tensor the inner loop adapts
     const size_t n = p.size();
     for (size_t i = 0; i < n; ++i)
-      if (adapts(p.names[i]))
+      if (opt_.inner_params == "context"
+              ? Model::is_context(p.names[i])
+              : opt_.inner_embeddings || !Model::is_embedding(p.names[i]))
         p.add("lr." + p.names[i], torch::full_like(p.tensors[i], opt_.inner_lr));
   }
   if (opt_.per_step_bn) {

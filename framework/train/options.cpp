@@ -247,6 +247,8 @@ RunOptions finetune_pretraining(const RunOptions& run) {
   o.train.optimizer.total_steps = o.train.steps;  // a cosine schedule spans the pre-training
   o.learner.per_step_rates = o.learner.per_step_bn = o.learner.multi_step_loss = false;
   o.learner.embedding_norm = "none";
+  o.learner.inner_params = "dense";  // no inner loop
+  o.learner.inner_loss = "mean";
   return o;
 }
 
@@ -274,7 +276,7 @@ Config compared_learner_record(const Config& run, const std::string& name) {
     for (const char* k : kMamlPlusPlusKeys) c.set(k, "false", why);
   if (name != "protonet") c.set("learner.embedding_norm", "none", why);
   if (!learner_traits(name).gradient_family || name == "anil" || name == "protomaml")
-    c.set("learner.inner_params", "dense", why);  // no task context of their own to adapt
+    c.set("learner.inner_params", "dense", why);  // no inner loop, or one that adapts the head
   if (!learner_traits(name).gradient_family) c.set("learner.inner_loss", "mean", why);
   if (name == "anil") c.set("learner.per_step_bn", "false", why);        // the body is not adapted
   if (name == "metasgd") c.set("learner.per_step_rates", "false", why);  // rates of its own

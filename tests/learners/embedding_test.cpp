@@ -246,6 +246,40 @@ TEST(Embedding, ContextOnlyInnerLoopIsRefusedWithoutAContextOrForAnil) {
   o.name = "maml";
   o.inner_params = "tables";
   EXPECT_THROW(GradientLearner(*with, TaskKind::kPreference, o), UserError);
+  o.inner_params = "context";
+  o.inner_embeddings = true;  // would be ignored: refused
+  EXPECT_THROW(GradientLearner(*with, TaskKind::kPreference, o), UserError);
+}
+
+// The task context and the summed support loss on the task-batched path and
+// the recomputing backward pass: the per-task meta-gradients, for maml and
+// metasgd (its rate for ctx.vector).
+TEST(Embedding, ContextAndSummedLossSameMetaGradientsBatchedAndRecomputed) {
+  auto m = small_model("gru", 3);
+  std::vector<Episode> eps;
+  for (uint64_t t = 0; t < 3; ++t) eps.push_back(episode(20 + t));
+  for (const std::string name : {"maml", "metasgd"}) {
+    SCOPED_TRACE(name);
+    LearnerOptions o = opts(name, false);
+    o.inner_params = "context";
+    o.inner_loss = "sum";
+    o.inner_lr = 0.05;
+    o.inner_loop = "per_task";
+    GradientLearner per_task(*m, TaskKind::kPreference, o);
+    o.inner_loop = "batched";
+    GradientLearner batched(*m, TaskKind::kPreference, o);
+    ASSERT_TRUE(batched.batching(eps));
+    const Params theta = per_task.init(4).detached(true);
+    if (name == "metasgd") EXPECT_TRUE(theta.contains("lr.ctx.vector"));
+    EXPECT_EQ(theta.contains("lr.body.0.weight"), false);
+    auto g1 = test::zeros_like(theta), g2 = test::zeros_like(theta), g3 = test::zeros_like(theta);
+    per_task.accumulate_meta_gradients(theta, eps, g1);
+    batched.accumulate_meta_gradients(theta, eps, g2);
+    for (const auto& e : eps) per_task.accumulate_recomputed(theta, single_episode(e), g3);
+    EXPECT_GT(g1[theta.index_of("ctx.proj")].abs().max().item<double>(), 0);
+    EXPECT_LT(test::max_rel_diff(g1, g2), 1e-10);
+    EXPECT_LT(test::max_rel_diff(g1, g3), 1e-10);
+  }
 }
 
 // learner.inner_loss: sum: the support loss summed, so one step equals the

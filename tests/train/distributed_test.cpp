@@ -196,14 +196,17 @@ TEST(Training, ExactReductionBitIdenticalOnAnyWorldSizeAndAfterResume) {
 // task sequence is the single-process one.
 // comm.sparse_embeddings: the meta-gradient of the touched rows, exchanged
 // by allgather and put back into full-size tables, equals the dense
-// meta-gradient of one process (float tolerance); with inner_embeddings
-// too (the local rows adapt in the inner loop). Only touched rows are
-// nonzero in either.
+// meta-gradient of one process (float tolerance): with the catalogue
+// config's task context adapted alone, with the dense layers adapted, and
+// with inner_embeddings too (the local rows adapt in the inner loop). Only
+// touched rows are nonzero in either.
 TEST(Sparse, MetaGradientEqualsTheDenseOneOnAnyWorldSize) {
   apply_threads(1);
-  for (bool inner : {false, true}) {
+  for (const std::string inner : {"context", "dense", "tables"}) {
     Config dense = catalogue("mg");
-    if (inner) dense.set("learner.inner_embeddings=true");
+    ASSERT_EQ(dense.get_string("learner.inner_params"), "context");
+    if (inner != "context") dense.set("learner.inner_params=dense");
+    if (inner == "tables") dense.set("learner.inner_embeddings=true");
     Config sparse = dense;
     sparse.set("comm.sparse_embeddings=true");
     auto ex_dense = build_experiment(dense), ex_sparse = build_experiment(sparse);
