@@ -13,7 +13,8 @@
 #
 # GEN adds options to `metacat generate`, e.g. "--brand-in-category 0.7"
 # (structure that attributes predict and the model's own rows do not add
-# up to; datasets/synthetic_logs.h).
+# up to; datasets/synthetic_logs.h). An OUT that holds a log already
+# keeps it (GEN then changes nothing).
 #
 #   bench/metaemb.sh       SEEDS="1 2 3" EPISODES=1000 SHARE=0.3 GEN= OUT=DIR
 set -euo pipefail
@@ -24,8 +25,8 @@ SEEDS=${SEEDS:-"1 2 3"}
 EPISODES=${EPISODES:-1000}
 SHARE=${SHARE:-0.3}
 STEPS=${STEPS:-1000}
-INNER=${INNER:-0.3}
-OUTER=${OUTER:-0.003}
+INNER=${INNER:-0.03}
+OUTER=${OUTER:-0.01}
 SHOTS=${SHOTS:-"[0,5]"}
 GEN=${GEN:-}
 if [ -n "${OUT:-}" ]; then out=$OUT; mkdir -p "$out"; else out=$(mktemp -d); trap 'rm -rf "$out"' EXIT; fi
