@@ -59,8 +59,8 @@ struct LearnerOptions {
   // CAVIA, Zintgraf et al. 2019).
   std::string inner_params = "dense";
   // The inner loop's support loss: mean (over the support items) or sum
-  // (the step grows with the support set: one example moves the start a
-  // tenth as far as ten examples do).
+  // (the step grows with the support set: each example adds its own
+  // gradient, where the mean gives one example the weight of ten).
   std::string inner_loss = "mean";
   // per_step_bn: batch-norm scales and shifts of their own for the
   // parameters after each inner step ("stepbn.<k>.<param>", k = 1..inner_steps;
