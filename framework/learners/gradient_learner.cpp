@@ -81,6 +81,8 @@ Params GradientLearner::init(uint64_t seed) const {
   // Proto-MAML builds its head from the prototypes in every episode.
   if (proto_head_) p = p.filter([](const std::string& n) { return !Model::is_head(n); });
   if (learned_lr_) {  // a rate for every tensor the inner loop adapts
+    // (not adapts(): under per_step_bn the dense rule has always made rates
+    // for the batch-norm tensors too, and checkpoints hold them)
     const size_t n = p.size();
     for (size_t i = 0; i < n; ++i)
       if (opt_.inner_params == "context"
