@@ -6,11 +6,10 @@
 # ceiling: test AUC at 0/1/5/10 shots on new users / new categories.
 #
 # Protocol: every hyper-parameter is chosen on the validation tasks only:
-# MAML's learner.inner_lr x train.outer_lr (a grid, best validation AUC at
-# the end of training); then the baselines' support-set adaptation, on a
-# joint pre-training (finetune: baselines.finetune.lr x steps) and from
-# scratch (baselines.scratch.lr x steps), by the mean validation AUC at
-# 1/5/10 shots. The chosen settings are trained with SEEDS training seeds
+# MAML's learner.inner_lr x train.outer_lr (a grid), then the baselines'
+# support-set adaptation, on a joint pre-training (finetune:
+# baselines.finetune.lr x steps) and from scratch (baselines.scratch.lr x
+# steps): each by its mean validation AUC at 1/5/10 shots (300 episodes). The chosen settings are trained with SEEDS training seeds
 # and evaluated once on the test tasks (EPISODES fixed episodes of QUERIES
 # query impressions per shot count, the same for every method), with the
 # metaemb baseline (new items' id embeddings from their attributes).
@@ -25,6 +24,9 @@
 #   bench/catalogue.sh                      defaults below
 #   SEEDS="1 2 3" EPISODES=1000 QUERIES=30 STEPS=1000 KINDS="user category"
 #   GEN="--users 6000 --categories 1000 --min-impressions 40" (metacat generate)
+#   USER_HISTORY=0 packs the user kind without the history column (new
+#   users with no clicks before their support set; bench/catalogue_bound.py
+#   measures what the history tells an ideal learner)
 #   OUT=DIR keeps the log, the data and every run
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,8 +38,9 @@ QUERIES=${QUERIES:-30}
 STEPS=${STEPS:-1000}
 KINDS=${KINDS:-"user category"}
 GEN=${GEN:-"--users 6000 --categories 1000 --min-impressions 40"}
-GRID_INNER=${GRID_INNER:-"0.03 0.1 0.3 1"}
-GRID_OUTER=${GRID_OUTER:-"0.001 0.003 0.01"}
+USER_HISTORY=${USER_HISTORY:-1}
+GRID_INNER=${GRID_INNER:-"0.01 0.03 0.1 0.3 1"}
+GRID_OUTER=${GRID_OUTER:-"0.003 0.01 0.03"}
 FT_LR=${FT_LR:-"0.001 0.003 0.01"}
 FT_STEPS=${FT_STEPS:-"5 20"}
 SCRATCH_LR=${SCRATCH_LR:-"0.01 0.03 0.1"}
@@ -45,8 +48,16 @@ SCRATCH_STEPS=${SCRATCH_STEPS:-"20 50"}
 if [ -n "${OUT:-}" ]; then out=$OUT; mkdir -p "$out"; else out=$(mktemp -d); trap 'rm -rf "$out"' EXIT; fi
 [ -f "$out/logs/log.csv" ] || "$BIN" generate --out "$out/logs" --seed 7 $GEN >/dev/null
 for kind in $KINDS; do
+  schema=$out/logs/schema-$kind.yaml
+  if [ "$kind" = user ] && [ "$USER_HISTORY" = 0 ]; then
+    # New users as they arrive: no click history; the support set is all
+    # the model learns about them from.
+    sed 's/^  history: .*/  history:   {role: ignore}/' "$schema" >"$out/logs/schema-user-nohistory.yaml"
+    grep -q 'history:   {role: ignore}' "$out/logs/schema-user-nohistory.yaml"
+    schema=$out/logs/schema-user-nohistory.yaml
+  fi
   [ -f "$out/$kind/manifest.h5" ] ||
-    "$BIN" pack --source csv --input "$out/logs/log.csv" --schema "$out/logs/schema-$kind.yaml" \
+    "$BIN" pack --source csv --input "$out/logs/log.csv" --schema "$schema" \
       --out "$out/$kind" --quiet >/dev/null
 done
 config() {  # KIND (user | category)
@@ -62,11 +73,7 @@ v=[r["mean"] for r in json.load(open(sys.argv[1]))["results"] if r["method"]==sy
 print(sum(v)/len(v))' "$1" "$2"
 }
 better() { "$PY" -c "import sys; sys.exit(0 if $1 > $2 else 1)"; }
-best_auc() {  # RUN_DIR: the validation AUC at the end of training
-  "$PY" -c 'import json,sys
-v=[json.loads(l) for l in open(sys.argv[1]+"/metrics.jsonl") if "\"split\"" in l]
-print(v[-1]["metrics"]["auc"])' "$1"
-}
+val=(--set eval.split=val --set "eval.shots=[1,5,10]" --set eval.episodes=300 --set eval.warm=false)
 for kind in $KINDS; do
   # 1. The grid, on validation tasks (seed 100: not a test seed).
   best="" best_v=-1
@@ -77,8 +84,9 @@ for kind in $KINDS; do
         "$BIN" train $(common "$kind") --set seed=100 --set learner.inner_lr="$a" \
           --set train.outer_lr="$b" --set eval.at_end=false --set eval.val_every="$STEPS" \
           --run-dir "$dir" --resume auto >/dev/null
-      v=$(best_auc "$dir")
-      echo "# $kind grid inner_lr $a outer_lr $b: validation auc $v" >&2
+      [ -f "$dir/val.json" ] || "$BIN" eval --checkpoint "$dir" "${val[@]}" --json "$dir/val.json" >/dev/null
+      v=$(mean_auc "$dir/val.json" maml)
+      echo "# $kind grid inner_lr $a outer_lr $b: validation auc (1/5/10 shots) $v" >&2
       if better "$v" "$best_v"; then best="$a $b" best_v=$v; fi
     done
   done
@@ -94,7 +102,6 @@ for kind in $KINDS; do
       --set train.steps="$STEPS" \
       --set train.outer_lr="$2" --set eval.at_end=false --set eval.val_every=0 --run-dir "$ft" \
       --resume auto >/dev/null
-  val=(--set eval.split=val --set "eval.shots=[1,5,10]" --set eval.episodes=300 --set eval.warm=false)
   ft_best="" ft_v=-1
   for a in $FT_LR; do
     for b in $FT_STEPS; do

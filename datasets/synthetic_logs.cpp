@@ -6,6 +6,8 @@
 #include <deque>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <sstream>
 #include <unordered_set>
 #include <vector>
 
@@ -145,6 +147,52 @@ LogsSummary write_synthetic_logs(const LogsSpec& spec, uint64_t seed, const std:
   }
 
   std::filesystem::create_directories(dir);
+  const auto put_vec = [](std::ostream& o, const Vec& v) {
+    char b[32];
+    for (double x : v) {
+      std::snprintf(b, sizeof b, ",%.17g", x);
+      o << b;
+    }
+    o << "\n";
+  };
+  const auto write_csv = [&](const char* name, const std::function<void(std::ostream&)>& body) {
+    const std::string path = (std::filesystem::path(dir) / name).string();
+    atomic_write(path, [&](const std::string& tmp) {
+      std::ofstream o(tmp);
+      if (!o) throw IoError("generate: cannot write " + tmp);
+      body(o);
+      o.flush();
+      if (!o) throw IoError("generate: writing " + tmp + " failed (disk full?)");
+    });
+  };
+  const auto header = [f](std::ostream& o, const std::string& head, char v) {
+    o << head;
+    for (int64_t j = 0; j < f; ++j) o << "," << v << j;
+    o << "\n";
+  };
+  if (spec.latents) {
+    write_csv("latents-departments.csv", [&](std::ostream& o) {
+      header(o, "department", 'u');
+      for (int64_t d = 0; d < spec.departments; ++d) {
+        o << "d" << d;
+        put_vec(o, proto[d]);
+      }
+    });
+    write_csv("latents-items.csv", [&](std::ostream& o) {
+      header(o, "item,category,department,log_price,price_level,category_bias,shop_quality", 'v');
+      char b[160];
+      for (int64_t c = 0; c < spec.categories; ++c)
+        for (const Item& it : cats[c].items) {
+          std::snprintf(b, sizeof b, "%s,c%lld,d%lld,%.17g,%.17g,%.17g,%.17g", it.name.c_str(),
+                        static_cast<long long>(c), static_cast<long long>(cats[c].department),
+                        it.log_price, cats[c].price_level, cats[c].bias, quality[it.shop]);
+          o << b;
+          put_vec(o, it.v);
+        }
+    });
+  }
+  std::ostringstream user_latents;
+  if (spec.latents) header(user_latents, "user,departments,kappa", 'p');
   LogsSummary sum;
   sum.users = spec.users;
   sum.items = items;
@@ -176,6 +224,14 @@ LogsSummary write_synthetic_logs(const LogsSpec& spec, uint64_t seed, const std:
       const std::string user = buf;
       std::snprintf(buf, sizeof buf, "d%lld", static_cast<long long>(depts[0]));
       const std::string segment = buf;
+      if (spec.latents) {
+        user_latents << user << ",";
+        for (size_t j = 0; j < depts.size(); ++j) user_latents << (j ? "|d" : "d") << depts[j];
+        char b[32];
+        std::snprintf(b, sizeof b, ",%.17g", kappa);
+        user_latents << b;
+        put_vec(user_latents, p);
+      }
       std::unordered_set<int64_t> seen;
       std::deque<std::string> history;
       for (int64_t k = 0; k < n; ++k) {
@@ -222,6 +278,8 @@ LogsSummary write_synthetic_logs(const LogsSpec& spec, uint64_t seed, const std:
     out.flush();
     if (!out) throw IoError("generate: writing " + tmp + " failed (disk full?)");
   });
+  if (spec.latents)
+    write_csv("latents-users.csv", [&](std::ostream& o) { o << user_latents.str(); });
   for (bool per_user : {true, false}) {
     const std::string path =
         (std::filesystem::path(dir) / (per_user ? "schema-user.yaml" : "schema-category.yaml"))

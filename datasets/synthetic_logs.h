@@ -62,6 +62,9 @@ struct LogsSpec {
   int64_t min_impressions = 20;
   int64_t max_impressions = 200;
   double brand_in_category = 0;  // S above
+  // Also write the draws behind z (latents-users.csv, latents-items.csv):
+  // what an ideal learner that knows the click model would know.
+  bool latents = false;
 };
 
 struct LogsSummary {
@@ -69,7 +72,14 @@ struct LogsSummary {
   double click_rate = 0;
 };
 
-// Writes DIR/log.csv, DIR/schema-user.yaml and DIR/schema-category.yaml.
+// Writes DIR/log.csv, DIR/schema-user.yaml and DIR/schema-category.yaml;
+// with spec.latents also
+//   latents-users.csv  user, departments (|-separated), kappa, p0..p{f-1}
+//   latents-items.csv  item, category, department, log_price (unrounded),
+//                      price_level, category_bias, shop_quality, v0..v{f-1}
+//   latents-departments.csv  department, u0..u{f-1}
+// from which every row's z is 1.5 p.v / sqrt(3 f) - kappa (log_price -
+// price_level) + shop_quality + category_bias - 1.5.
 LogsSummary write_synthetic_logs(const LogsSpec& spec, uint64_t seed, const std::string& dir);
 
 }  // namespace metacat

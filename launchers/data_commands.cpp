@@ -367,13 +367,18 @@ std::vector<std::pair<CLI::App*, std::function<int()>>> add_data_commands(CLI::A
   gen->add_option("--brand-in-category", ga->spec.brand_in_category,
                   "Scale of a brand's own direction within each category, shared by its items "
                   "there (default 0: none; datasets/synthetic_logs.h)");
+  gen->add_flag("--latents", ga->spec.latents,
+                "Also write the latent draws behind the true score z (latents-users.csv, "
+                "latents-items.csv, latents-departments.csv): for diagnostics such as an ideal "
+                "learner's AUC (bench/headroom.py)");
   cmds.emplace_back(gen, [ga] {
     const LogsSummary s = write_synthetic_logs(ga->spec, ga->seed, ga->out);
     std::printf(
         "generate: %lld rows (click rate %.3f), %lld users, %lld items in %lld categories -> "
-        "%s/log.csv, schema-user.yaml, schema-category.yaml\n",
+        "%s/log.csv, schema-user.yaml, schema-category.yaml%s\n",
         static_cast<long long>(s.rows), s.click_rate, static_cast<long long>(s.users),
-        static_cast<long long>(s.items), static_cast<long long>(s.categories), ga->out.c_str());
+        static_cast<long long>(s.items), static_cast<long long>(s.categories), ga->out.c_str(),
+        ga->spec.latents ? ", latents-*.csv" : "");
     return 0;
   });
   return cmds;

@@ -67,6 +67,22 @@ std::string read(const std::string& path) {
   return ss.str();
 }
 
+// A CSV file's rows after its header, as cells.
+std::vector<std::vector<std::string>> csv_rows(const std::string& path) {
+  std::vector<std::vector<std::string>> out;
+  std::istringstream in(read(path));
+  std::string line;
+  std::getline(in, line);  // header
+  while (std::getline(in, line)) {
+    std::vector<std::string> cells;
+    std::stringstream ls(line);
+    std::string cell;
+    while (std::getline(ls, cell, ',')) cells.push_back(cell);
+    out.push_back(cells);
+  }
+  return out;
+}
+
 // "parameters <hex>" from `metacat inspect --verify` of a run's checkpoint.
 std::string params_checksum(const std::string& run_dir, int step) {
   char name[64];
@@ -181,20 +197,7 @@ TEST(Catalogue, BrandInCategoryMovesScoresPerBrandAndCategoryOnly) {
   for (unsigned char ch : plain) fnv = (fnv ^ ch) * 0x100000001b3ull;
   EXPECT_EQ(plain.size(), 210386u);
   EXPECT_EQ(fnv, 0xcef5b8ee3739bf50ull);
-  auto rows = [&](const std::string& f) {
-    std::vector<std::vector<std::string>> out;
-    std::istringstream in(read(f));
-    std::string line;
-    std::getline(in, line);  // header
-    while (std::getline(in, line)) {
-      std::vector<std::string> cells;
-      std::stringstream ls(line);
-      std::string cell;
-      while (std::getline(ls, cell, ',')) cells.push_back(cell);
-      out.push_back(cells);
-    }
-    return out;
-  };
+  const auto rows = csv_rows;
   const auto a = rows(d + "/plain/log.csv"), b = rows(d + "/within/log.csv");
   ASSERT_EQ(a.size(), b.size());
   ASSERT_GT(a.size(), 100u);
@@ -221,4 +224,65 @@ TEST(Catalogue, BrandInCategoryMovesScoresPerBrandAndCategoryOnly) {
   std::sort(firsts.begin(), firsts.end());
   EXPECT_GT(firsts.back() - firsts.front(), 0.1);  // groups differ
   EXPECT_NE(run("generate --out " + d + "/bad" + common + " --brand-in-category -1").code, 0);
+}
+
+// generate --latents writes the draws behind z, and from them every row's
+// true score is recomputed exactly as the generator's click model states
+// it (datasets/synthetic_logs.h); the log itself is the same with or
+// without the flag, and the segment column is the user's first department.
+TEST(Catalogue, LatentsReproduceEveryRowsTrueScore) {
+  const std::string d = metacat::test::fresh_dir("catalogue", "latents");
+  const std::string common =
+      " --users 40 --categories 6 --max-items 40 --seed 5 --brand-in-category 0.7";
+  ASSERT_EQ(run("generate --out " + d + "/plain" + common).code, 0);
+  Result g = run("generate --out " + d + "/lat" + common + " --latents");
+  ASSERT_EQ(g.code, 0) << g.output;
+  EXPECT_EQ(read(d + "/plain/log.csv"), read(d + "/lat/log.csv"));
+  EXPECT_FALSE(fs::exists(d + "/plain/latents-users.csv"));
+  const int64_t f = 8;
+  struct User {
+    std::string first_department;
+    double kappa;
+    std::vector<double> p;
+  };
+  struct Item {
+    double log_price, price_level, bias, quality;
+    std::vector<double> v;
+  };
+  std::map<std::string, User> users;
+  std::map<std::string, Item> items;
+  for (const auto& c : csv_rows(d + "/lat/latents-users.csv")) {
+    ASSERT_EQ(c.size(), static_cast<size_t>(3 + f));
+    User u{c[1].substr(0, c[1].find('|')), std::stod(c[2]), {}};
+    for (int64_t j = 0; j < f; ++j) u.p.push_back(std::stod(c[3 + j]));
+    users[c[0]] = u;
+  }
+  for (const auto& c : csv_rows(d + "/lat/latents-items.csv")) {
+    ASSERT_EQ(c.size(), static_cast<size_t>(7 + f));
+    Item it{std::stod(c[3]), std::stod(c[4]), std::stod(c[5]), std::stod(c[6]), {}};
+    for (int64_t j = 0; j < f; ++j) it.v.push_back(std::stod(c[7 + j]));
+    items[c[0]] = it;
+  }
+  EXPECT_EQ(csv_rows(d + "/lat/latents-departments.csv").size(), 6u);
+  EXPECT_EQ(users.size(), 40u);
+  const auto rows = csv_rows(d + "/lat/log.csv");
+  ASSERT_GT(rows.size(), 100u);
+  double worst = 0, spread = 0;
+  for (const auto& r : rows) {
+    ASSERT_EQ(r.size(), 11u);
+    ASSERT_TRUE(users.count(r[0])) << r[0];
+    ASSERT_TRUE(items.count(r[2])) << r[2];
+    const User& u = users[r[0]];
+    const Item& it = items[r[2]];
+    EXPECT_EQ(r[9], u.first_department);
+    EXPECT_NEAR(std::stod(r[4]), it.log_price, 6e-5);
+    double dot = 0;
+    for (int64_t j = 0; j < f; ++j) dot += u.p[j] * it.v[j];
+    const double z = 1.5 * dot / std::sqrt(3.0 * f) - u.kappa * (it.log_price - it.price_level) +
+                     it.quality + it.bias - 1.5;
+    worst = std::max(worst, std::abs(z - std::stod(r[10])));
+    spread = std::max(spread, std::abs(z));
+  }
+  EXPECT_LT(worst, 1e-5);
+  EXPECT_GT(spread, 1.0);  // scores that vary: the comparison is not of zeros
 }
