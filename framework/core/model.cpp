@@ -207,8 +207,10 @@ class Conv4 : public Model {
 // column is looked up in its vocabulary's table ("emb.<table>", shared by
 // the columns that use one vocabulary), a multi-valued cell pooled over its
 // non-padding codes, a sequence encoded by a GRU (its state after the last
-// non-padding code) or pooled; then [numeric, embeddings...] goes through
-// the ReLU layers "body.<i>" and the head. Lookups are index_select, whose
+// non-padding code) or pooled; with model.interactions: dot, the pairwise
+// dot products of the embedded columns of width embedding_dim follow; then
+// [numeric, embeddings..., dots] goes through the ReLU layers "body.<i>"
+// and the head. Lookups are index_select, whose
 // backward (index_add) and double backward (index_select) are ordinary
 // differentiable ops, and the GRU is written out in linear ops, so the
 // second-order path differentiates through all of it.
@@ -224,6 +226,8 @@ class Embedding : public Model {
       throw UserError("model.pooling: '" + spec_.pooling + "' (mean or sum)");
     if (spec_.sequence != "gru" && spec_.sequence != "mean")
       throw UserError("model.sequence: '" + spec_.sequence + "' (gru or mean)");
+    if (spec_.interactions != "none" && spec_.interactions != "dot")
+      throw UserError("model.interactions: '" + spec_.interactions + "' (none or dot)");
     int64_t width = 0;
     for (const auto& f : spec_.fields) {
       width = std::max(width, f.offset + f.width);
@@ -235,8 +239,16 @@ class Embedding : public Model {
         tables_.push_back(f.table);
         vocab_.push_back(f.vocab);
       }
-      in_ += gru(f) ? spec_.gru_hidden : spec_.embedding_dim;
+      const int64_t w = gru(f) ? spec_.gru_hidden : spec_.embedding_dim;
+      in_ += w;
+      if (spec_.interactions == "dot" && w == spec_.embedding_dim) ++dotted_;
     }
+    if (spec_.interactions == "dot" && dotted_ < 2)
+      throw UserError(
+          "model.interactions: dot needs two or more embedded columns of width "
+          "model.embedding_dim; the schema's layout gives " +
+          std::to_string(dotted_));
+    in_ += dotted_ * (dotted_ - 1) / 2;
     if (spec_.input_shape != std::vector<int64_t>{width})
       throw UserError("model.name: embedding: the data's items have " +
                       std::to_string(product(spec_.input_shape)) +
@@ -244,8 +256,14 @@ class Embedding : public Model {
   }
 
   torch::Tensor features(const Params& p, const torch::Tensor& x, Mode) const override {
-    std::vector<torch::Tensor> parts;
+    std::vector<torch::Tensor> parts, dotted;
     const int64_t n = x.size(0);
+    const int64_t E = spec_.embedding_dim;
+    const bool dot = spec_.interactions == "dot";
+    const auto embedded = [&](torch::Tensor t) {
+      if (dot && t.size(1) == E) dotted.push_back(t);
+      parts.push_back(std::move(t));
+    };
     for (const auto& f : spec_.fields) {
       torch::Tensor cols = x.slice(1, f.offset, f.offset + f.width);
       if (f.role == InputField::Role::kNumeric) {
@@ -258,19 +276,31 @@ class Embedding : public Model {
           table.index_select(0, codes.reshape({-1})).reshape({n, f.width, table.size(1)});
       if (f.width == 1 &&
           (f.role == InputField::Role::kItem || f.role == InputField::Role::kCategorical)) {
-        parts.push_back(e.select(1, 0));
+        embedded(e.select(1, 0));
         continue;
       }
       const torch::Tensor mask = codes.ne(kPadCode).to(x.scalar_type());  // [n, L]
       if (gru(f)) {
         const std::string g = "gru." + f.name;
-        parts.push_back(gru_last_state(e, mask, p.at(g + ".w_ih"), p.at(g + ".w_hh"),
-                                       p.at(g + ".b_ih"), p.at(g + ".b_hh")));
+        embedded(gru_last_state(e, mask, p.at(g + ".w_ih"), p.at(g + ".w_hh"), p.at(g + ".b_ih"),
+                                p.at(g + ".b_hh")));
         continue;
       }
       torch::Tensor sum = (e * mask.unsqueeze(2)).sum(1);
       if (spec_.pooling == "mean") sum = sum / mask.sum(1, true).clamp_min(1);
-      parts.push_back(sum);
+      embedded(sum);
+    }
+    if (dot) {
+      // [n, m, E] x [n, E, m] -> [n, m, m]; its upper triangle, row-major:
+      // (0,1), (0,2), ..., (m-2, m-1).
+      const int64_t m = static_cast<int64_t>(dotted.size());
+      const torch::Tensor s = torch::stack(dotted, 1);
+      const torch::Tensor all = torch::bmm(s, s.transpose(1, 2)).reshape({n, m * m});
+      std::vector<int64_t> upper;
+      for (int64_t i = 0; i < m; ++i)
+        for (int64_t j = i + 1; j < m; ++j) upper.push_back(i * m + j);
+      parts.push_back(all.index_select(
+          1, torch::tensor(upper, torch::TensorOptions(torch::kInt64).device(all.device()))));
     }
     const torch::Tensor in = torch::cat(parts, 1);
     torch::Tensor h = in;
@@ -339,7 +369,8 @@ class Embedding : public Model {
   }
   std::vector<std::string> tables_;
   std::vector<int64_t> vocab_;
-  int64_t in_ = 0;  // width of [numeric, embeddings...]
+  int64_t in_ = 0;      // width of [numeric, embeddings..., dots]
+  int64_t dotted_ = 0;  // columns in the pairwise dot products
 };
 
 }  // namespace
@@ -350,6 +381,9 @@ std::unique_ptr<Model> make_model(const ModelSpec& spec) {
   if (spec.context > 0 && spec.name != "embedding")
     throw UserError("model.context: only the embedding model has a task context (model.name: " +
                     spec.name + ")");
+  if (spec.interactions != "none" && spec.name != "embedding")
+    throw UserError(
+        "model.interactions: only the embedding model has them (model.name: " + spec.name + ")");
   if (spec.name == "mlp") return std::make_unique<Mlp>(spec);
   if (spec.name == "preference") {
     // Item (+ user) features -> MLP -> one logit: the category's preference

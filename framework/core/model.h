@@ -51,6 +51,13 @@ struct ModelSpec {
   // (for a user task, a preference vector over what the items embed).
   // 0: none. learner.inner_params: context adapts it alone (CAVIA).
   int64_t context = 0;
+  // embedding: "dot" appends the pairwise dot products of the embedded
+  // columns of width embedding_dim (item, categorical, pooled multi-valued
+  // and pooled sequence columns; a GRU state too when gru_hidden equals
+  // embedding_dim) to [numeric, embeddings...], as factorization machines
+  // and DLRM do: a user-side and an item-side embedding then score their
+  // affinity directly, which ReLU layers only approximate. "none": none.
+  std::string interactions = "none";
 };
 
 class Model {

@@ -63,6 +63,7 @@ ModelSpec model_options(const Config& c) {
   ms.sequence = c.get_string("model.sequence");
   ms.gru_hidden = c.get_int("model.gru_hidden");
   ms.context = c.get_int("model.context");
+  ms.interactions = c.get_string("model.interactions");
   ms.dtype = dtype_of(c);
   return ms;
 }

@@ -26,9 +26,11 @@ std::vector<InputField> fields() {
           {"history", R::kSequence, 4, 3, 6, "history"}};
 }
 
-std::unique_ptr<Model> small_model(const std::string& sequence = "gru", int64_t context = 0) {
+std::unique_ptr<Model> small_model(const std::string& sequence = "gru", int64_t context = 0,
+                                   const std::string& interactions = "none") {
   ModelSpec s;
   s.context = context;
+  s.interactions = interactions;
   s.name = "embedding";
   s.fields = fields();
   s.input_shape = {7};
@@ -310,4 +312,67 @@ TEST(Embedding, SummedInnerLossStepsLikeTheMeanAtNTimesTheRate) {
   EXPECT_NEAR(moved_sum.item<double>() * 6, moved_mean.item<double>(), 1e-12);
   mean.inner_loss = "median";
   EXPECT_THROW(GradientLearner(*m, TaskKind::kPreference, mean), UserError);
+}
+
+// model.interactions: dot appends the pairwise dot products of the embedded
+// columns (brand, pooled tags, pooled history: width 2 each) to the inputs.
+// Read through the task context (one-hot rows of ctx.proj pick single
+// inputs), each appended input is the dot product of two parts' values.
+TEST(Embedding, DotInteractionsAppendThePairwiseDotProductsOfTheEmbeddedColumns) {
+  auto plain = small_model("mean", 1), dots = small_model("mean", 1, "dot");
+  Params p = dots->init(1);
+  EXPECT_EQ(plain->init(1).at("ctx.proj").size(1), 7);  // price, 3 x 2 embedded
+  ASSERT_EQ(p.at("ctx.proj").size(1), 10);              // and 3 dot products
+  const torch::Tensor x = items(6, 11);
+  p.tensors[p.index_of("ctx.vector")] = torch::ones({1}, torch::kFloat64);
+  auto input = [&](int64_t col) {
+    Params q = p;
+    torch::Tensor proj = torch::zeros({1, 10}, torch::kFloat64);
+    proj[0][col] = 1;
+    q.tensors[q.index_of("ctx.proj")] = proj;
+    return dots->features(q, x, Mode::kEval).select(1, 3);  // after hidden {3}: the context
+  };
+  auto part = [&](int64_t k) { return torch::stack({input(1 + 2 * k), input(2 + 2 * k)}, 1); };
+  const torch::Tensor brand = part(0), tags = part(1), history = part(2);
+  EXPECT_GT(brand.abs().min().item<double>(), 0);
+  EXPECT_TRUE(torch::allclose(input(7), (brand * tags).sum(1)));
+  EXPECT_TRUE(torch::allclose(input(8), (brand * history).sum(1)));
+  EXPECT_TRUE(torch::allclose(input(9), (tags * history).sum(1)));
+  EXPECT_GT((input(7) - input(8)).abs().max().item<double>(), 1e-6);
+  // The second-order path goes through them: a GRU state of the embedding
+  // width joins the products, and the meta-gradient matches finite
+  // differences.
+  auto gru_dots = small_model("gru", 0, "dot");
+  const Episode e = episode(9);
+  GradientLearner maml(*gru_dots, TaskKind::kPreference, opts("maml", true));
+  Params theta = maml.init(2).detached(true);
+  std::vector<torch::Tensor> g = test::zeros_like(theta);
+  maml.accumulate_meta_gradient(theta, e, g);
+  auto loss = [&](const Params& q) {
+    auto [fast, out] = maml.adapt(q.detached(true), single_episode(e), 2, false);
+    return task_loss(TaskKind::kPreference, out, e.query_y).item<double>();
+  };
+  EXPECT_LT(relative_error(g, test::finite_difference(theta, loss)), 1e-6);
+  EXPECT_EQ(theta.at("body.0.weight").size(1), 10);
+  // Refused: an unknown kind, a model other than embedding, and fewer than
+  // two columns of the embedding width (a GRU state of another width).
+  EXPECT_THROW(small_model("mean", 0, "cross"), UserError);
+  ModelSpec s;
+  s.name = "mlp";
+  s.input_shape = {7};
+  s.interactions = "dot";
+  EXPECT_THROW(make_model(s), UserError);
+  s.name = "embedding";
+  s.fields = {fields()[0], fields()[1], fields()[3]};
+  s.fields[2].offset = 2;
+  s.input_shape = {5};
+  s.embedding_dim = 2;
+  s.gru_hidden = 3;
+  s.hidden = {3};
+  try {
+    make_model(s);
+    ADD_FAILURE() << "accepted one dotted column";
+  } catch (const UserError& err) {
+    EXPECT_NE(std::string(err.what()).find("two or more"), std::string::npos) << err.what();
+  }
 }
