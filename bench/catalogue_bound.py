@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""How much can k labelled impressions add for a new user of the generated log?
+"""How much can k labelled impressions add for a new user or a new category?
 
 `metacat generate --latents` writes, next to log.csv, the draws behind every
 row's true score (datasets/synthetic_logs.h):
@@ -8,38 +8,50 @@ row's true score (datasets/synthetic_logs.h):
 
 with the user's preference p_u = mean of its departments' prototypes
 + 0.5 N(0, I) (a first department, the log's `segment` column, and with
-probability 0.4 a second one, drawn uniformly among the others), and its
-price sensitivity kappa_u = |N(0.5, 0.3^2)|.
+probability 0.4 a second one, drawn uniformly among the others), its
+price sensitivity kappa_u = |N(0.5, 0.3^2)|, and the item's latent vector
+v_i = w_c (its category's direction: the department's prototype
++ 0.5 N(0, I)) + what its brand and tags give it + its own part 0.6 N(0, I).
 
-This script scores new users' query impressions with the metric metacat
-reports (each episode's query AUC, averaged over episodes):
+This script scores query impressions with the metric metacat reports
+(each episode's query AUC, averaged over episodes):
 
   oracle        the true score z (metacat's `--baseline oracle`);
-  bayes-k       the posterior predictive click probability given the user's
-                segment and k labelled support impressions, knowing
-                everything else the generator drew: every item's latent
-                vector, price level, shop and category terms, and the
-                department prototypes. Importance sampling from the user
-                prior, weighted by the k Bernoulli likelihoods;
-  bayes+hist-k  the same, also counting the items the episode's rows name
-                in their click history (what the model reads in the
-                `history` column) as clicked examples. Items of the query
-                set are left out of it, and the impressions the user
+  bayes-k       the posterior predictive click probability given k
+                labelled support impressions and everything an ideal
+                learner could have learnt from the training tasks.
+                --kind user (an episode is a new user): it knows every
+                item's latent vector, price, shop and category terms and
+                the department prototypes, and the user's segment; it does
+                not know the user's p and kappa (importance sampling from
+                their prior, weighted by the k Bernoulli likelihoods).
+                --kind category (an episode is a new category): it knows
+                every user's p and kappa, the prices, shop terms and each
+                item's brand-and-tags part; it does not know the category's
+                direction w_c (nor its department) and, the items being
+                new, not their own parts, which it integrates out (probit
+                approximation, each row on its own);
+  bayes+hist-k  (users) the same, also counting the items the episode's
+                rows name in their click history (what the model reads in
+                the `history` column) as clicked examples. Items of the
+                query set are left out of it, and the impressions the user
                 did not click between them are not in the log, so this is
                 an approximation of what the history tells.
 
-No learner can beat bayes-k on average with the same inputs: it knows all
-a learner would have to estimate from the training users. So
-bayes-k - bayes-0 bounds what k shots can add to the best 0-shot start,
-and the difference between the two bayes rows is what the history column
-already tells at 0 shots.
+bayes-k is the best AUC a learner with these inputs can expect at k shots
+(up to the approximations named). bayes-k - bayes-0 is what k shots add to
+the best 0-shot start; a learner whose 0-shot start is below bayes-0 can
+gain more from its shots, since its support set also teaches it what the
+ideal learner knew already, but it cannot end above bayes-k. For users,
+bayes+hist-0 - bayes-0 is what the history column already tells.
 
-An episode is one user: its impressions in a seeded order, the queries the
+An episode's impressions come in a seeded order: the queries are the
 QUERIES after the first max(SHOTS) (the same for every k: paired), the
 k-shot support the first k.
 
-Usage: bench/catalogue_bound.py --logs DIR [--episodes N] [--shots 0 1 5 10]
-       [--queries 30] [--samples 20000] [--seed 1]
+Usage: bench/catalogue_bound.py --logs DIR [--kind user|category]
+       [--episodes N] [--shots 0 1 5 10] [--queries 30] [--samples 20000]
+       [--seed 1]
 Only numpy is needed.
 """
 
@@ -70,33 +82,40 @@ def auc(score, y):
     return (ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
 
 
+def read_csv(d, name):
+    with open(os.path.join(d, name)) as f:
+        return list(csv.reader(f))[1:]
+
+
 def read_latents(d):
-    with open(os.path.join(d, "latents-departments.csv")) as f:
-        rows = list(csv.reader(f))[1:]
-    protos = {r[0]: np.array([float(x) for x in r[1:]]) for r in rows}
+    protos = {r[0]: np.array([float(x) for x in r[1:]]) for r in read_csv(d, "latents-departments.csv")}
+    f = len(next(iter(protos.values())))
+    w = {r[0]: np.array([float(x) for x in r[2:]]) for r in read_csv(d, "latents-categories.csv")}
     items = {}
-    with open(os.path.join(d, "latents-items.csv")) as f:
-        for r in list(csv.reader(f))[1:]:
-            # item -> (price deviation, q_s + b_c, v)
-            items[r[0]] = (
-                float(r[3]) - float(r[4]),
-                float(r[5]) + float(r[6]),
-                np.array([float(x) for x in r[7:]]),
-            )
-    return protos, items
-
-
-def read_log(d):
+    for r in read_csv(d, "latents-items.csv"):
+        v = np.array([float(x) for x in r[7:7 + f]])
+        own = np.array([float(x) for x in r[7 + f:7 + 2 * f]])
+        # item -> (price deviation, q_s + b_c, v, v - w_c - own: what its
+        # brand, tags and brand-in-category give it)
+        items[r[0]] = (float(r[3]) - float(r[4]), float(r[5]) + float(r[6]), v, v - w[r[1]] - own)
     users = {}
+    for r in read_csv(d, "latents-users.csv"):
+        users[r[0]] = (float(r[2]), np.array([float(x) for x in r[3:3 + f]]))
+    return protos, items, users
+
+
+def read_log(d, key):
+    """Rows grouped by task: key "user" or "category"."""
+    tasks = {}
     with open(os.path.join(d, "log.csv")) as f:
         rd = csv.reader(f)
         head = next(rd)
         col = {c: k for k, c in enumerate(head)}
         for r in rd:
-            u = users.setdefault(r[col["user"]], {"segment": r[col["segment"]], "rows": []})
-            u["rows"].append((r[col["item"]], int(r[col["click"]]), float(r[col["z"]]),
-                              r[col["history"]].split()))
-    return users
+            t = tasks.setdefault(r[col[key]], {"segment": r[col["segment"]], "rows": []})
+            t["rows"].append((r[col["item"]], int(r[col["click"]]), float(r[col["z"]]),
+                              r[col["history"]].split(), r[col["user"]]))
+    return tasks
 
 
 def main():
@@ -107,9 +126,11 @@ def main():
     ap.add_argument("--queries", type=int, default=30)
     ap.add_argument("--samples", type=int, default=20000, help="prior samples per episode")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--kind", choices=["user", "category"], default="user",
+                    help="new users (default) or new categories")
     a = ap.parse_args()
-    protos, items = read_latents(a.logs)
-    users = read_log(a.logs)
+    protos, items, user_latents = read_latents(a.logs)
+    users = read_log(a.logs, a.kind)
     names = sorted(protos)
     P = np.stack([protos[n] for n in names])
     f = P.shape[1]
@@ -118,13 +139,17 @@ def main():
     need = max(a.shots) + a.queries
     pool = sorted(u for u, r in users.items() if len(r["rows"]) >= need)
     if not pool:
-        raise SystemExit(f"no user has {need} impressions")
+        raise SystemExit(f"no {a.kind} has {need} impressions")
     chosen = rng.choice(pool, size=min(a.episodes, len(pool)), replace=False)
     res = {}  # method -> list of per-episode AUC
 
     def add(method, value):
         res.setdefault(method, []).append(value)
 
+    if a.kind == "category":
+        category_bound(a, users, chosen, items, user_latents, P, scale, rng, add)
+        report(a, res)
+        return
     for name in chosen:
         u = users[name]
         rows = [u["rows"][k] for k in rng.permutation(len(u["rows"]))[:need]]
@@ -164,14 +189,59 @@ def main():
                 w /= w.sum()
                 prob = w @ (1 / (1 + np.exp(-zq)))
                 add(("bayes+hist" if hist else "bayes") + f"-{k}", auc(prob, y_q))
-    print(f"{len(chosen)} new-user episodes of {a.logs}, {a.queries} queries, "
+    report(a, res)
+
+
+def category_bound(a, tasks, chosen, items, user_latents, P, scale, rng, add):
+    """New categories: the ideal learner knows every user's p and kappa,
+    every item's price deviation, shop and category terms, and the part of
+    its latent vector its brand and tags give it; it does not know the
+    category's direction w_c (department uniform, w_c = u_d + 0.5 N(0, I))
+    nor the items' own parts (0.6 N(0, I) each: new items), which it
+    integrates out (probit approximation, each row on its own)."""
+    f = P.shape[1]
+    need = max(a.shots) + a.queries
+    for name in chosen:
+        rows = tasks[name]["rows"]
+        rows = [rows[k] for k in rng.permutation(len(rows))[:need]]
+        query = rows[max(a.shots):]
+        y_q = np.array([r[1] for r in query], float)
+        add("oracle", auc(np.array([r[2] for r in query]), y_q))
+        d = rng.integers(len(P), size=a.samples)
+        w = P[d] + 0.5 * rng.standard_normal((a.samples, f))
+
+        def probs(rows_):
+            kap = np.array([user_latents[r[4]][0] for r in rows_])
+            p = np.stack([user_latents[r[4]][1] for r in rows_])
+            dev = np.array([items[r[0]][0] for r in rows_])
+            off = np.array([items[r[0]][1] for r in rows_])
+            shared = np.stack([items[r[0]][3] for r in rows_])
+            mean = scale * (w @ p.T + (p * shared).sum(1)) - kap * dev + off - 1.5
+            var = scale**2 * 0.36 * (p * p).sum(1)
+            return 1 / (1 + np.exp(-mean / np.sqrt(1 + math.pi * var / 8)))
+
+        pq = probs(query)
+        for k in a.shots:
+            logw = np.zeros(a.samples)
+            if k:
+                ps = np.clip(probs(rows[:k]), 1e-12, 1 - 1e-12)
+                ys = np.array([r[1] for r in rows[:k]], float)
+                logw += (ys * np.log(ps) + (1 - ys) * np.log(1 - ps)).sum(1)
+            wt = np.exp(logw - logw.max())
+            wt /= wt.sum()
+            add(f"bayes-{k}", auc(wt @ pq, y_q))
+
+
+def report(a, res):
+    n = len(res["oracle"])
+    print(f"{n} new-{a.kind} episodes of {a.logs}, {a.queries} queries, "
           f"{a.samples} prior samples each (seed {a.seed}):")
     print("method          AUC      95% interval")
     for m, v in res.items():
         v = np.array(v)
         v = v[~np.isnan(v)]
         print(f"{m:14} {v.mean():.4f}   ± {1.96 * v.std(ddof=1) / math.sqrt(len(v)):.4f}")
-    base = {h: np.array(res[f"{h}-0"]) for h in ("bayes", "bayes+hist")} if 0 in a.shots else {}
+    base = {h: np.array(res[f"{h}-0"]) for h in ("bayes", "bayes+hist") if f"{h}-0" in res}
     for h, b0 in base.items():
         for k in a.shots:
             if k == 0:

@@ -35,6 +35,7 @@ struct Item {
   std::vector<int64_t> tags;
   double log_price;
   Vec v;
+  Vec own;  // its own part of v (0.6 eps_i): only its id or its clicks reveal it
 };
 
 struct Category {
@@ -133,6 +134,7 @@ LogsSummary write_synthetic_logs(const LogsSpec& spec, uint64_t seed, const std:
       it.tags = ri.sample(spec.tags, 1 + ri.randint(3));
       it.log_price = k.price_level + 0.3 * premium[it.brand] + 0.3 * ri.normal();
       it.v = normal_vec(ri, f, 0.6);
+      it.own = it.v;
       for (int64_t j = 0; j < f; ++j) {
         double t = 0;
         for (int64_t g : it.tags) t += tau[g][j];
@@ -147,13 +149,13 @@ LogsSummary write_synthetic_logs(const LogsSpec& spec, uint64_t seed, const std:
   }
 
   std::filesystem::create_directories(dir);
-  const auto put_vec = [](std::ostream& o, const Vec& v) {
+  const auto put_vec = [](std::ostream& o, const Vec& v, bool end = true) {
     char b[32];
     for (double x : v) {
       std::snprintf(b, sizeof b, ",%.17g", x);
       o << b;
     }
-    o << "\n";
+    if (end) o << "\n";
   };
   const auto write_csv = [&](const char* name, const std::function<void(std::ostream&)>& body) {
     const std::string path = (std::filesystem::path(dir) / name).string();
@@ -165,21 +167,29 @@ LogsSummary write_synthetic_logs(const LogsSpec& spec, uint64_t seed, const std:
       if (!o) throw IoError("generate: writing " + tmp + " failed (disk full?)");
     });
   };
-  const auto header = [f](std::ostream& o, const std::string& head, char v) {
+  const auto header = [f](std::ostream& o, const std::string& head, const std::string& vecs) {
     o << head;
-    for (int64_t j = 0; j < f; ++j) o << "," << v << j;
+    for (char v : vecs)
+      for (int64_t j = 0; j < f; ++j) o << "," << v << j;
     o << "\n";
   };
   if (spec.latents) {
     write_csv("latents-departments.csv", [&](std::ostream& o) {
-      header(o, "department", 'u');
+      header(o, "department", "u");
       for (int64_t d = 0; d < spec.departments; ++d) {
         o << "d" << d;
         put_vec(o, proto[d]);
       }
     });
+    write_csv("latents-categories.csv", [&](std::ostream& o) {
+      header(o, "category,department", "w");
+      for (int64_t c = 0; c < spec.categories; ++c) {
+        o << "c" << c << ",d" << cats[c].department;
+        put_vec(o, cats[c].w);
+      }
+    });
     write_csv("latents-items.csv", [&](std::ostream& o) {
-      header(o, "item,category,department,log_price,price_level,category_bias,shop_quality", 'v');
+      header(o, "item,category,department,log_price,price_level,category_bias,shop_quality", "ve");
       char b[160];
       for (int64_t c = 0; c < spec.categories; ++c)
         for (const Item& it : cats[c].items) {
@@ -187,12 +197,13 @@ LogsSummary write_synthetic_logs(const LogsSpec& spec, uint64_t seed, const std:
                         static_cast<long long>(c), static_cast<long long>(cats[c].department),
                         it.log_price, cats[c].price_level, cats[c].bias, quality[it.shop]);
           o << b;
-          put_vec(o, it.v);
+          put_vec(o, it.v, false);
+          put_vec(o, it.own);
         }
     });
   }
   std::ostringstream user_latents;
-  if (spec.latents) header(user_latents, "user,departments,kappa", 'p');
+  if (spec.latents) header(user_latents, "user,departments,kappa", "p");
   LogsSummary sum;
   sum.users = spec.users;
   sum.items = items;

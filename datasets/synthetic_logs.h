@@ -76,7 +76,9 @@ struct LogsSummary {
 // with spec.latents also
 //   latents-users.csv  user, departments (|-separated), kappa, p0..p{f-1}
 //   latents-items.csv  item, category, department, log_price (unrounded),
-//                      price_level, category_bias, shop_quality, v0..v{f-1}
+//                      price_level, category_bias, shop_quality, v0..v{f-1},
+//                      e0..e{f-1} (the item's own part of v, 0.6 eps_i)
+//   latents-categories.csv   category, department, w0..w{f-1}
 //   latents-departments.csv  department, u0..u{f-1}
 // from which every row's z is 1.5 p.v / sqrt(3 f) - kappa (log_price -
 // price_level) + shop_quality + category_bias - 1.5.

@@ -232,8 +232,9 @@ TEST(Catalogue, BrandInCategoryMovesScoresPerBrandAndCategoryOnly) {
 // without the flag, and the segment column is the user's first department.
 TEST(Catalogue, LatentsReproduceEveryRowsTrueScore) {
   const std::string d = metacat::test::fresh_dir("catalogue", "latents");
+  // 3 tags: items of one brand share a tag set often (checked below).
   const std::string common =
-      " --users 40 --categories 6 --max-items 40 --seed 5 --brand-in-category 0.7";
+      " --users 40 --categories 6 --max-items 40 --tags 3 --seed 5 --brand-in-category 0.7";
   ASSERT_EQ(run("generate --out " + d + "/plain" + common).code, 0);
   Result g = run("generate --out " + d + "/lat" + common + " --latents");
   ASSERT_EQ(g.code, 0) << g.output;
@@ -257,12 +258,31 @@ TEST(Catalogue, LatentsReproduceEveryRowsTrueScore) {
     for (int64_t j = 0; j < f; ++j) u.p.push_back(std::stod(c[3 + j]));
     users[c[0]] = u;
   }
+  std::map<std::string, std::vector<double>> category_w;
+  for (const auto& c : csv_rows(d + "/lat/latents-categories.csv")) {
+    ASSERT_EQ(c.size(), static_cast<size_t>(2 + f));
+    for (int64_t j = 0; j < f; ++j) category_w[c[0]].push_back(std::stod(c[2 + j]));
+  }
+  EXPECT_EQ(category_w.size(), 6u);
+  std::map<std::string, std::vector<double>> shared;  // item -> v - w_c - own
+  double own_square = 0;
+  int64_t own_count = 0;
   for (const auto& c : csv_rows(d + "/lat/latents-items.csv")) {
-    ASSERT_EQ(c.size(), static_cast<size_t>(7 + f));
+    ASSERT_EQ(c.size(), static_cast<size_t>(7 + 2 * f));
     Item it{std::stod(c[3]), std::stod(c[4]), std::stod(c[5]), std::stod(c[6]), {}};
     for (int64_t j = 0; j < f; ++j) it.v.push_back(std::stod(c[7 + j]));
     items[c[0]] = it;
+    ASSERT_TRUE(category_w.count(c[1])) << c[1];
+    for (int64_t j = 0; j < f; ++j) {
+      const double own = std::stod(c[7 + f + j]);
+      shared[c[0]].push_back(it.v[j] - category_w[c[1]][j] - own);
+      own_square += own * own;
+      ++own_count;
+    }
   }
+  // The own part is 0.6 N(0, 1) per entry: mean square 0.36, where v's is
+  // several times that.
+  EXPECT_NEAR(own_square / own_count, 0.36, 0.06);
   EXPECT_EQ(csv_rows(d + "/lat/latents-departments.csv").size(), 6u);
   EXPECT_EQ(users.size(), 40u);
   const auto rows = csv_rows(d + "/lat/log.csv");
@@ -285,4 +305,30 @@ TEST(Catalogue, LatentsReproduceEveryRowsTrueScore) {
   }
   EXPECT_LT(worst, 1e-5);
   EXPECT_GT(spread, 1.0);  // scores that vary: the comparison is not of zeros
+  // v = w_c + brand + mean of tags + own part (+ brand-in-category): after
+  // w_c and the own part, items of one brand and tag set within a category
+  // are left with the same vector, and other groups with other vectors.
+  std::map<std::string, std::map<std::string, std::vector<double>>> groups;  // -> item -> v
+  for (const auto& r : rows) {
+    std::vector<std::string> tags;
+    std::stringstream ts(r[7]);
+    for (std::string t; std::getline(ts, t, '|');) tags.push_back(t);
+    std::sort(tags.begin(), tags.end());
+    std::string key = r[1] + "|" + r[5];
+    for (const auto& t : tags) key += "|" + t;
+    groups[key][r[2]] = shared[r[2]];
+  }
+  int compared = 0;  // distinct items checked against their group's first
+  std::vector<double> firsts;
+  for (const auto& [key, members] : groups) {
+    const std::vector<double>& first = members.begin()->second;
+    firsts.push_back(first[0]);
+    for (const auto& [item, v] : members) {
+      for (int64_t j = 0; j < f; ++j) EXPECT_NEAR(v[j], first[j], 1e-9) << key << " " << item;
+      compared += &v != &first;
+    }
+  }
+  EXPECT_GT(compared, 20);
+  std::sort(firsts.begin(), firsts.end());
+  EXPECT_GT(firsts.back() - firsts.front(), 0.5);
 }
