@@ -9,8 +9,9 @@
 # MAML's learner.inner_lr x train.outer_lr (a grid), then the baselines'
 # support-set adaptation, on a joint pre-training (finetune:
 # baselines.finetune.lr x steps) and from scratch (baselines.scratch.lr x
-# steps): each by its mean validation AUC at 1/5/10 shots (300 episodes). The chosen settings are trained with SEEDS training seeds
-# and evaluated once on the test tasks (EPISODES fixed episodes of QUERIES
+# steps): each by its mean validation AUC at 1/5/10 shots (300 episodes).
+# The chosen settings are trained with SEEDS training seeds and evaluated
+# once on the test tasks (EPISODES fixed episodes of QUERIES
 # query impressions per shot count, the same for every method), with the
 # metaemb baseline (new items' id embeddings from their attributes).
 # The joint pre-training of the finetune baseline gets as many steps (of as
@@ -46,6 +47,20 @@ FT_STEPS=${FT_STEPS:-"5 20"}
 SCRATCH_LR=${SCRATCH_LR:-"0.01 0.03 0.1"}
 SCRATCH_STEPS=${SCRATCH_STEPS:-"20 50"}
 if [ -n "${OUT:-}" ]; then out=$OUT; mkdir -p "$out"; else out=$(mktemp -d); trap 'rm -rf "$out"' EXIT; fi
+# An OUT keeps its data and runs for a rerun of the same settings: refuse
+# one made with other configs, log, history or step and query counts,
+# whose cached runs would be silently reused.
+settings=$(cat configs/catalogue-users.yaml configs/catalogue-categories.yaml
+  echo "GEN=$GEN USER_HISTORY=$USER_HISTORY STEPS=$STEPS QUERIES=$QUERIES")
+if [ -f "$out/settings" ]; then
+  if [ "$(cat "$out/settings")" != "$settings" ]; then
+    echo "bench/catalogue.sh: $out holds runs of other settings (configs, GEN, USER_HISTORY," \
+      "STEPS or QUERIES; see $out/settings): use another OUT" >&2
+    exit 1
+  fi
+else
+  printf '%s\n' "$settings" >"$out/settings"
+fi
 [ -f "$out/logs/log.csv" ] || "$BIN" generate --out "$out/logs" --seed 7 $GEN >/dev/null
 for kind in $KINDS; do
   schema=$out/logs/schema-$kind.yaml
@@ -61,7 +76,11 @@ for kind in $KINDS; do
       --out "$out/$kind" --quiet >/dev/null
 done
 config() {  # KIND (user | category)
-  if [ "$1" = category ]; then echo configs/catalogue-categories.yaml; else echo configs/catalogue-users.yaml; fi
+  if [ "$1" = category ]; then
+    echo configs/catalogue-categories.yaml
+  else
+    echo configs/catalogue-users.yaml
+  fi
 }
 common() {  # KIND
   echo --config "$(config "$1")" --set "data.path=$out/$1" --set train.steps="$STEPS" \

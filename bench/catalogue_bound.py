@@ -62,6 +62,8 @@ import os
 
 import numpy as np
 
+SHOWN_OWN = 0.8  # share of a user's impressions in its own departments
+
 
 def auc(score, y):
     """Mann-Whitney AUC with averaged ranks for ties; nan with one class."""
@@ -83,170 +85,231 @@ def auc(score, y):
 
 
 def read_csv(d, name):
-    with open(os.path.join(d, name)) as f:
+    path = os.path.join(d, name)
+    if not os.path.exists(path):
+        raise SystemExit(f"{path} is missing: write the log with `metacat generate --latents`")
+    with open(path) as f:
         return list(csv.reader(f))[1:]
 
 
-def read_latents(d):
-    protos = {r[0]: np.array([float(x) for x in r[1:]]) for r in read_csv(d, "latents-departments.csv")}
-    f = len(next(iter(protos.values())))
-    w = {r[0]: np.array([float(x) for x in r[2:]]) for r in read_csv(d, "latents-categories.csv")}
-    items = {}
-    for r in read_csv(d, "latents-items.csv"):
-        v = np.array([float(x) for x in r[7:7 + f]])
-        own = np.array([float(x) for x in r[7 + f:7 + 2 * f]])
-        # item -> (price deviation, q_s + b_c, v, v - w_c - own: what its
-        # brand, tags and brand-in-category give it)
-        items[r[0]] = (float(r[3]) - float(r[4]), float(r[5]) + float(r[6]), v, v - w[r[1]] - own)
-    users = {}
-    for r in read_csv(d, "latents-users.csv"):
-        users[r[0]] = (float(r[2]), np.array([float(x) for x in r[3:3 + f]]))
-    return protos, items, users
+class Log:
+    """log.csv and the latents behind it."""
+
+    def __init__(self, d):
+        rows = read_csv(d, "latents-departments.csv")
+        self.dept_names = [r[0] for r in rows]
+        dept = {n: k for k, n in enumerate(self.dept_names)}
+        self.P = np.array([[float(x) for x in r[1:]] for r in rows])
+        f = self.f = self.P.shape[1]
+        self.scale = 1.5 / math.sqrt(3 * f)
+        self.cat_dept, self.w = {}, {}
+        for r in read_csv(d, "latents-categories.csv"):
+            self.cat_dept[r[0]] = dept[r[1]]
+            self.w[r[0]] = np.array([float(x) for x in r[2:]])
+        self.n_cats = len(self.w)
+        self.per_dept = np.bincount(list(self.cat_dept.values()), minlength=len(self.P))
+        # item -> category, log price - price level, category bias, shop
+        # quality, v, v - w_c - own part (what its brand and tags give it)
+        self.items = {}
+        for r in read_csv(d, "latents-items.csv"):
+            v = np.array([float(x) for x in r[7 : 7 + f]])
+            own = np.array([float(x) for x in r[7 + f : 7 + 2 * f]])
+            self.items[r[0]] = (r[1], float(r[3]) - float(r[4]), float(r[5]), float(r[6]), v,
+                                v - self.w[r[1]] - own)
+        # user -> department indices, kappa, p
+        self.users = {}
+        for r in read_csv(d, "latents-users.csv"):
+            self.users[r[0]] = ([dept[x] for x in r[1].split("|")], float(r[2]),
+                                np.array([float(x) for x in r[3 : 3 + f]]))
+        self.rows = []  # user, category, item, click, z, history
+        with open(os.path.join(d, "log.csv")) as fh:
+            rd = csv.reader(fh)
+            col = {c: k for k, c in enumerate(next(rd))}
+            for r in rd:
+                self.rows.append((r[col["user"]], r[col["category"]], r[col["item"]],
+                                  int(r[col["click"]]), float(r[col["z"]]),
+                                  r[col["history"]].split()))
+        # The latents must be those of this log: recompute z on some rows.
+        for u, c, i, _, z, _ in self.rows[:: max(1, len(self.rows) // 200)]:
+            _, kappa, p = self.users[u]
+            _, dev, bias, quality, v, _ = self.items[i]
+            mine = self.scale * p @ v - kappa * dev + quality + bias - 1.5
+            if abs(mine - z) > 1e-4:
+                raise SystemExit(f"{d}: the latents do not reproduce log.csv's z (stale files?)")
+
+    def shown(self, cat_depts, depts_of_user):
+        """P(an impression lands on a category of department cat_depts |
+        the user's departments): [rows] x [samples, up to 2] -> [samples, rows]."""
+        out = np.zeros((depts_of_user.shape[0], len(cat_depts)))
+        n = (depts_of_user >= 0).sum(1, keepdims=True)
+        for j in range(depts_of_user.shape[1]):
+            d = depts_of_user[:, j : j + 1]
+            hit = (d == np.asarray(cat_depts)[None, :]) & (d >= 0)
+            out += hit / np.maximum(self.per_dept[np.maximum(d, 0)], 1)
+        return SHOWN_OWN * out / n + (1 - SHOWN_OWN) / self.n_cats
 
 
-def read_log(d, key):
-    """Rows grouped by task: key "user" or "category"."""
+def user_bound(a, log, rng, add):
+    """New users: known everything but the user's second department, p and
+    kappa; weighted by the categories it was shown and the labels."""
     tasks = {}
-    with open(os.path.join(d, "log.csv")) as f:
-        rd = csv.reader(f)
-        head = next(rd)
-        col = {c: k for k, c in enumerate(head)}
-        for r in rd:
-            t = tasks.setdefault(r[col[key]], {"segment": r[col["segment"]], "rows": []})
-            t["rows"].append((r[col["item"]], int(r[col["click"]]), float(r[col["z"]]),
-                              r[col["history"]].split(), r[col["user"]]))
-    return tasks
-
-
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--logs", required=True, help="folder of `metacat generate --latents`")
-    ap.add_argument("--episodes", type=int, default=1000)
-    ap.add_argument("--shots", type=int, nargs="+", default=[0, 1, 5, 10])
-    ap.add_argument("--queries", type=int, default=30)
-    ap.add_argument("--samples", type=int, default=20000, help="prior samples per episode")
-    ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--kind", choices=["user", "category"], default="user",
-                    help="new users (default) or new categories")
-    a = ap.parse_args()
-    protos, items, user_latents = read_latents(a.logs)
-    users = read_log(a.logs, a.kind)
-    names = sorted(protos)
-    P = np.stack([protos[n] for n in names])
-    f = P.shape[1]
-    scale = 1.5 / math.sqrt(3 * f)
-    rng = np.random.default_rng(a.seed)
+    for r in log.rows:
+        tasks.setdefault(r[0], []).append(r)
     need = max(a.shots) + a.queries
-    pool = sorted(u for u, r in users.items() if len(r["rows"]) >= need)
+    pool = sorted(u for u, rs in tasks.items() if len(rs) >= need)
     if not pool:
-        raise SystemExit(f"no {a.kind} has {need} impressions")
-    chosen = rng.choice(pool, size=min(a.episodes, len(pool)), replace=False)
-    res = {}  # method -> list of per-episode AUC
-
-    def add(method, value):
-        res.setdefault(method, []).append(value)
-
-    if a.kind == "category":
-        category_bound(a, users, chosen, items, user_latents, P, scale, rng, add)
-        report(a, res)
-        return
-    for name in chosen:
-        u = users[name]
-        rows = [u["rows"][k] for k in rng.permutation(len(u["rows"]))[:need]]
-        query = rows[max(a.shots):]
-        y_q = np.array([r[1] for r in query], float)
-        add("oracle", auc(np.array([r[2] for r in query]), y_q))
-        # Prior samples of (p, kappa): the segment is the first department.
-        d0 = names.index(u["segment"])
-        others = [k for k in range(len(names)) if k != d0]
-        two = rng.random(a.samples) < 0.4
-        second = np.array(others)[rng.integers(len(others), size=a.samples)]
-        mean = np.where(two[:, None], (P[d0] + P[second]) / 2, P[d0])
-        p = mean + 0.5 * rng.standard_normal((a.samples, f))
+        raise SystemExit(f"no user has {need} impressions")
+    D = len(log.P)
+    for name in rng.choice(pool, size=min(a.episodes, len(pool)), replace=False):
+        rows = [tasks[name][k] for k in rng.permutation(len(tasks[name]))[:need]]
+        query = rows[max(a.shots) :]
+        y_q = np.array([r[3] for r in query], float)
+        add("oracle", auc(np.array([r[4] for r in query]), y_q))
+        # Prior samples: the first department is the segment (known); with
+        # probability 0.4 a second one, uniform among the others.
+        d0 = log.users[name][0][0]
+        two = (rng.random(a.samples) < 0.4) & (D > 1)
+        second = (d0 + 1 + rng.integers(max(D - 1, 1), size=a.samples)) % D
+        depts = np.stack([np.full(a.samples, d0), np.where(two, second, -1)], 1)
+        mean = np.where(two[:, None], (log.P[d0] + log.P[second]) / 2, log.P[d0])
+        p = mean + 0.5 * rng.standard_normal((a.samples, log.f))
         kappa = np.abs(0.5 + 0.3 * rng.standard_normal(a.samples))
 
-        def logits(names_):
-            dev = np.array([items[i][0] for i in names_])
-            off = np.array([items[i][1] for i in names_])
-            V = np.stack([items[i][2] for i in names_])
-            return scale * p @ V.T - kappa[:, None] * dev[None, :] + off[None, :] - 1.5
+        def logits(items):
+            it = [log.items[i] for i in items]
+            V = np.stack([x[4] for x in it])
+            dev = np.array([x[1] for x in it])
+            off = np.array([x[2] + x[3] for x in it])
+            return log.scale * p @ V.T - kappa[:, None] * dev[None, :] + off[None, :] - 1.5
 
-        zq = logits([r[0] for r in query])
-        q_items = {r[0] for r in query}
+        def exposure(items):  # log P(shown these items' categories | departments)
+            if a.no_exposure:
+                return np.zeros(a.samples)
+            cats = [log.cat_dept[log.items[i][0]] for i in items]
+            return np.log(log.shown(cats, depts)).sum(1)
+
+        zq = logits([r[2] for r in query])
+        q_items = {r[2] for r in query}
         for k in a.shots:
             support = rows[:k]
-            for hist in (False, True):
-                logw = np.zeros(a.samples)
-                if k:
-                    zs = logits([r[0] for r in support])
-                    ys = np.array([r[1] for r in support], float)
-                    logw += (ys * zs - np.logaddexp(0, zs)).sum(1)
-                if hist:
-                    named = sorted({h for r in support + query for h in r[3]} - q_items)
-                    if named:
-                        logw += -np.logaddexp(0, -logits(named)).sum(1)
-                w = np.exp(logw - logw.max())
-                w /= w.sum()
-                prob = w @ (1 / (1 + np.exp(-zq)))
-                add(("bayes+hist" if hist else "bayes") + f"-{k}", auc(prob, y_q))
-    report(a, res)
-
-
-def category_bound(a, tasks, chosen, items, user_latents, P, scale, rng, add):
-    """New categories: the ideal learner knows every user's p and kappa,
-    every item's price deviation, shop and category terms, and the part of
-    its latent vector its brand and tags give it; it does not know the
-    category's direction w_c (department uniform, w_c = u_d + 0.5 N(0, I))
-    nor the items' own parts (0.6 N(0, I) each: new items), which it
-    integrates out (probit approximation, each row on its own)."""
-    f = P.shape[1]
-    need = max(a.shots) + a.queries
-    for name in chosen:
-        rows = tasks[name]["rows"]
-        rows = [rows[k] for k in rng.permutation(len(rows))[:need]]
-        query = rows[max(a.shots):]
-        y_q = np.array([r[1] for r in query], float)
-        add("oracle", auc(np.array([r[2] for r in query]), y_q))
-        d = rng.integers(len(P), size=a.samples)
-        w = P[d] + 0.5 * rng.standard_normal((a.samples, f))
-
-        def probs(rows_):
-            kap = np.array([user_latents[r[4]][0] for r in rows_])
-            p = np.stack([user_latents[r[4]][1] for r in rows_])
-            dev = np.array([items[r[0]][0] for r in rows_])
-            off = np.array([items[r[0]][1] for r in rows_])
-            shared = np.stack([items[r[0]][3] for r in rows_])
-            mean = scale * (w @ p.T + (p * shared).sum(1)) - kap * dev + off - 1.5
-            var = scale**2 * 0.36 * (p * p).sum(1)
-            return 1 / (1 + np.exp(-mean / np.sqrt(1 + math.pi * var / 8)))
-
-        pq = probs(query)
-        for k in a.shots:
-            logw = np.zeros(a.samples)
+            seen = [r[2] for r in support + query]  # rows the learner is given
+            base = exposure(seen)
             if k:
-                ps = np.clip(probs(rows[:k]), 1e-12, 1 - 1e-12)
-                ys = np.array([r[1] for r in rows[:k]], float)
-                logw += (ys * np.log(ps) + (1 - ys) * np.log(1 - ps)).sum(1)
+                zs = logits([r[2] for r in support])
+                ys = np.array([r[3] for r in support], float)
+                base = base + (ys * zs - np.logaddexp(0, zs)).sum(1)
+            for hist in (False, True):
+                logw = base
+                if hist:
+                    # Clicked items the rows' histories name, other than the
+                    # episode's own rows (whose labels are given or asked).
+                    named = sorted({h for r in support + query for h in r[5]} - set(seen) - q_items)
+                    if named:
+                        logw = logw - np.logaddexp(0, -logits(named)).sum(1) + exposure(named)
+                wt = np.exp(logw - logw.max())
+                wt /= wt.sum()
+                prob = wt @ (1 / (1 + np.exp(-zq)))
+                add(("bayes+hist" if hist else "bayes") + f"-{k}", auc(prob, y_q))
+
+
+def category_bound(a, log, rng, add):
+    """New categories: known every user's departments, p and kappa, the
+    items' prices, shop terms and brand-and-tags parts, and the category's
+    price level; unknown its department, direction w_c, bias and its (new)
+    items' own parts, sampled jointly from their priors and weighted by
+    which users were shown the category and by the labels."""
+    tasks = {}
+    for r in log.rows:
+        tasks.setdefault(r[1], []).append(r)
+    need = max(a.shots) + a.queries
+    pool = sorted(c for c, rs in tasks.items() if len(rs) >= need)
+    if not pool:
+        raise SystemExit(f"no category has {need} impressions")
+    D, f = len(log.P), log.f
+    for name in rng.choice(pool, size=min(a.episodes, len(pool)), replace=False):
+        rows = [tasks[name][k] for k in rng.permutation(len(tasks[name]))[:need]]
+        query = rows[max(a.shots) :]
+        y_q = np.array([r[3] for r in query], float)
+        add("oracle", auc(np.array([r[4] for r in query]), y_q))
+        d = rng.integers(D, size=a.samples)
+        w = log.P[d] + 0.5 * rng.standard_normal((a.samples, f))
+        bias = 0.3 * rng.standard_normal(a.samples)
+        distinct = sorted({r[2] for r in rows})
+        slot = {i: k for k, i in enumerate(distinct)}
+        own = 0.6 * rng.standard_normal((a.samples, len(distinct), f))
+
+        def logits(rs):
+            _, kap, P_u = zip(*(log.users[r[0]] for r in rs))
+            p = np.stack(P_u)
+            it = [log.items[r[2]] for r in rs]
+            shared = np.stack([x[5] for x in it])
+            dev = np.array([x[1] for x in it])
+            quality = np.array([x[3] for x in it])
+            o = own[:, [slot[r[2]] for r in rs], :]  # [samples, rows, f]
+            return (log.scale * (w @ p.T + (p * shared).sum(1)[None, :] + (o * p[None]).sum(2))
+                    - np.array(kap) * dev + quality + bias[:, None] - 1.5)
+
+        def exposure(rs):  # log P(these users shown this category | its department)
+            out = np.zeros(a.samples)
+            if a.no_exposure:
+                return out
+            for r in rs:
+                du = log.users[r[0]][0]
+                per = np.array([SHOWN_OWN * (dd in du) / (len(du) * max(log.per_dept[dd], 1))
+                                + (1 - SHOWN_OWN) / log.n_cats for dd in range(D)])
+                out += np.log(per[d])
+            return out
+
+        pq = 1 / (1 + np.exp(-logits(query)))
+        for k in a.shots:
+            support = rows[:k]
+            logw = exposure(support + query)
+            if k:
+                zs = logits(support)
+                ys = np.array([r[3] for r in support], float)
+                logw = logw + (ys * zs - np.logaddexp(0, zs)).sum(1)
             wt = np.exp(logw - logw.max())
             wt /= wt.sum()
             add(f"bayes-{k}", auc(wt @ pq, y_q))
 
 
-def report(a, res):
-    n = len(res["oracle"])
-    print(f"{n} new-{a.kind} episodes of {a.logs}, {a.queries} queries, "
-          f"{a.samples} prior samples each (seed {a.seed}):")
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--logs", required=True, help="folder of `metacat generate --latents`")
+    ap.add_argument("--kind", choices=["user", "category"], default="user",
+                    help="new users (default) or new categories")
+    ap.add_argument("--episodes", type=int, default=1000)
+    ap.add_argument("--shots", type=int, nargs="+", default=[0, 1, 5, 10])
+    ap.add_argument("--queries", type=int, default=30)
+    ap.add_argument("--samples", type=int, default=20000, help="prior samples per episode")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--no-exposure", action="store_true",
+                    help="ignore which categories a user is shown (users) / which users are "
+                    "shown a category (categories): what the labels alone tell")
+    a = ap.parse_args()
+    log = Log(a.logs)
+    rng = np.random.default_rng(a.seed)
+    res = {}  # method -> per-episode AUC
+
+    def add(method, value):
+        res.setdefault(method, []).append(value)
+
+    (user_bound if a.kind == "user" else category_bound)(a, log, rng, add)
+    print(f"{len(res['oracle'])} new-{a.kind} episodes of {a.logs}, {a.queries} queries, "
+          f"{a.samples} prior samples each (seed {a.seed})"
+          f"{', exposure ignored' if a.no_exposure else ''}:")
     print("method          AUC      95% interval")
     for m, v in res.items():
         v = np.array(v)
         v = v[~np.isnan(v)]
         print(f"{m:14} {v.mean():.4f}   ± {1.96 * v.std(ddof=1) / math.sqrt(len(v)):.4f}")
-    base = {h: np.array(res[f"{h}-0"]) for h in ("bayes", "bayes+hist") if f"{h}-0" in res}
-    for h, b0 in base.items():
+    for h in ("bayes", "bayes+hist"):
+        if f"{h}-0" not in res:
+            continue
         for k in a.shots:
             if k == 0:
                 continue
-            d = np.array(res[f"{h}-{k}"]) - b0
+            d = np.array(res[f"{h}-{k}"]) - np.array(res[f"{h}-0"])
             d = d[~np.isnan(d)]
             print(f"{h}-{k} - {h}-0, paired: {d.mean():+.4f} ± "
                   f"{1.96 * d.std(ddof=1) / math.sqrt(len(d)):.4f}")

@@ -173,6 +173,11 @@ LogsSummary write_synthetic_logs(const LogsSpec& spec, uint64_t seed, const std:
       for (int64_t j = 0; j < f; ++j) o << "," << v << j;
     o << "\n";
   };
+  const char* const latents_files[] = {"latents-departments.csv", "latents-categories.csv",
+                                       "latents-items.csv", "latents-users.csv"};
+  if (!spec.latents)
+    for (const char* name : latents_files)
+      std::filesystem::remove(std::filesystem::path(dir) / name);
   if (spec.latents) {
     write_csv("latents-departments.csv", [&](std::ostream& o) {
       header(o, "department", "u");

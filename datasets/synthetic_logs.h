@@ -62,8 +62,8 @@ struct LogsSpec {
   int64_t min_impressions = 20;
   int64_t max_impressions = 200;
   double brand_in_category = 0;  // S above
-  // Also write the draws behind z (latents-users.csv, latents-items.csv):
-  // what an ideal learner that knows the click model would know.
+  // Also write the draws behind z (latents-*.csv, below): what an ideal
+  // learner that knows the click model would know.
   bool latents = false;
 };
 
@@ -81,7 +81,9 @@ struct LogsSummary {
 //   latents-categories.csv   category, department, w0..w{f-1}
 //   latents-departments.csv  department, u0..u{f-1}
 // from which every row's z is 1.5 p.v / sqrt(3 f) - kappa (log_price -
-// price_level) + shop_quality + category_bias - 1.5.
+// price_level) + shop_quality + category_bias - 1.5. Without spec.latents,
+// latents files an earlier run left in DIR are removed (they would not
+// belong to the new log).
 LogsSummary write_synthetic_logs(const LogsSpec& spec, uint64_t seed, const std::string& dir);
 
 }  // namespace metacat

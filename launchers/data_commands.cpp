@@ -369,8 +369,9 @@ std::vector<std::pair<CLI::App*, std::function<int()>>> add_data_commands(CLI::A
                   "there (default 0: none; datasets/synthetic_logs.h)");
   gen->add_flag("--latents", ga->spec.latents,
                 "Also write the latent draws behind the true score z (latents-users.csv, "
-                "latents-items.csv, latents-departments.csv): for diagnostics such as an ideal "
-                "learner's AUC (bench/headroom.py)");
+                "latents-items.csv, latents-categories.csv, latents-departments.csv): for "
+                "diagnostics such as an ideal learner's AUC (bench/catalogue_bound.py); without "
+                "it, latents files an earlier run left in --out are removed");
   cmds.emplace_back(gen, [ga] {
     const LogsSummary s = write_synthetic_logs(ga->spec, ga->seed, ga->out);
     std::printf(

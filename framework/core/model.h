@@ -46,9 +46,10 @@ struct ModelSpec {
   int64_t gru_hidden = 32;
   // embedding: a task context of `context` entries ("ctx.vector", starting
   // at zero) read through a learned projection of the inputs ("ctx.proj"):
-  // one more feature, ctx.vector . (ctx.proj [numeric, embeddings...]), a
-  // task-specific linear score in a low-dimensional space of the inputs
-  // (for a user task, a preference vector over what the items embed).
+  // one more feature, ctx.vector . (ctx.proj [numeric, embeddings..., dot
+  // products if any]), a task-specific linear score in a low-dimensional
+  // space of the inputs (for a user task, a preference vector over what the
+  // items embed).
   // 0: none. learner.inner_params: context adapts it alone (CAVIA).
   int64_t context = 0;
   // embedding: "dot" appends the pairwise dot products of the embedded

@@ -331,4 +331,8 @@ TEST(Catalogue, LatentsReproduceEveryRowsTrueScore) {
   EXPECT_GT(compared, 20);
   std::sort(firsts.begin(), firsts.end());
   EXPECT_GT(firsts.back() - firsts.front(), 0.5);
+  // A log written again without --latents takes the old latents away.
+  ASSERT_EQ(run("generate --out " + d + "/lat" + common).code, 0);
+  for (const char* name : {"users", "items", "categories", "departments"})
+    EXPECT_FALSE(fs::exists(d + "/lat/latents-" + name + ".csv")) << name;
 }
