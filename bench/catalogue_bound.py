@@ -62,26 +62,9 @@ import os
 
 import numpy as np
 
+from preference_bound import auc  # the same per-episode AUC (bench/)
+
 SHOWN_OWN = 0.8  # share of a user's impressions in its own departments
-
-
-def auc(score, y):
-    """Mann-Whitney AUC with averaged ranks for ties; nan with one class."""
-    pos = y > 0.5
-    n_pos, n_neg = pos.sum(), (~pos).sum()
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    order = np.argsort(score, kind="mergesort")
-    ranks = np.empty(len(score))
-    s = score[order]
-    i = 0
-    while i < len(s):
-        j = i
-        while j + 1 < len(s) and s[j + 1] == s[i]:
-            j += 1
-        ranks[order[i : j + 1]] = (i + j) / 2 + 1
-        i = j + 1
-    return (ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
 
 
 def read_csv(d, name):
@@ -149,22 +132,30 @@ class Log:
         return SHOWN_OWN * out / n + (1 - SHOWN_OWN) / self.n_cats
 
 
-def user_bound(a, log, rng, add):
-    """New users: known everything but the user's second department, p and
-    kappa; weighted by the categories it was shown and the labels."""
+def episodes(a, log, rng, add, key):
+    """Episodes of one task kind (key 0: users, 1: categories): each a task's
+    rows in a seeded order, its queries after the first max(shots), with the
+    oracle's AUC recorded. Yields (name, rows, query, query labels)."""
     tasks = {}
     for r in log.rows:
-        tasks.setdefault(r[0], []).append(r)
+        tasks.setdefault(r[key], []).append(r)
     need = max(a.shots) + a.queries
-    pool = sorted(u for u, rs in tasks.items() if len(rs) >= need)
+    pool = sorted(t for t, rs in tasks.items() if len(rs) >= need)
     if not pool:
-        raise SystemExit(f"no user has {need} impressions")
-    D = len(log.P)
+        raise SystemExit(f"no {a.kind} has {need} impressions")
     for name in rng.choice(pool, size=min(a.episodes, len(pool)), replace=False):
         rows = [tasks[name][k] for k in rng.permutation(len(tasks[name]))[:need]]
         query = rows[max(a.shots) :]
         y_q = np.array([r[3] for r in query], float)
         add("oracle", auc(np.array([r[4] for r in query]), y_q))
+        yield name, rows, query, y_q
+
+
+def user_bound(a, log, rng, add):
+    """New users: known everything but the user's second department, p and
+    kappa; weighted by the categories it was shown and the labels."""
+    D = len(log.P)
+    for name, rows, query, y_q in episodes(a, log, rng, add, 0):
         # Prior samples: the first department is the segment (known); with
         # probability 0.4 a second one, uniform among the others.
         d0 = log.users[name][0][0]
@@ -218,19 +209,8 @@ def category_bound(a, log, rng, add):
     price level; unknown its department, direction w_c, bias and its (new)
     items' own parts, sampled jointly from their priors and weighted by
     which users were shown the category and by the labels."""
-    tasks = {}
-    for r in log.rows:
-        tasks.setdefault(r[1], []).append(r)
-    need = max(a.shots) + a.queries
-    pool = sorted(c for c, rs in tasks.items() if len(rs) >= need)
-    if not pool:
-        raise SystemExit(f"no category has {need} impressions")
     D, f = len(log.P), log.f
-    for name in rng.choice(pool, size=min(a.episodes, len(pool)), replace=False):
-        rows = [tasks[name][k] for k in rng.permutation(len(tasks[name]))[:need]]
-        query = rows[max(a.shots) :]
-        y_q = np.array([r[3] for r in query], float)
-        add("oracle", auc(np.array([r[4] for r in query]), y_q))
+    for name, rows, query, y_q in episodes(a, log, rng, add, 1):
         d = rng.integers(D, size=a.samples)
         w = log.P[d] + 0.5 * rng.standard_normal((a.samples, f))
         bias = 0.3 * rng.standard_normal(a.samples)
