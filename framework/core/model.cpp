@@ -226,6 +226,11 @@ class Embedding : public Model {
       throw UserError("model.pooling: '" + spec_.pooling + "' (mean or sum)");
     if (spec_.sequence != "gru" && spec_.sequence != "mean")
       throw UserError("model.sequence: '" + spec_.sequence + "' (gru or mean)");
+    if (spec_.context_rows != "none" && spec_.context_rows != "mean")
+      throw UserError("model.context_rows: '" + spec_.context_rows + "' (none or mean)");
+    if (spec_.context_rows != "none" && spec_.context == 0)
+      throw UserError("model.context_rows: " + spec_.context_rows +
+                      " reads the rows into the task context: needs model.context > 0");
     if (spec_.interactions != "none" && spec_.interactions != "dot")
       throw UserError("model.interactions: '" + spec_.interactions + "' (none or dot)");
     int64_t width = 0;
@@ -310,7 +315,9 @@ class Embedding : public Model {
     }
     if (spec_.context == 0) return h;
     // [n, in] x [K, in]^T x [K] -> [n, 1]: the context's score of each row.
-    const torch::Tensor s = torch::mv(torch::linear(in, p.at("ctx.proj")), p.at("ctx.vector"));
+    torch::Tensor v = p.at("ctx.vector");
+    if (spec_.context_rows == "mean") v = v + torch::mv(p.at("ctx.set"), in.mean(0));
+    const torch::Tensor s = torch::mv(torch::linear(in, p.at("ctx.proj")), v);
     return torch::cat({h, s.unsqueeze(1)}, 1);
   }
   // Per task: T forward calls (lookups do not batch over per-task tables).
@@ -351,6 +358,8 @@ class Embedding : public Model {
     if (spec_.context > 0) {
       p.add("ctx.proj", uniform_init(seed, 300, {spec_.context, in_}, in_));
       p.add("ctx.vector", torch::zeros({spec_.context}, spec_.dtype));
+      if (spec_.context_rows == "mean")
+        p.add("ctx.set", torch::zeros({spec_.context, in_}, spec_.dtype));
     }
   }
 

@@ -52,6 +52,17 @@ struct ModelSpec {
   // items embed).
   // 0: none. learner.inner_params: context adapts it alone (CAVIA).
   int64_t context = 0;
+  // embedding, with a context: "mean" adds ctx.set [context x inputs] times
+  // the mean of the inputs of the rows a call scores (one task's support
+  // rows, or its query rows; labels are never read) to ctx.vector, so that
+  // a task's context starts from what the set of its rows says (which items
+  // a new user is shown, which users a new category is shown to), at 0
+  // shots too. Like batch norm on a batch's statistics, a row's score then
+  // depends on the other rows of its call. ctx.set starts at zero. The
+  // metaemb generator's training scores rows of many tasks in one call (an
+  // item's impressions to several users), so there the term reads their
+  // pooled mean. "none": ctx.vector alone.
+  std::string context_rows = "none";
   // embedding: "dot" appends the pairwise dot products of the embedded
   // columns of width embedding_dim (item, categorical, pooled multi-valued
   // and pooled sequence columns; a GRU state too when gru_hidden equals

@@ -64,6 +64,7 @@ ModelSpec model_options(const Config& c) {
   ms.gru_hidden = c.get_int("model.gru_hidden");
   ms.context = c.get_int("model.context");
   ms.interactions = c.get_string("model.interactions");
+  ms.context_rows = c.get_string("model.context_rows");
   ms.dtype = dtype_of(c);
   return ms;
 }

@@ -27,9 +27,11 @@ std::vector<InputField> fields() {
 }
 
 std::unique_ptr<Model> small_model(const std::string& sequence = "gru", int64_t context = 0,
-                                   const std::string& interactions = "none") {
+                                   const std::string& interactions = "none",
+                                   const std::string& context_rows = "none") {
   ModelSpec s;
   s.context = context;
+  s.context_rows = context_rows;
   s.interactions = interactions;
   s.name = "embedding";
   s.fields = fields();
@@ -375,4 +377,73 @@ TEST(Embedding, DotInteractionsAppendThePairwiseDotProductsOfTheEmbeddedColumns)
   } catch (const UserError& err) {
     EXPECT_NE(std::string(err.what()).find("two or more"), std::string::npos) << err.what();
   }
+}
+
+// model.context_rows: mean: the context reads the mean of the inputs of the
+// rows one call scores. ctx.set starts at zero (the model is then the
+// plain context model); a row's score depends on the other rows of its call
+// through their mean only (order and repetition of the rows do not count);
+// the inner loop (context only) leaves ctx.set alone and the second-order
+// meta-gradient through it is exact.
+TEST(Embedding, ContextRowsReadTheMeanOfTheRowsOfOneCall) {
+  auto plain = small_model("gru", 3), rows = small_model("gru", 3, "none", "mean");
+  Params p = rows->init(4);
+  ASSERT_EQ(p.at("ctx.set").sizes(), (std::vector<int64_t>{3, 7}));
+  EXPECT_TRUE(torch::equal(p.at("ctx.set"), torch::zeros({3, 7}, torch::kFloat64)));
+  Params q = plain->init(4);
+  q.tensors[q.index_of("ctx.vector")] = torch::tensor({0.5, -1.0, 2.0}, torch::kFloat64);
+  p.tensors[p.index_of("ctx.vector")] = q.at("ctx.vector");
+  const torch::Tensor x = items(6, 21);
+  EXPECT_TRUE(
+      torch::equal(rows->features(p, x, Mode::kTrain), plain->features(q, x, Mode::kTrain)));
+  torch::manual_seed(5);
+  p.tensors[p.index_of("ctx.set")] = torch::randn({3, 7}, torch::kFloat64);
+  const torch::Tensor f = rows->features(p, x, Mode::kTrain);
+  // The dense features do not read the other rows; the context score does.
+  EXPECT_TRUE(torch::equal(f.slice(1, 0, 3), plain->features(q, x, Mode::kTrain).slice(1, 0, 3)));
+  const torch::Tensor alone = rows->features(p, x.slice(0, 0, 2), Mode::kTrain);
+  EXPECT_GT((alone.select(1, 3) - f.select(1, 3).slice(0, 0, 2)).abs().max().item<double>(), 1e-6);
+  // Permuted rows: permuted scores; every row twice: the same mean, the
+  // same scores.
+  const torch::Tensor perm = torch::tensor({3, 0, 5, 1, 4, 2}, torch::kInt64);
+  EXPECT_TRUE(torch::allclose(rows->features(p, x.index_select(0, perm), Mode::kTrain),
+                              f.index_select(0, perm)));
+  EXPECT_TRUE(
+      torch::allclose(rows->features(p, torch::cat({x, x}), Mode::kTrain).slice(0, 0, 6), f));
+  // The score is the plain context model's with ctx.vector + ctx.set m, m
+  // the mean input (read through one-hot rows of ctx.proj, as above).
+  auto input_mean = [&](int64_t col) {
+    Params r = q;
+    torch::Tensor proj = torch::zeros({3, 7}, torch::kFloat64);
+    proj[0][col] = 1;
+    r.tensors[r.index_of("ctx.proj")] = proj;
+    r.tensors[r.index_of("ctx.vector")] = torch::tensor({1.0, 0.0, 0.0}, torch::kFloat64);
+    return plain->features(r, x, Mode::kTrain).select(1, 3).mean();
+  };
+  std::vector<torch::Tensor> m;
+  for (int64_t c = 0; c < 7; ++c) m.push_back(input_mean(c));
+  Params r = q;
+  r.tensors[r.index_of("ctx.vector")] =
+      q.at("ctx.vector") + torch::mv(p.at("ctx.set"), torch::stack(m));
+  EXPECT_TRUE(torch::allclose(plain->features(r, x, Mode::kTrain), f));
+  // Context-only inner loop: ctx.set is met, not adapted; exact second order.
+  const Episode e = episode(13);
+  LearnerOptions o = opts("maml", false);
+  o.inner_params = "context";
+  GradientLearner maml(*rows, TaskKind::kPreference, o);
+  Params theta = p.detached(true);
+  auto [fast, out] = maml.adapt(theta.detached(true), single_episode(e), 2, false);
+  EXPECT_TRUE(torch::equal(fast.at("ctx.set"), theta.at("ctx.set")));
+  EXPECT_FALSE(torch::equal(fast.at("ctx.vector"), theta.at("ctx.vector")));
+  std::vector<torch::Tensor> g = test::zeros_like(theta);
+  maml.accumulate_meta_gradient(theta, e, g);
+  auto loss = [&](const Params& t) {
+    auto [f2, o2] = maml.adapt(t.detached(true), single_episode(e), 2, false);
+    return task_loss(TaskKind::kPreference, o2, e.query_y).item<double>();
+  };
+  EXPECT_LT(relative_error(g, test::finite_difference(theta, loss)), 1e-6);
+  EXPECT_GT(g[theta.index_of("ctx.set")].abs().sum().item<double>(), 0);
+  // Refused: without a context, and an unknown kind.
+  EXPECT_THROW(small_model("gru", 0, "none", "mean"), UserError);
+  EXPECT_THROW(small_model("gru", 3, "none", "sum"), UserError);
 }
