@@ -16,7 +16,11 @@
 # up to; datasets/synthetic_logs.h). An OUT that holds a log already
 # keeps it (GEN then changes nothing).
 #
-#   bench/metaemb.sh       SEEDS="1 2 3" EPISODES=1000 SHARE=0.3 GEN= OUT=DIR
+# SETS adds options to the training, e.g. SETS="--set model.skip=[brand,shop,tags]":
+# an id-heavy model that reads items by their id, category and price only,
+# while the generator still reads brand, shop and tags (tables of its own).
+#
+#   bench/metaemb.sh       SEEDS="1 2 3" EPISODES=1000 SHARE=0.3 GEN= SETS= OUT=DIR
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-build/metacat}
@@ -29,6 +33,7 @@ INNER=${INNER:-0.03}
 OUTER=${OUTER:-0.01}
 SHOTS=${SHOTS:-"[0,5]"}
 GEN=${GEN:-}
+SETS=${SETS:-}
 if [ -n "${OUT:-}" ]; then out=$OUT; mkdir -p "$out"; else out=$(mktemp -d); trap 'rm -rf "$out"' EXIT; fi
 [ -f "$out/logs/log.csv" ] || "$BIN" generate --out "$out/logs" --seed 7 --min-impressions 40 $GEN >/dev/null
 [ -f "$out/user/manifest.h5" ] ||
@@ -40,7 +45,7 @@ for seed in $SEEDS; do
   # --resume auto: a run stopped part-way is completed, a finished one reused.
   "$BIN" train --config configs/catalogue-users.yaml --set data.path="$out/user" \
     --set train.steps="$STEPS" --set learner.inner_lr="$INNER" --set train.outer_lr="$OUTER" \
-    --set seed="$seed" --set eval.at_end=false --set eval.val_every=0 --run-dir "$dir" \
+    --set seed="$seed" --set eval.at_end=false --set eval.val_every=0 $SETS --run-dir "$dir" \
     --resume auto >/dev/null
   [ -f "$dir/metaemb.json" ] ||
     "$BIN" eval --checkpoint "$dir" --baseline metaemb --set eval.episodes="$EPISODES" \

@@ -81,6 +81,8 @@ const std::vector<Key>& schema() {
       {"model.gru_hidden", Type::kInt, "32", 1, 4096, {}, "embedding: the GRU's state size"},
       {"model.context", Type::kInt, "0", 0, 4096, {},
        "embedding: entries of a task context (ctx.vector, from zero) scoring each row through a learned projection of its inputs, one more feature; 0 = none"},
+      {"model.skip", Type::kStrings, "[]", -kInf, kInf, {},
+       "embedding: columns of the data the model does not read (no table, no input); they stay in the data for baselines.metaemb.attributes, e.g. an id-heavy model whose items are their ids"},
       {"model.context_rows", Type::kString, "none", -kInf, kInf, {"none", "mean"},
        "embedding: mean = the task context also reads the rows it scores: ctx.vector + ctx.set (mean of the inputs of the rows of one call: a task's support rows, or its query rows; never their labels), so a task starts from what the set of its rows says (which items a new user is shown, which users a new category is shown to); needs model.context; none = ctx.vector alone"},
       {"model.interactions", Type::kString, "none", -kInf, kInf, {"none", "dot"},

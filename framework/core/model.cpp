@@ -233,9 +233,18 @@ class Embedding : public Model {
                       " reads the rows into the task context: needs model.context > 0");
     if (spec_.interactions != "none" && spec_.interactions != "dot")
       throw UserError("model.interactions: '" + spec_.interactions + "' (none or dot)");
+    for (const auto& name : spec_.skip)
+      if (std::none_of(spec_.fields.begin(), spec_.fields.end(),
+                       [&](const InputField& f) { return f.name == name; }))
+        throw UserError("model.skip: no column '" + name + "' in the data (" + column_names() +
+                        ")");
+    if (std::all_of(spec_.fields.begin(), spec_.fields.end(),
+                    [&](const InputField& f) { return skipped(f); }))
+      throw UserError("model.skip: every column of the data is skipped; the model reads none");
     int64_t width = 0;
     for (const auto& f : spec_.fields) {
       width = std::max(width, f.offset + f.width);
+      if (skipped(f)) continue;
       if (f.role == InputField::Role::kNumeric) {
         in_ += f.width;
         continue;
@@ -270,6 +279,7 @@ class Embedding : public Model {
       parts.push_back(std::move(t));
     };
     for (const auto& f : spec_.fields) {
+      if (skipped(f)) continue;
       torch::Tensor cols = x.slice(1, f.offset, f.offset + f.width);
       if (f.role == InputField::Role::kNumeric) {
         parts.push_back(cols);
@@ -341,7 +351,7 @@ class Embedding : public Model {
       p.add("emb." + tables_[t], table_init(seed, 100 + t, vocab_[t], E));
     uint64_t which = 200;
     for (const auto& f : spec_.fields) {
-      if (!gru(f)) continue;
+      if (!gru(f) || skipped(f)) continue;
       const std::string g = "gru." + f.name;
       p.add(g + ".w_ih", uniform_init(seed, which++, {3 * H, E}, H));
       p.add(g + ".w_hh", uniform_init(seed, which++, {3 * H, H}, H));
@@ -364,6 +374,14 @@ class Embedding : public Model {
   }
 
  private:
+  bool skipped(const InputField& f) const {
+    return std::find(spec_.skip.begin(), spec_.skip.end(), f.name) != spec_.skip.end();
+  }
+  std::string column_names() const {
+    std::string s;
+    for (const auto& f : spec_.fields) s += (s.empty() ? "" : ", ") + f.name;
+    return s;
+  }
   bool gru(const InputField& f) const {
     return f.role == InputField::Role::kSequence && spec_.sequence == "gru";
   }
@@ -390,6 +408,9 @@ std::unique_ptr<Model> make_model(const ModelSpec& spec) {
   if (spec.context > 0 && spec.name != "embedding")
     throw UserError("model.context: only the embedding model has a task context (model.name: " +
                     spec.name + ")");
+  if (!spec.skip.empty() && spec.name != "embedding")
+    throw UserError(
+        "model.skip: only the embedding model reads named columns (model.name: " + spec.name + ")");
   if (spec.interactions != "none" && spec.name != "embedding")
     throw UserError(
         "model.interactions: only the embedding model has them (model.name: " + spec.name + ")");

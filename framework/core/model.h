@@ -44,6 +44,10 @@ struct ModelSpec {
   std::string pooling = "mean";
   std::string sequence = "gru";
   int64_t gru_hidden = 32;
+  // embedding: columns of the data the model does not read (no table, no
+  // input); they stay in the data, where baselines.metaemb can read them as
+  // attributes (an id-heavy model: items known by their ids alone).
+  std::vector<std::string> skip;
   // embedding: a task context of `context` entries ("ctx.vector", starting
   // at zero) read through a learned projection of the inputs ("ctx.proj"):
   // one more feature, ctx.vector . (ctx.proj [numeric, embeddings..., dot

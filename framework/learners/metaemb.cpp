@@ -108,6 +108,12 @@ MetaEmb::MetaEmb(const Model& model, MetaEmbOptions options)
         "baselines.metaemb generates id embeddings of new items, and this data has no item "
         "column (role: item in the schema it was packed with)");
   table_ = "emb." + item->table;
+  const auto& skip = model.spec().skip;
+  if (std::find(skip.begin(), skip.end(), item->name) != skip.end())
+    throw UserError(
+        "baselines.metaemb generates the id embeddings the model reads, and model.skip "
+        "leaves out the item column '" +
+        item->name + "'");
   if (o_.attributes.empty())
     throw UserError(
         "baselines.metaemb.attributes: list the item's attribute columns the generator reads "
@@ -135,6 +141,16 @@ MetaEmb::MetaEmb(const Model& model, MetaEmbOptions options)
       throw UserError("baselines.metaemb.attributes: '" + name + "' is listed twice");
     attrs_.push_back(*f);
     in_ += f->role == InputField::Role::kNumeric ? f->width : model.spec().embedding_dim;
+    // A table no column the model reads uses: the generator learns its own.
+    const bool model_has = std::any_of(fields.begin(), fields.end(), [&](const InputField& g) {
+      return g.role != InputField::Role::kNumeric && g.table == f->table &&
+             std::find(skip.begin(), skip.end(), g.name) == skip.end();
+    });
+    if (f->role != InputField::Role::kNumeric && !model_has &&
+        std::find(own_tables_.begin(), own_tables_.end(), f->table) == own_tables_.end()) {
+      own_tables_.push_back(f->table);
+      own_vocab_.push_back(f->vocab);
+    }
   }
 }
 
@@ -145,6 +161,9 @@ Params MetaEmb::init(uint64_t seed) const {
   p.add("gen.0.bias", model_.uniform_init(seed, 901, {H}, in_));
   p.add("gen.1.weight", model_.uniform_init(seed, 902, {E, H}, H));
   p.add("gen.1.bias", model_.uniform_init(seed, 903, {E}, H));
+  // Own attribute tables: U(-0.1, 0.1) rows, the scale of the model's.
+  for (size_t t = 0; t < own_tables_.size(); ++t)
+    p.add("gen.emb." + own_tables_[t], model_.uniform_init(seed, 910 + t, {own_vocab_[t], E}, 100));
   return p;
 }
 
@@ -159,7 +178,10 @@ torch::Tensor MetaEmb::generate(const Params& gen, const Params& theta,
       parts.push_back(cols);
       continue;
     }
-    const torch::Tensor table = theta.at("emb." + f.table).detach();
+    const bool own =
+        std::find(own_tables_.begin(), own_tables_.end(), f.table) != own_tables_.end();
+    const torch::Tensor table =
+        own ? gen.at("gen.emb." + f.table) : theta.at("emb." + f.table).detach();
     const torch::Tensor codes = cols.to(torch::kInt64);
     torch::Tensor e =
         table.index_select(0, codes.reshape({-1})).reshape({x.size(0), f.width, table.size(1)});

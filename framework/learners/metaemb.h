@@ -25,7 +25,10 @@
 // start for the first gradient steps on the item's own clicks.
 //
 // Generator: [attribute embeddings (mean-pooled for multi-valued columns),
-// numeric attributes] -> linear -> ReLU -> linear -> id embedding.
+// numeric attributes] -> linear -> ReLU -> linear -> id embedding. The
+// attribute embeddings are the trained model's, or, for columns the model
+// does not read (model.skip: an id-heavy model), tables of the generator's
+// own.
 #include <torch/types.h>
 
 #include <cstdint>
@@ -82,7 +85,9 @@ class MetaEmb {
   Params init(uint64_t seed) const;
   // Generated id embeddings [n, embedding_dim] of items whose model-input
   // rows are `rows` [n, width]; theta's attribute tables are read, not
-  // differentiated.
+  // differentiated. An attribute whose table the model does not have (its
+  // columns in model.skip) is read from the generator's own table
+  // "gen.emb.<table>", learned with it.
   torch::Tensor generate(const Params& gen, const Params& theta, const torch::Tensor& rows) const;
   struct Report {
     double first_loss = 0, last_loss = 0;  // mean generator loss, first and last 10% of steps
@@ -102,6 +107,8 @@ class MetaEmb {
   const Model& model_;
   MetaEmbOptions o_;
   std::vector<InputField> attrs_;
+  std::vector<std::string> own_tables_;  // tables of attributes the model skips
+  std::vector<int64_t> own_vocab_;
   int64_t in_ = 0;
   std::string table_;
 };

@@ -65,6 +65,7 @@ ModelSpec model_options(const Config& c) {
   ms.context = c.get_int("model.context");
   ms.interactions = c.get_string("model.interactions");
   ms.context_rows = c.get_string("model.context_rows");
+  ms.skip = c.get_strings("model.skip");
   ms.dtype = dtype_of(c);
   return ms;
 }

@@ -447,3 +447,49 @@ TEST(Embedding, ContextRowsReadTheMeanOfTheRowsOfOneCall) {
   EXPECT_THROW(small_model("gru", 0, "none", "mean"), UserError);
   EXPECT_THROW(small_model("gru", 3, "none", "sum"), UserError);
 }
+
+// model.skip: the model neither reads nor has tables for skipped columns
+// (a shared table stays while a kept column uses it); a skipped GRU column
+// has no encoder. Unknown names, every column, and other models are refused.
+TEST(Embedding, SkippedColumnsAreNeitherReadNorGivenTables) {
+  ModelSpec s;
+  s.name = "embedding";
+  s.fields = fields();
+  s.input_shape = {7};
+  s.hidden = {3};
+  s.embedding_dim = 2;
+  s.gru_hidden = 2;
+  s.dtype = torch::kFloat64;
+  s.skip = {"brand", "history"};
+  auto m = make_model(s);
+  const Params p = m->init(1);
+  for (const auto& n : p.names)
+    EXPECT_TRUE(n.rfind("emb.brand", 0) != 0 && n.rfind("gru.", 0) != 0 &&
+                n.rfind("emb.history", 0) != 0)
+        << n;
+  EXPECT_TRUE(p.contains("emb.tags"));
+  EXPECT_EQ(p.at("body.0.weight").size(1), 1 + 2);  // price and the pooled tags
+  const torch::Tensor x = items(6, 17);
+  torch::Tensor y = x.clone();
+  y.select(1, 1).copy_((x.select(1, 1) + 1).remainder(5));      // other brands
+  y.slice(1, 4, 7).copy_((x.slice(1, 4, 7) + 2).remainder(6));  // other histories
+  EXPECT_FALSE(torch::equal(x, y));
+  EXPECT_TRUE(torch::equal(m->forward(p, x, Mode::kTrain), m->forward(p, y, Mode::kTrain)));
+  torch::Tensor z = x.clone();
+  z.slice(1, 2, 4).copy_((x.slice(1, 2, 4) + 1).remainder(4));  // other tags: read
+  EXPECT_FALSE(torch::equal(m->forward(p, x, Mode::kTrain), m->forward(p, z, Mode::kTrain)));
+  auto refused = [&](std::vector<std::string> skip, const std::string& name, const char* says) {
+    ModelSpec t = s;
+    t.skip = std::move(skip);
+    t.name = name;
+    try {
+      make_model(t);
+      ADD_FAILURE() << "accepted";
+    } catch (const UserError& e) {
+      EXPECT_NE(std::string(e.what()).find(says), std::string::npos) << e.what();
+    }
+  };
+  refused({"colour"}, "embedding", "no column 'colour'");
+  refused({"price", "brand", "tags", "history"}, "embedding", "every column");
+  refused({"brand"}, "mlp", "only the embedding model");
+}
