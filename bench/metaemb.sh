@@ -34,6 +34,7 @@ OUTER=${OUTER:-0.01}
 SHOTS=${SHOTS:-"[0,5]"}
 GEN=${GEN:-}
 SETS=${SETS:-}
+read -ra sets <<<"$SETS"  # words, not globs: [brand,shop,tags] stays as written
 if [ -n "${OUT:-}" ]; then out=$OUT; mkdir -p "$out"; else out=$(mktemp -d); trap 'rm -rf "$out"' EXIT; fi
 [ -f "$out/logs/log.csv" ] || "$BIN" generate --out "$out/logs" --seed 7 --min-impressions 40 $GEN >/dev/null
 [ -f "$out/user/manifest.h5" ] ||
@@ -45,7 +46,7 @@ for seed in $SEEDS; do
   # --resume auto: a run stopped part-way is completed, a finished one reused.
   "$BIN" train --config configs/catalogue-users.yaml --set data.path="$out/user" \
     --set train.steps="$STEPS" --set learner.inner_lr="$INNER" --set train.outer_lr="$OUTER" \
-    --set seed="$seed" --set eval.at_end=false --set eval.val_every=0 $SETS --run-dir "$dir" \
+    --set seed="$seed" --set eval.at_end=false --set eval.val_every=0 "${sets[@]}" --run-dir "$dir" \
     --resume auto >/dev/null
   [ -f "$dir/metaemb.json" ] ||
     "$BIN" eval --checkpoint "$dir" --baseline metaemb --set eval.episodes="$EPISODES" \

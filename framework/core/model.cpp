@@ -402,12 +402,23 @@ class Embedding : public Model {
 
 }  // namespace
 
+std::vector<InputField> read_fields(const ModelSpec& spec) {
+  std::vector<InputField> out;
+  for (const auto& f : spec.fields)
+    if (std::find(spec.skip.begin(), spec.skip.end(), f.name) == spec.skip.end()) out.push_back(f);
+  return out;
+}
+
 std::unique_ptr<Model> make_model(const ModelSpec& spec) {
   if (spec.input_shape.empty()) throw std::logic_error("model input shape unknown");
   if (spec.context < 0) throw UserError("model.context: must be >= 0");
   if (spec.context > 0 && spec.name != "embedding")
     throw UserError("model.context: only the embedding model has a task context (model.name: " +
                     spec.name + ")");
+  if (spec.context_rows != "none" && spec.name != "embedding")
+    throw UserError(
+        "model.context_rows: only the embedding model has a task context (model.name: " +
+        spec.name + ")");
   if (!spec.skip.empty() && spec.name != "embedding")
     throw UserError(
         "model.skip: only the embedding model reads named columns (model.name: " + spec.name + ")");

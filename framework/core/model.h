@@ -44,9 +44,10 @@ struct ModelSpec {
   std::string pooling = "mean";
   std::string sequence = "gru";
   int64_t gru_hidden = 32;
-  // embedding: columns of the data the model does not read (no table, no
-  // input); they stay in the data, where baselines.metaemb can read them as
-  // attributes (an id-heavy model: items known by their ids alone).
+  // embedding: columns of the data the model does not read (no input, and
+  // no table unless a read column shares it); they stay in the data, where
+  // baselines.metaemb can read them as attributes (an id-heavy model: items
+  // known by their ids).
   std::vector<std::string> skip;
   // embedding: a task context of `context` entries ("ctx.vector", starting
   // at zero) read through a learned projection of the inputs ("ctx.proj"):
@@ -58,7 +59,8 @@ struct ModelSpec {
   int64_t context = 0;
   // embedding, with a context: "mean" adds ctx.set [context x inputs] times
   // the mean of the inputs of the rows a call scores (one task's support
-  // rows, or its query rows; labels are never read) to ctx.vector, so that
+  // rows, its query rows, or both as fine-tuning's joint pre-training and
+  // protonet take them; labels are never read) to ctx.vector, so that
   // a task's context starts from what the set of its rows says (which items
   // a new user is shown, which users a new category is shown to), at 0
   // shots too. Like batch norm on a batch's statistics, a row's score then
@@ -144,6 +146,9 @@ torch::Tensor linear_batched(const torch::Tensor& x, const torch::Tensor& w,
 torch::Tensor gru_last_state(const torch::Tensor& e, const torch::Tensor& mask,
                              const torch::Tensor& w_ih, const torch::Tensor& w_hh,
                              const torch::Tensor& b_ih, const torch::Tensor& b_hh);
+
+// The data's columns the model reads: spec.fields without spec.skip.
+std::vector<InputField> read_fields(const ModelSpec& spec);
 
 // Builds the model the spec names; throws UserError on an unknown name or a
 // spec that does not fit the input (e.g. conv4 on feature vectors).

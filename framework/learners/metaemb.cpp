@@ -161,7 +161,7 @@ Params MetaEmb::init(uint64_t seed) const {
   p.add("gen.0.bias", model_.uniform_init(seed, 901, {H}, in_));
   p.add("gen.1.weight", model_.uniform_init(seed, 902, {E, H}, H));
   p.add("gen.1.bias", model_.uniform_init(seed, 903, {E}, H));
-  // Own attribute tables: U(-0.1, 0.1) rows, the scale of the model's.
+  // Own attribute tables: U(-0.1, 0.1) rows (the model's are N(0, 0.1^2)).
   for (size_t t = 0; t < own_tables_.size(); ++t)
     p.add("gen.emb." + own_tables_[t], model_.uniform_init(seed, 910 + t, {own_vocab_[t], E}, 100));
   return p;
@@ -239,7 +239,10 @@ Params MetaEmb::train(const Params& theta_in, const ItemIndex& ix, uint64_t seed
     const torch::Tensor yb = ix.train_y.index_select(0, ib).to(dev, dtype);
     const torch::Tensor phi = generate(gen, theta, ix.attributes.index_select(0, c.cpu()));
     const torch::Tensor la = loss(theta, table, c, phi, xa, ya);
-    // Per item: the gradient of its own mean loss (la is the mean over B items).
+    // Per item: the gradient of its own mean loss (la is the mean over B
+    // items). With model.context_rows: mean the B x K rows of a call also
+    // share their mean input, so each item's gradient carries a little of
+    // the others' losses.
     const torch::Tensor g =
         torch::autograd::grad({la * static_cast<double>(B)}, {phi}, {}, true, true)[0];
     const torch::Tensor lb = loss(theta, table, c, phi - o_.warmup_lr * g, xb, yb);

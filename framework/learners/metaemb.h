@@ -75,6 +75,8 @@ struct ItemIndex {
 };
 
 // Throws UserError when the data has no item column.
+// `fields`: the columns the model reads (read_fields of its spec), so a
+// click history the model skips names no item.
 ItemIndex index_items(const ItemStore& store, const std::vector<InputField>& fields);
 
 class MetaEmb {

@@ -239,7 +239,7 @@ EvalMethod metaemb_method(const Experiment& ex, const EvalMethod& base, comm::Ba
     throw UserError("eval.baselines: metaemb starts from a meta-trained learner's parameters");
   const auto& source = dynamic_cast<const PreferenceSource&>(*ex.source);
   const MetaEmb me(*ex.model, ex.options.metaemb);
-  const ItemIndex index = index_items(source.store(), ex.source->fields());
+  const ItemIndex index = index_items(source.store(), read_fields(ex.model->spec()));
   const uint64_t seed = ex.options.train.seed;
   Params gen = me.init(seed);
   // Every rank (rank 0 too) takes the generator from the same doubles.

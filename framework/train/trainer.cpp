@@ -389,7 +389,8 @@ torch::Tensor Trainer::meta_gradient(const Params& theta, int64_t step) {
   ExactSum exact(ex_.options.comm.exact ? static_cast<size_t>(state.flat_grad.numel()) : 0);
   ExactSum* sum = ex_.options.comm.exact ? &exact : nullptr;
   std::optional<SparseTables> tables;
-  if (ex_.options.comm.sparse_embeddings) tables.emplace(state.theta, ex_.source->fields());
+  if (ex_.options.comm.sparse_embeddings)
+    tables.emplace(state.theta, read_fields(ex_.model->spec()));
   SparseTables* sparse = tables ? &*tables : nullptr;
   accumulate(*ex_.learner, state, eps, sum, sparse);
   reduce(reducer, state, sum, step, sparse, *comm_);
@@ -442,7 +443,7 @@ TrainReport Trainer::run() {
       throw UserError(
           "comm.sparse_embeddings: not with comm.reduction: exact (the rows are "
           "summed in float)");
-    tables.emplace(state.theta, ex_.source->fields());
+    tables.emplace(state.theta, read_fields(ex_.model->spec()));
   }
   SparseTables* sparse = tables ? &*tables : nullptr;
 

@@ -469,6 +469,10 @@ TEST(Embedding, SkippedColumnsAreNeitherReadNorGivenTables) {
         << n;
   EXPECT_TRUE(p.contains("emb.tags"));
   EXPECT_EQ(p.at("body.0.weight").size(1), 1 + 2);  // price and the pooled tags
+  // What the model reads (sparse tables and metaemb's index look at these).
+  std::vector<std::string> read;
+  for (const auto& f : read_fields(m->spec())) read.push_back(f.name);
+  EXPECT_EQ(read, (std::vector<std::string>{"price", "tags"}));
   const torch::Tensor x = items(6, 17);
   torch::Tensor y = x.clone();
   y.select(1, 1).copy_((x.select(1, 1) + 1).remainder(5));      // other brands
@@ -492,4 +496,9 @@ TEST(Embedding, SkippedColumnsAreNeitherReadNorGivenTables) {
   refused({"colour"}, "embedding", "no column 'colour'");
   refused({"price", "brand", "tags", "history"}, "embedding", "every column");
   refused({"brand"}, "mlp", "only the embedding model");
+  ModelSpec t = s;
+  t.name = "mlp";
+  t.skip.clear();
+  t.context_rows = "mean";
+  EXPECT_THROW(make_model(t), UserError);  // context_rows too
 }

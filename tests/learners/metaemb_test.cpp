@@ -146,6 +146,11 @@ TEST(MetaEmb, IndexKnowsWhichItemsAreNewAndWhereTheOthersWereShown) {
   }
   EXPECT_EQ(ix.train_x.size(0), 30 * kPerItem);
   EXPECT_EQ(ix.train_y.size(0), 30 * kPerItem);
+  // A model that skips the click history learns no row from it: item 39
+  // is then new too.
+  const ItemIndex no_history = index_items(*w.store, read_fields(model({"history"})->spec()));
+  EXPECT_EQ(no_history.cold(), 10);
+  EXPECT_FALSE(no_history.named[2 + 39]);
   // No item column: no id embeddings to generate.
   auto f = fields();
   f[1].role = InputField::Role::kCategorical;
@@ -217,8 +222,8 @@ TEST(MetaEmb, GeneratedEmbeddingsScoreNewItemsBetterThanRandomRows) {
   expect_generated_rows_close_the_gap(w, me, gen, ix);
 }
 
-// An id-heavy model (model.skip: brand and tags; it reads the item id and
-// the user's numbers): the generator reads the skipped columns through
+// An id-heavy model (model.skip: brand and tags; it reads the item id, the
+// user's numbers and the click history): the generator reads the skipped columns through
 // tables of its own, learned with it, and its rows still score the new
 // items far better than random ones.
 TEST(MetaEmb, ReadsColumnsTheModelSkipsFromTablesOfItsOwn) {
