@@ -210,13 +210,30 @@ std::unique_ptr<Experiment> finetune_experiment(const Experiment& ex) {
                               "configured below");
 }
 
+namespace {
+std::string shape_string(const torch::Tensor& t) {
+  std::string s = "[";
+  for (int64_t i = 0; i < t.dim(); ++i) s += (i ? ", " : "") + std::to_string(t.size(i));
+  return s + "]";
+}
+}  // namespace
+
 std::unique_ptr<Experiment> checkpoint_experiment(const Checkpoint& ck, const std::string& path,
                                                   const std::vector<std::string>& overrides) {
   Config cfg = Config::from_yaml(ck.config_yaml, path);
   for (const auto& o : overrides) cfg.set(o);
   auto ex = build_experiment(cfg);
-  if (ex->learner->init(0).names != ck.params.names)
+  const Params want = ex->learner->init(0);
+  if (want.names != ck.params.names)
     throw UserError("checkpoint '" + path + "' does not match its config's model/learner");
+  // Same names, other shapes: an override that changed a width (e.g.
+  // model.skip of a numeric column) would fail inside LibTorch otherwise.
+  for (size_t i = 0; i < want.size(); ++i)
+    if (want.tensors[i].sizes() != ck.params.tensors[i].sizes())
+      throw UserError("checkpoint '" + path + "': parameter " + want.names[i] + " has shape " +
+                      shape_string(ck.params.tensors[i]) + ", the config's model makes " +
+                      shape_string(want.tensors[i]) +
+                      " (an override changed the model: model.* settings must match the run's)");
   return ex;
 }
 

@@ -144,6 +144,18 @@ TEST(Catalogue, GeneratePackTrainAndEvaluateWithCoverage) {
   }
   ASSERT_EQ(metaemb_auc.size(), 3u);
   EXPECT_NEAR(metaemb_auc["category-2"], metaemb_auc["category"], 1e-9);
+  // An override that keeps the parameter names but not their shapes (the
+  // numeric price left out of the model) is refused by name, not by
+  // LibTorch at the first forward.
+  Result skipped = run("eval --checkpoint " + d + "/run-user --set model.skip=[log_price]");
+  EXPECT_EQ(skipped.code, 1) << skipped.output;
+  EXPECT_NE(skipped.output.find("parameter body.0.weight has shape"), std::string::npos)
+      << skipped.output;
+  // Skipping a coded column drops its table: the names differ.
+  Result no_brand = run("eval --checkpoint " + d + "/run-user --set model.skip=[brand]");
+  EXPECT_EQ(no_brand.code, 1) << no_brand.output;
+  EXPECT_NE(no_brand.output.find("does not match its config's model/learner"), std::string::npos)
+      << no_brand.output;
   // metaemb scores through the learner's head: protonet has none.
   Result pn = run(train_args(d + "/category", d + "/run-protonet") +
                   " --set learner.name=protonet --set learner.inner_params=dense "
