@@ -238,13 +238,12 @@ class Embedding : public Model {
                        [&](const InputField& f) { return f.name == name; }))
         throw UserError("model.skip: no column '" + name + "' in the data (" + column_names() +
                         ")");
-    if (std::all_of(spec_.fields.begin(), spec_.fields.end(),
-                    [&](const InputField& f) { return skipped(f); }))
+    read_ = read_fields(spec_);
+    if (read_.empty())
       throw UserError("model.skip: every column of the data is skipped; the model reads none");
     int64_t width = 0;
-    for (const auto& f : spec_.fields) {
-      width = std::max(width, f.offset + f.width);
-      if (skipped(f)) continue;
+    for (const auto& f : spec_.fields) width = std::max(width, f.offset + f.width);
+    for (const auto& f : read_) {
       if (f.role == InputField::Role::kNumeric) {
         in_ += f.width;
         continue;
@@ -278,8 +277,7 @@ class Embedding : public Model {
       if (dot && t.size(1) == E) dotted.push_back(t);
       parts.push_back(std::move(t));
     };
-    for (const auto& f : spec_.fields) {
-      if (skipped(f)) continue;
+    for (const auto& f : read_) {
       torch::Tensor cols = x.slice(1, f.offset, f.offset + f.width);
       if (f.role == InputField::Role::kNumeric) {
         parts.push_back(cols);
@@ -350,8 +348,8 @@ class Embedding : public Model {
     for (size_t t = 0; t < tables_.size(); ++t)
       p.add("emb." + tables_[t], table_init(seed, 100 + t, vocab_[t], E));
     uint64_t which = 200;
-    for (const auto& f : spec_.fields) {
-      if (!gru(f) || skipped(f)) continue;
+    for (const auto& f : read_) {
+      if (!gru(f)) continue;
       const std::string g = "gru." + f.name;
       p.add(g + ".w_ih", uniform_init(seed, which++, {3 * H, E}, H));
       p.add(g + ".w_hh", uniform_init(seed, which++, {3 * H, H}, H));
@@ -374,9 +372,6 @@ class Embedding : public Model {
   }
 
  private:
-  bool skipped(const InputField& f) const {
-    return std::find(spec_.skip.begin(), spec_.skip.end(), f.name) != spec_.skip.end();
-  }
   std::string column_names() const {
     std::string s;
     for (const auto& f : spec_.fields) s += (s.empty() ? "" : ", ") + f.name;
@@ -394,6 +389,7 @@ class Embedding : public Model {
     for (int64_t i = 0; i < rows * dim; ++i) d[i] = static_cast<float>(0.1 * rng.normal());
     return t.to(spec_.dtype);
   }
+  std::vector<InputField> read_;  // the columns read: spec_.fields without spec_.skip
   std::vector<std::string> tables_;
   std::vector<int64_t> vocab_;
   int64_t in_ = 0;      // width of [numeric, embeddings..., dots]

@@ -114,6 +114,7 @@ MetaEmb::MetaEmb(const Model& model, MetaEmbOptions options)
         "baselines.metaemb generates the id embeddings the model reads, and model.skip "
         "leaves out the item column '" +
         item->name + "'");
+  const std::vector<InputField> read = read_fields(model.spec());
   if (o_.attributes.empty())
     throw UserError(
         "baselines.metaemb.attributes: list the item's attribute columns the generator reads "
@@ -142,9 +143,8 @@ MetaEmb::MetaEmb(const Model& model, MetaEmbOptions options)
     attrs_.push_back(*f);
     in_ += f->role == InputField::Role::kNumeric ? f->width : model.spec().embedding_dim;
     // A table no column the model reads uses: the generator learns its own.
-    const bool model_has = std::any_of(fields.begin(), fields.end(), [&](const InputField& g) {
-      return g.role != InputField::Role::kNumeric && g.table == f->table &&
-             std::find(skip.begin(), skip.end(), g.name) == skip.end();
+    const bool model_has = std::any_of(read.begin(), read.end(), [&](const InputField& g) {
+      return g.role != InputField::Role::kNumeric && g.table == f->table;
     });
     if (f->role != InputField::Role::kNumeric && !model_has &&
         std::find(own_tables_.begin(), own_tables_.end(), f->table) == own_tables_.end()) {

@@ -74,6 +74,20 @@ LearnerOptions opts(const std::string& name, bool inner_embeddings) {
   return o;
 }
 
+// The second-order meta-gradient of `maml` at theta on e against finite
+// differences of its query loss after adaptation; returns the gradient.
+std::vector<torch::Tensor> expect_exact_meta_gradient(const GradientLearner& maml,
+                                                      const Params& theta, const Episode& e) {
+  std::vector<torch::Tensor> g = test::zeros_like(theta);
+  maml.accumulate_meta_gradient(theta, e, g);
+  auto loss = [&](const Params& t) {
+    auto [fast, out] = maml.adapt(t.detached(true), single_episode(e), 2, false);
+    return task_loss(TaskKind::kPreference, out, e.query_y).item<double>();
+  };
+  EXPECT_LT(relative_error(g, test::finite_difference(theta, loss)), 1e-6);
+  return g;
+}
+
 }  // namespace
 
 TEST(Embedding, GruMatchesLibTorchsAndPaddingLeavesTheState) {
@@ -222,13 +236,7 @@ TEST(Embedding, ContextOnlyInnerLoopAdaptsTheContextAloneWithExactMetaGradients)
     EXPECT_EQ(torch::equal(fast.at(theta.names[i]), theta.tensors[i]),
               theta.names[i] != "ctx.vector")
         << theta.names[i];
-  std::vector<torch::Tensor> g = test::zeros_like(theta);
-  maml.accumulate_meta_gradient(theta, e, g);
-  auto loss = [&](const Params& p) {
-    auto [f, o2] = maml.adapt(p.detached(true), single_episode(e), 2, false);
-    return task_loss(TaskKind::kPreference, o2, e.query_y).item<double>();
-  };
-  EXPECT_LT(relative_error(g, test::finite_difference(theta, loss)), 1e-6);
+  const std::vector<torch::Tensor> g = expect_exact_meta_gradient(maml, theta, e);
   for (size_t i = 0; i < theta.size(); ++i)
     EXPECT_GT(g[i].abs().sum().item<double>(), 0) << theta.names[i];
   // The dense default adapts the context with the dense layers.
@@ -348,13 +356,7 @@ TEST(Embedding, DotInteractionsAppendThePairwiseDotProductsOfTheEmbeddedColumns)
   const Episode e = episode(9);
   GradientLearner maml(*gru_dots, TaskKind::kPreference, opts("maml", true));
   Params theta = maml.init(2).detached(true);
-  std::vector<torch::Tensor> g = test::zeros_like(theta);
-  maml.accumulate_meta_gradient(theta, e, g);
-  auto loss = [&](const Params& q) {
-    auto [fast, out] = maml.adapt(q.detached(true), single_episode(e), 2, false);
-    return task_loss(TaskKind::kPreference, out, e.query_y).item<double>();
-  };
-  EXPECT_LT(relative_error(g, test::finite_difference(theta, loss)), 1e-6);
+  expect_exact_meta_gradient(maml, theta, e);
   EXPECT_EQ(theta.at("body.0.weight").size(1), 10);
   // Refused: an unknown kind, a model other than embedding, and fewer than
   // two columns of the embedding width (a GRU state of another width).
@@ -435,13 +437,7 @@ TEST(Embedding, ContextRowsReadTheMeanOfTheRowsOfOneCall) {
   auto [fast, out] = maml.adapt(theta.detached(true), single_episode(e), 2, false);
   EXPECT_TRUE(torch::equal(fast.at("ctx.set"), theta.at("ctx.set")));
   EXPECT_FALSE(torch::equal(fast.at("ctx.vector"), theta.at("ctx.vector")));
-  std::vector<torch::Tensor> g = test::zeros_like(theta);
-  maml.accumulate_meta_gradient(theta, e, g);
-  auto loss = [&](const Params& t) {
-    auto [f2, o2] = maml.adapt(t.detached(true), single_episode(e), 2, false);
-    return task_loss(TaskKind::kPreference, o2, e.query_y).item<double>();
-  };
-  EXPECT_LT(relative_error(g, test::finite_difference(theta, loss)), 1e-6);
+  const std::vector<torch::Tensor> g = expect_exact_meta_gradient(maml, theta, e);
   EXPECT_GT(g[theta.index_of("ctx.set")].abs().sum().item<double>(), 0);
   // Refused: without a context, and an unknown kind.
   EXPECT_THROW(small_model("gru", 0, "none", "mean"), UserError);
@@ -452,14 +448,7 @@ TEST(Embedding, ContextRowsReadTheMeanOfTheRowsOfOneCall) {
 // (a shared table stays while a kept column uses it); a skipped GRU column
 // has no encoder. Unknown names, every column, and other models are refused.
 TEST(Embedding, SkippedColumnsAreNeitherReadNorGivenTables) {
-  ModelSpec s;
-  s.name = "embedding";
-  s.fields = fields();
-  s.input_shape = {7};
-  s.hidden = {3};
-  s.embedding_dim = 2;
-  s.gru_hidden = 2;
-  s.dtype = torch::kFloat64;
+  ModelSpec s = small_model()->spec();
   s.skip = {"brand", "history"};
   auto m = make_model(s);
   const Params p = m->init(1);
