@@ -7,11 +7,14 @@ row's true score (datasets/synthetic_logs.h):
   z(u, i) = 1.5 p_u.v_i / sqrt(3 f) - kappa_u (log_price_i - m_c) + q_s + b_c - 1.5
 
 with the user's preference p_u = mean of its departments' prototypes
-+ 0.5 N(0, I) (a first department, the log's `segment` column, and with
++ T N(0, I) (a first department, the log's `segment` column, and with
 probability 0.4 a second one, drawn uniformly among the others), its
 price sensitivity kappa_u = |N(0.5, 0.3^2)|, and the item's latent vector
 v_i = w_c (its category's direction: the department's prototype
-+ 0.5 N(0, I)) + what its brand and tags give it + its own part 0.6 N(0, I).
++ C N(0, I)) + what its brand and tags give it + its own part 0.6 N(0, I).
+A share F of a user's impressions fall in its departments' categories.
+T, C and F (generate's --taste-spread, --category-spread, --exposure-focus)
+are read from latents-spec.csv.
 
 This script scores query impressions with the metric metacat reports
 (each episode's query AUC, averaged over episodes):
@@ -64,8 +67,6 @@ import numpy as np
 
 from preference_bound import auc  # the same per-episode AUC (bench/)
 
-SHOWN_OWN = 0.8  # share of a user's impressions in its own departments
-
 
 def read_csv(d, name):
     path = os.path.join(d, name)
@@ -83,6 +84,10 @@ class Log:
         self.dept_names = [r[0] for r in rows]
         dept = {n: k for k, n in enumerate(self.dept_names)}
         self.P = np.array([[float(x) for x in r[1:]] for r in rows])
+        spec = {r[0]: float(r[1]) for r in read_csv(d, "latents-spec.csv")}
+        self.taste = spec["taste_spread"]
+        self.spread = spec["category_spread"]
+        self.focus = spec["exposure_focus"]  # share of impressions in own departments
         f = self.f = self.P.shape[1]
         self.scale = 1.5 / math.sqrt(3 * f)
         self.cat_dept, self.w = {}, {}
@@ -129,7 +134,7 @@ class Log:
             d = depts_of_user[:, j : j + 1]
             hit = (d == np.asarray(cat_depts)[None, :]) & (d >= 0)
             out += hit / np.maximum(self.per_dept[np.maximum(d, 0)], 1)
-        return SHOWN_OWN * out / n + (1 - SHOWN_OWN) / self.n_cats
+        return self.focus * out / n + (1 - self.focus) / self.n_cats
 
 
 def episodes(a, log, rng, add, key):
@@ -163,7 +168,7 @@ def user_bound(a, log, rng, add):
         second = (d0 + 1 + rng.integers(max(D - 1, 1), size=a.samples)) % D
         depts = np.stack([np.full(a.samples, d0), np.where(two, second, -1)], 1)
         mean = np.where(two[:, None], (log.P[d0] + log.P[second]) / 2, log.P[d0])
-        p = mean + 0.5 * rng.standard_normal((a.samples, log.f))
+        p = mean + log.taste * rng.standard_normal((a.samples, log.f))
         kappa = np.abs(0.5 + 0.3 * rng.standard_normal(a.samples))
 
         def logits(items):
@@ -212,7 +217,7 @@ def category_bound(a, log, rng, add):
     D, f = len(log.P), log.f
     for name, rows, query, y_q in episodes(a, log, rng, add, 1):
         d = rng.integers(D, size=a.samples)
-        w = log.P[d] + 0.5 * rng.standard_normal((a.samples, f))
+        w = log.P[d] + log.spread * rng.standard_normal((a.samples, f))
         bias = 0.3 * rng.standard_normal(a.samples)
         distinct = sorted({r[2] for r in rows})
         slot = {i: k for k, i in enumerate(distinct)}
@@ -235,8 +240,8 @@ def category_bound(a, log, rng, add):
                 return out
             for r in rs:
                 du = log.users[r[0]][0]
-                per = np.array([SHOWN_OWN * (dd in du) / (len(du) * max(log.per_dept[dd], 1))
-                                + (1 - SHOWN_OWN) / log.n_cats for dd in range(D)])
+                per = np.array([log.focus * (dd in du) / (len(du) * max(log.per_dept[dd], 1))
+                                + (1 - log.focus) / log.n_cats for dd in range(D)])
                 out += np.log(per[d])
             return out
 

@@ -9,6 +9,7 @@
 #include <functional>
 #include <sstream>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include "core/error.h"
@@ -73,10 +74,13 @@ LogsSummary write_synthetic_logs(const LogsSpec& spec, uint64_t seed, const std:
       spec.shops < 1 || spec.tags < 3 || spec.latent_dim < 1 || spec.min_items < 1 ||
       spec.max_items < spec.min_items || spec.min_impressions < 1 ||
       spec.max_impressions < spec.min_impressions || !std::isfinite(spec.brand_in_category) ||
-      spec.brand_in_category < 0)
+      spec.brand_in_category < 0 || !(spec.category_spread >= 0) ||
+      !std::isfinite(spec.category_spread) || !(spec.taste_spread >= 0) ||
+      !std::isfinite(spec.taste_spread) || !(spec.exposure_focus >= 0 && spec.exposure_focus <= 1))
     throw UserError(
         "generate: sizes must be positive, with at least 4 brands and 3 tags, each maximum "
-        "at least its minimum, and --brand-in-category at least 0");
+        "at least its minimum, --brand-in-category, --category-spread and --taste-spread "
+        "finite and at least 0, and --exposure-focus in [0, 1]");
   const int64_t f = spec.latent_dim;
   std::vector<Vec> proto(spec.departments), beta(spec.brands), tau(spec.tags);
   std::vector<double> premium(spec.brands), quality(spec.shops);
@@ -105,7 +109,7 @@ LogsSummary write_synthetic_logs(const LogsSpec& spec, uint64_t seed, const std:
     Category& k = cats[c];
     k.department = r.randint(spec.departments);
     of_department[k.department].push_back(c);
-    k.w = normal_vec(r, f, 0.5);
+    k.w = normal_vec(r, f, spec.category_spread);
     for (int64_t j = 0; j < f; ++j) k.w[j] += proto[k.department][j];
     k.bias = 0.3 * r.normal();
     k.price_level = 3 + 0.5 * r.normal();
@@ -174,11 +178,23 @@ LogsSummary write_synthetic_logs(const LogsSpec& spec, uint64_t seed, const std:
     o << "\n";
   };
   const char* const latents_files[] = {"latents-departments.csv", "latents-categories.csv",
-                                       "latents-items.csv", "latents-users.csv"};
+                                       "latents-items.csv", "latents-users.csv",
+                                       "latents-spec.csv"};
   if (!spec.latents)
     for (const char* name : latents_files)
       std::filesystem::remove(std::filesystem::path(dir) / name);
   if (spec.latents) {
+    write_csv("latents-spec.csv", [&](std::ostream& o) {
+      char b[96];
+      o << "name,value\n";
+      for (const auto& [name, value] :
+           {std::pair<const char*, double>{"category_spread", spec.category_spread},
+            {"taste_spread", spec.taste_spread},
+            {"exposure_focus", spec.exposure_focus}}) {
+        std::snprintf(b, sizeof b, "%s,%.17g\n", name, value);
+        o << b;
+      }
+    });
     write_csv("latents-departments.csv", [&](std::ostream& o) {
       header(o, "department", "u");
       for (int64_t d = 0; d < spec.departments; ++d) {
@@ -227,7 +243,7 @@ LogsSummary write_synthetic_logs(const LogsSpec& spec, uint64_t seed, const std:
         int64_t second = r.randint(spec.departments - 1);
         depts.push_back(second >= depts[0] ? second + 1 : second);
       }
-      Vec p = normal_vec(r, f, 0.5);
+      Vec p = normal_vec(r, f, spec.taste_spread);
       for (int64_t j = 0; j < f; ++j) {
         double m = 0;
         for (int64_t d : depts) m += proto[d][j];
@@ -256,7 +272,7 @@ LogsSummary write_synthetic_logs(const LogsSpec& spec, uint64_t seed, const std:
         int64_t c = -1, i = -1;
         for (int tries = 0; tries < 20 && i < 0; ++tries) {
           const auto& mine = of_department[depts[rs.randint(static_cast<int64_t>(depts.size()))]];
-          c = rs.uniform() < 0.8 && !mine.empty()
+          c = rs.uniform() < spec.exposure_focus && !mine.empty()
                   ? mine[rs.randint(static_cast<int64_t>(mine.size()))]
                   : rs.randint(spec.categories);
           const auto& pop = cats[c].popularity;

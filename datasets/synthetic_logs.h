@@ -5,7 +5,7 @@
 //
 // Model (every draw seeded and counter-based; f = latent_dim):
 //   department prototypes   u_d ~ N(0, I_f)
-//   category c              department d(c) uniform, w_c = u_d(c) + 0.5 N(0, I),
+//   category c              department d(c) uniform, w_c = u_d(c) + C N(0, I),
 //                           bias b_c ~ N(0, 0.3^2), log-price level m_c ~ N(3, 0.5^2),
 //                           4 brands of its own drawn from the brands
 //   brand b                 beta_b ~ 0.7 N(0, I), price premium pi_b ~ N(0, 1)
@@ -21,7 +21,7 @@
 //                           no sum of a brand row and a category row carries
 //                           it. S = brand_in_category, default 0: none)
 //   user u                  segment = a department s(u) (and with probability 0.4
-//                           a second one), p_u = mean of their u_d + 0.5 N(0, I),
+//                           a second one), p_u = mean of their u_d + T N(0, I),
 //                           price sensitivity k_u = |N(0.5, 0.3^2)|
 //   true score              z(u, i) = 1.5 p_u.v_i / sqrt(3 f) - k_u (log price_i - m_c)
 //                                     + q_s + b_c - 1.5 (users are shown their
@@ -29,7 +29,7 @@
 //                                     offset brings clicks to about half)
 //   click                   y ~ Bernoulli(sigmoid(z))
 //   impressions             per user Pareto(1.5) many from min_impressions, capped;
-//                           each in a category of the user's departments (p 0.8) or
+//                           each in a category of the user's departments (p F) or
 //                           any; its item by popularity (Zipf 1.0 within the
 //                           category); an item is shown to a user at most once
 //   history                 the user's clicked items before the impression, the
@@ -37,6 +37,13 @@
 //                           in any order: a support row's history can name a
 //                           query row's item as clicked; a split of each
 //                           task by time is left for later)
+// The scales C (category_spread, default 0.5) and T (taste_spread, default
+// 0.5) and the exposure focus F (default 0.8) set how much of a category's
+// direction or a user's taste its department gives away, and how much the
+// categories a user is shown tell of its departments: at T well above 1 and
+// F low, a new user's labels are most of what there is to learn about it.
+// Other values draw the same random numbers (the defaults' log is the
+// original one, byte for byte).
 // Columns: user, category, item, click, log_price, brand, shop, tags
 // (|-separated), history (space-separated items), segment, z (the true
 // score: the oracle). Items are named by category ("c017-i00042"), so a
@@ -62,6 +69,9 @@ struct LogsSpec {
   int64_t min_impressions = 20;
   int64_t max_impressions = 200;
   double brand_in_category = 0;  // S above
+  double category_spread = 0.5;  // C above
+  double taste_spread = 0.5;     // T above
+  double exposure_focus = 0.8;   // F above, in [0, 1]
   // Also write the draws behind z (latents-*.csv, below): what an ideal
   // learner that knows the click model would know.
   bool latents = false;
@@ -80,6 +90,8 @@ struct LogsSummary {
 //                      e0..e{f-1} (the item's own part of v, 0.6 eps_i)
 //   latents-categories.csv   category, department, w0..w{f-1}
 //   latents-departments.csv  department, u0..u{f-1}
+//   latents-spec.csv         name, value: category_spread, taste_spread,
+//                            exposure_focus (the priors behind the draws)
 // from which every row's z is 1.5 p.v / sqrt(3 f) - kappa (log_price -
 // price_level) + shop_quality + category_bias - 1.5. Without spec.latents,
 // latents files an earlier run left in DIR are removed (they would not

@@ -367,9 +367,19 @@ std::vector<std::pair<CLI::App*, std::function<int()>>> add_data_commands(CLI::A
   gen->add_option("--brand-in-category", ga->spec.brand_in_category,
                   "Scale of a brand's own direction within each category, shared by its items "
                   "there (default 0: none; datasets/synthetic_logs.h)");
+  gen->add_option("--category-spread", ga->spec.category_spread,
+                  "Scale of a category's own part of its direction, next to its department's "
+                  "(default 0.5)");
+  gen->add_option("--taste-spread", ga->spec.taste_spread,
+                  "Scale of a user's own part of its taste, next to its departments' (default "
+                  "0.5; larger: a new user's labels tell more than its segment)");
+  gen->add_option("--exposure-focus", ga->spec.exposure_focus,
+                  "Share of a user's impressions in its departments' categories, the rest in "
+                  "any (default 0.8; 0: what a user is shown says nothing of its departments)");
   gen->add_flag("--latents", ga->spec.latents,
                 "Also write the latent draws behind the true score z (latents-users.csv, "
-                "latents-items.csv, latents-categories.csv, latents-departments.csv): for "
+                "latents-items.csv, latents-categories.csv, latents-departments.csv, "
+                "latents-spec.csv): for "
                 "diagnostics such as an ideal learner's AUC (bench/catalogue_bound.py); without "
                 "it, latents files an earlier run left in --out are removed");
   cmds.emplace_back(gen, [ga] {

@@ -345,6 +345,113 @@ TEST(Catalogue, LatentsReproduceEveryRowsTrueScore) {
   EXPECT_GT(firsts.back() - firsts.front(), 0.5);
   // A log written again without --latents takes the old latents away.
   ASSERT_EQ(run("generate --out " + d + "/lat" + common).code, 0);
-  for (const char* name : {"users", "items", "categories", "departments"})
+  for (const char* name : {"users", "items", "categories", "departments", "spec"})
     EXPECT_FALSE(fs::exists(d + "/lat/latents-" + name + ".csv")) << name;
+}
+
+// generate --taste-spread T, --category-spread C, --exposure-focus F set
+// how much a user's taste and a category's direction differ from their
+// departments', and how many of a user's impressions fall in its
+// departments; the defaults give the original log, byte for byte.
+TEST(Catalogue, SpreadsAndExposureFocusSetWhatDepartmentsGiveAway) {
+  const std::string d = metacat::test::fresh_dir("catalogue", "spreads");
+  const std::string common = " --users 300 --categories 30 --max-items 40 --seed 3 --latents";
+  ASSERT_EQ(run("generate --out " + d + "/plain" + common).code, 0);
+  ASSERT_EQ(run("generate --out " + d + "/defaults" + common +
+                " --taste-spread 0.5 --category-spread 0.5 --exposure-focus 0.8")
+                .code,
+            0);
+  EXPECT_EQ(read(d + "/plain/log.csv"), read(d + "/defaults/log.csv"));
+  const int64_t f = 8;
+  struct Read {
+    std::map<std::string, std::vector<double>> proto, w;
+    std::map<std::string, std::string> cat_dept;
+    std::map<std::string, std::vector<std::string>> user_depts;
+    std::map<std::string, std::vector<double>> p;
+    std::map<std::string, double> spec;
+  };
+  const auto load = [&](const std::string& dir) {
+    Read r;
+    for (const auto& c : csv_rows(dir + "/latents-departments.csv"))
+      for (int64_t j = 0; j < f; ++j) r.proto[c[0]].push_back(std::stod(c[1 + j]));
+    for (const auto& c : csv_rows(dir + "/latents-categories.csv")) {
+      r.cat_dept[c[0]] = c[1];
+      for (int64_t j = 0; j < f; ++j) r.w[c[0]].push_back(std::stod(c[2 + j]));
+    }
+    for (const auto& c : csv_rows(dir + "/latents-users.csv")) {
+      std::stringstream ds(c[1]);
+      for (std::string x; std::getline(ds, x, '|');) r.user_depts[c[0]].push_back(x);
+      for (int64_t j = 0; j < f; ++j) r.p[c[0]].push_back(std::stod(c[3 + j]));
+    }
+    for (const auto& c : csv_rows(dir + "/latents-spec.csv")) r.spec[c[0]] = std::stod(c[1]);
+    return r;
+  };
+  // Mean square of the users' own parts (p - mean of their departments'
+  // prototypes) and of the categories' own parts (w - prototype); the share
+  // of impressions in one of the user's departments.
+  struct Measured {
+    double taste = 0, category = 0, focus = 0;
+  };
+  const auto measure = [&](const std::string& dir) {
+    const Read r = load(dir);
+    Measured m;
+    for (const auto& [u, p] : r.p) {
+      const auto& ds = r.user_depts.at(u);
+      for (int64_t j = 0; j < f; ++j) {
+        double mean = 0;
+        for (const auto& x : ds) mean += r.proto.at(x)[j] / static_cast<double>(ds.size());
+        m.taste += (p[j] - mean) * (p[j] - mean) / static_cast<double>(f * r.p.size());
+      }
+    }
+    for (const auto& [c, w] : r.w)
+      for (int64_t j = 0; j < f; ++j) {
+        const double e = w[j] - r.proto.at(r.cat_dept.at(c))[j];
+        m.category += e * e / static_cast<double>(f * r.w.size());
+      }
+    int64_t in = 0, all = 0;
+    for (const auto& row : csv_rows(dir + "/log.csv")) {
+      const auto& ds = r.user_depts.at(row[0]);
+      in += std::count(ds.begin(), ds.end(), r.cat_dept.at(row[1]));
+      ++all;
+    }
+    m.focus = static_cast<double>(in) / static_cast<double>(all);
+    return m;
+  };
+  const Read plain = load(d + "/plain");
+  EXPECT_DOUBLE_EQ(plain.spec.at("taste_spread"), 0.5);
+  EXPECT_DOUBLE_EQ(plain.spec.at("category_spread"), 0.5);
+  EXPECT_DOUBLE_EQ(plain.spec.at("exposure_focus"), 0.8);
+  const Measured base = measure(d + "/plain");
+  // 300 users x 8 entries of 0.25 N(0,1)^2 (sd of the mean ~0.006); 30
+  // categories x 8 (~0.023).
+  EXPECT_NEAR(base.taste, 0.25, 0.05);
+  EXPECT_NEAR(base.category, 0.25, 0.1);
+  EXPECT_GT(base.focus, 0.65);  // below 0.8: small categories run out of items to show
+
+  ASSERT_EQ(run("generate --out " + d + "/wide" + common +
+                " --taste-spread 2 --category-spread 0 --exposure-focus 0")
+                .code,
+            0);
+  const Read wide = load(d + "/wide");
+  EXPECT_DOUBLE_EQ(wide.spec.at("taste_spread"), 2);
+  EXPECT_DOUBLE_EQ(wide.spec.at("exposure_focus"), 0);
+  const Measured m = measure(d + "/wide");
+  EXPECT_NEAR(m.taste, 4.0, 0.6);
+  EXPECT_NEAR(m.category, 0.0, 1e-12);
+  // Uniform over the categories: a user's 1-2 departments of 6 hold about
+  // a quarter of them.
+  EXPECT_LT(m.focus, 0.45);
+  EXPECT_GT(m.focus, 0.1);
+  ASSERT_EQ(
+      run("generate --out " + d + "/narrow" + common + " --taste-spread 0 --exposure-focus 1").code,
+      0);
+  const Measured n = measure(d + "/narrow");
+  EXPECT_NEAR(n.taste, 0.0, 1e-12);
+  EXPECT_DOUBLE_EQ(n.focus, 1.0);
+  for (const char* bad : {" --taste-spread -1", " --category-spread -0.1", " --exposure-focus 1.5",
+                          " --exposure-focus -0.2"}) {
+    Result b = run("generate --out " + d + "/bad" + common + bad);
+    EXPECT_NE(b.code, 0) << bad;
+    EXPECT_NE(b.output.find("--exposure-focus in [0, 1]"), std::string::npos) << b.output;
+  }
 }
