@@ -197,10 +197,13 @@ for (kind, method, shots), rs in by.items():
     o = sum(r["oracle_auc"] for r in rs) / len(rs)
     per = " ".join(f"{r['auc']:.4f}±{r['ci95']:.4f}" for r in rs)
     print(f"{kind:9} {method:16} {shots:5}  {m:.4f} ± {t:.4f}   {o - m:+.4f}        ({per})")
-# The learner against each baseline, two ways:
+# The learner against each baseline:
 #   seeds     the t-intervals over training seeds (the table above) apart;
 #   episodes  in every seed, the learner's interval over its episodes above
-#             the baseline's (the stricter: it asks each seed alone).
+#             the baseline's (the stricter: it asks each seed alone);
+#   paired    learner - baseline in each seed (one training seed gives
+#             both runs, on the same test episodes): its mean and
+#             t-interval over the seeds.
 learners = {r["method"] for r in rows} - {"finetune", "scratch", "oracle"}
 learners = {m for m in learners if "+" not in m}
 print()
@@ -216,6 +219,8 @@ for (kind, method, shots), rs in by.items():
         seeds_apart = (sum(lv) / len(lv) - t_interval(lv) > sum(bv) / len(bv) + t_interval(bv))
         episodes_apart = all(x["auc"] - x["ci95"] > pairs[x["seed"]]["auc"] + pairs[x["seed"]]["ci95"]
                              for x in ls)
+        d = [a - b for a, b in zip(lv, bv)]
         print(f"{kind:9} {shots:2}-shot  {l} vs {method}: seeds {'apart' if seeds_apart else 'overlap'}, "
-              f"episodes {'apart in every seed' if episodes_apart else 'overlap in some seed'}")
+              f"episodes {'apart in every seed' if episodes_apart else 'overlap in some seed'}, "
+              f"paired {sum(d) / len(d):+.4f} ± {t_interval(d):.4f}")
 PY
