@@ -198,7 +198,8 @@ for (kind, method, shots), rs in by.items():
     per = " ".join(f"{r['auc']:.4f}±{r['ci95']:.4f}" for r in rs)
     print(f"{kind:9} {method:16} {shots:5}  {m:.4f} ± {t:.4f}   {o - m:+.4f}        ({per})")
 # The learner against each baseline:
-#   seeds     the t-intervals over training seeds (the table above) apart;
+#   seeds     the learner's t-interval over training seeds (the table
+#             above) above the baseline's, below it, or overlapping;
 #   episodes  in every seed, the learner's interval over its episodes above
 #             the baseline's (the stricter: it asks each seed alone);
 #   paired    learner - baseline in each seed (one training seed gives
@@ -213,14 +214,19 @@ for (kind, method, shots), rs in by.items():
     for l in sorted(learners):
         ls = by.get((kind, l, shots), [])
         pairs = {r["seed"]: r for r in rs}
-        if not ls or any(x["seed"] not in pairs for x in ls):
+        if not ls:
+            continue
+        if any(x["seed"] not in pairs for x in ls):
+            print(f"{kind:9} {shots:2}-shot  {l} vs {method}: not compared (a seed lacks one of them)")
             continue
         lv, bv = [x["auc"] for x in ls], [pairs[x["seed"]]["auc"] for x in ls]
-        seeds_apart = (sum(lv) / len(lv) - t_interval(lv) > sum(bv) / len(bv) + t_interval(bv))
+        ml, mb = sum(lv) / len(lv), sum(bv) / len(bv)
+        seeds = ("above" if ml - t_interval(lv) > mb + t_interval(bv) else
+                 "below" if ml + t_interval(lv) < mb - t_interval(bv) else "overlap")
         episodes_apart = all(x["auc"] - x["ci95"] > pairs[x["seed"]]["auc"] + pairs[x["seed"]]["ci95"]
                              for x in ls)
         d = [a - b for a, b in zip(lv, bv)]
-        print(f"{kind:9} {shots:2}-shot  {l} vs {method}: seeds {'apart' if seeds_apart else 'overlap'}, "
+        print(f"{kind:9} {shots:2}-shot  {l} vs {method}: seeds {seeds}, "
               f"episodes {'apart in every seed' if episodes_apart else 'overlap in some seed'}, "
               f"paired {sum(d) / len(d):+.4f} ± {t_interval(d):.4f}")
 PY

@@ -84,10 +84,14 @@ class Log:
         self.dept_names = [r[0] for r in rows]
         dept = {n: k for k, n in enumerate(self.dept_names)}
         self.P = np.array([[float(x) for x in r[1:]] for r in rows])
-        spec = {r[0]: float(r[1]) for r in read_csv(d, "latents-spec.csv")}
+        if os.path.exists(os.path.join(d, "latents-spec.csv")):
+            spec = {r[0]: float(r[1]) for r in read_csv(d, "latents-spec.csv")}
+        else:  # written before generate had these options: its fixed values
+            print(f"{d}: no latents-spec.csv; taking the generator's defaults")
+            spec = {"taste_spread": 0.5, "category_spread": 0.5, "exposure_focus": 0.8}
         self.taste = spec["taste_spread"]
         self.spread = spec["category_spread"]
-        self.focus = spec["exposure_focus"]  # share of impressions in own departments
+        self.focus = spec["exposure_focus"]  # chance an impression is drawn from own departments
         f = self.f = self.P.shape[1]
         self.scale = 1.5 / math.sqrt(3 * f)
         self.cat_dept, self.w = {}, {}
@@ -134,7 +138,8 @@ class Log:
             d = depts_of_user[:, j : j + 1]
             hit = (d == np.asarray(cat_depts)[None, :]) & (d >= 0)
             out += hit / np.maximum(self.per_dept[np.maximum(d, 0)], 1)
-        return self.focus * out / n + (1 - self.focus) / self.n_cats
+        # Floored: at F = 1 a department without categories would give log 0.
+        return np.maximum(self.focus * out / n + (1 - self.focus) / self.n_cats, 1e-300)
 
 
 def episodes(a, log, rng, add, key):
@@ -242,7 +247,7 @@ def category_bound(a, log, rng, add):
                 du = log.users[r[0]][0]
                 per = np.array([log.focus * (dd in du) / (len(du) * max(log.per_dept[dd], 1))
                                 + (1 - log.focus) / log.n_cats for dd in range(D)])
-                out += np.log(per[d])
+                out += np.log(np.maximum(per[d], 1e-300))  # 0 where F = 1
             return out
 
         pq = 1 / (1 + np.exp(-logits(query)))

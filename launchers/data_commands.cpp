@@ -374,8 +374,9 @@ std::vector<std::pair<CLI::App*, std::function<int()>>> add_data_commands(CLI::A
                   "Scale of a user's own part of its taste, next to its departments' (default "
                   "0.5; larger: a new user's labels tell more than its segment)");
   gen->add_option("--exposure-focus", ga->spec.exposure_focus,
-                  "Share of a user's impressions in its departments' categories, the rest in "
-                  "any (default 0.8; 0: what a user is shown says nothing of its departments)");
+                  "Chance that an impression is drawn from the user's departments' categories, "
+                  "else uniformly from all (default 0.8; 0: what a user is shown says nothing "
+                  "of its departments)");
   gen->add_flag("--latents", ga->spec.latents,
                 "Also write the latent draws behind the true score z (latents-users.csv, "
                 "latents-items.csv, latents-categories.csv, latents-departments.csv, "

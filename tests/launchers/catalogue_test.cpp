@@ -352,7 +352,9 @@ TEST(Catalogue, LatentsReproduceEveryRowsTrueScore) {
 // generate --taste-spread T, --category-spread C, --exposure-focus F set
 // how much a user's taste and a category's direction differ from their
 // departments', and how many of a user's impressions fall in its
-// departments; the defaults give the original log, byte for byte.
+// departments. The defaults spelled out give the log of no flags (that this
+// is the original log, byte for byte, BrandInCategoryMovesScoresPerBrand...
+// checks against its hash from before these options).
 TEST(Catalogue, SpreadsAndExposureFocusSetWhatDepartmentsGiveAway) {
   const std::string d = metacat::test::fresh_dir("catalogue", "spreads");
   const std::string common = " --users 300 --categories 30 --max-items 40 --seed 3 --latents";
@@ -422,11 +424,13 @@ TEST(Catalogue, SpreadsAndExposureFocusSetWhatDepartmentsGiveAway) {
   EXPECT_DOUBLE_EQ(plain.spec.at("category_spread"), 0.5);
   EXPECT_DOUBLE_EQ(plain.spec.at("exposure_focus"), 0.8);
   const Measured base = measure(d + "/plain");
-  // 300 users x 8 entries of 0.25 N(0,1)^2 (sd of the mean ~0.006); 30
+  // 300 users x 8 entries of 0.25 N(0,1)^2 (sd of the mean ~0.007); 30
   // categories x 8 (~0.023).
   EXPECT_NEAR(base.taste, 0.25, 0.05);
   EXPECT_NEAR(base.category, 0.25, 0.1);
-  EXPECT_GT(base.focus, 0.65);  // below 0.8: small categories run out of items to show
+  // About 0.8 + 0.2 x the share of its departments' categories (~0.85), less
+  // where small categories run out of items to show.
+  EXPECT_GT(base.focus, 0.65);
 
   ASSERT_EQ(run("generate --out " + d + "/wide" + common +
                 " --taste-spread 2 --category-spread 0 --exposure-focus 0")
@@ -454,4 +458,6 @@ TEST(Catalogue, SpreadsAndExposureFocusSetWhatDepartmentsGiveAway) {
     EXPECT_NE(b.code, 0) << bad;
     EXPECT_NE(b.output.find("--exposure-focus in [0, 1]"), std::string::npos) << b.output;
   }
+  for (const char* bad : {" --taste-spread nan", " --category-spread inf", " --exposure-focus nan"})
+    EXPECT_NE(run("generate --out " + d + "/bad" + common + bad).code, 0) << bad;
 }
