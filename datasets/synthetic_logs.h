@@ -30,8 +30,9 @@
 //   click                   y ~ Bernoulli(sigmoid(z))
 //   impressions             per user Pareto(1.5) many from min_impressions, capped;
 //                           each drawn from the user's departments' categories
-//                           (probability F) or uniformly from all; its item by popularity (Zipf 1.0
-//                           within the category); an item is shown to a user at most once
+//                           (probability F) or uniformly from all; its item by
+//                           popularity (Zipf 1.0 within the category); an item
+//                           is shown to a user at most once
 //   history                 the user's clicked items before the impression, the
 //                           last 10, oldest first (rows of one task are drawn
 //                           in any order: a support row's history can name a
@@ -44,7 +45,7 @@
 // F low, a new user's labels are most of what there is to learn about it.
 // T and C scale the same draws; F changes which impressions are drawn (and
 // so the draws after them). The defaults' log is the original one, byte for
-// byte. The -1.5 below brings clicks to about half at the defaults only.
+// byte. The -1.5 in z brings clicks to about half at the defaults only.
 // Columns: user, category, item, click, log_price, brand, shop, tags
 // (|-separated), history (space-separated items), segment, z (the true
 // score: the oracle). Items are named by category ("c017-i00042"), so a
