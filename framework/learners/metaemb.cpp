@@ -219,8 +219,10 @@ Params MetaEmb::train(const Params& theta_in, const ItemIndex& ix, uint64_t seed
   Rng rng(seed, 0, 0, Stream::kBaseline);
   const int64_t B = std::min<int64_t>(o_.items, static_cast<int64_t>(items.size()));
   const int64_t K = o_.rows;
-  std::vector<double> losses;
-  for (int64_t s = 0; s < o_.steps; ++s) {
+  struct Draw {
+    torch::Tensor c, xa, ya, xb, yb;
+  };
+  auto draw = [&] {
     std::vector<int64_t> codes, a, b;
     for (int64_t j : rng.sample(static_cast<int64_t>(items.size()), B)) {
       const int64_t k = items[j];
@@ -231,12 +233,16 @@ Params MetaEmb::train(const Params& theta_in, const ItemIndex& ix, uint64_t seed
       for (int64_t i = 0; i < K; ++i) a.push_back(rows[perm[rng.randint(half)]]);
       for (int64_t i = 0; i < K; ++i) b.push_back(rows[perm[half + rng.randint(n - half)]]);
     }
-    const torch::Tensor c = index_tensor(codes, dev);
     const torch::Tensor ia = index_tensor(a, torch::kCPU), ib = index_tensor(b, torch::kCPU);
-    const torch::Tensor xa = ix.train_x.index_select(0, ia).to(dev, dtype);
-    const torch::Tensor ya = ix.train_y.index_select(0, ia).to(dev, dtype);
-    const torch::Tensor xb = ix.train_x.index_select(0, ib).to(dev, dtype);
-    const torch::Tensor yb = ix.train_y.index_select(0, ib).to(dev, dtype);
+    return Draw{index_tensor(codes, dev), ix.train_x.index_select(0, ia).to(dev, dtype),
+                ix.train_y.index_select(0, ia).to(dev, dtype),
+                ix.train_x.index_select(0, ib).to(dev, dtype),
+                ix.train_y.index_select(0, ib).to(dev, dtype)};
+  };
+  std::vector<double> losses;
+  for (int64_t s = 0; s < o_.steps; ++s) {
+    const Draw d = draw();
+    const torch::Tensor &c = d.c, &xa = d.xa, &ya = d.ya, &xb = d.xb, &yb = d.yb;
     const torch::Tensor phi = generate(gen, theta, ix.attributes.index_select(0, c.cpu()));
     const torch::Tensor la = loss(theta, table, c, phi, xa, ya);
     // Per item: the gradient of its own mean loss (la is the mean over B
@@ -252,6 +258,25 @@ Params MetaEmb::train(const Params& theta_in, const ItemIndex& ix, uint64_t seed
     losses.push_back(total.item<double>());
   }
   if (report) {
+    // What the generated rows are worth, on fresh draws of the same items:
+    // the cold-phase loss with them, with the items' own trained rows (what
+    // a generator could at best reproduce), and with rows drawn like an
+    // untrained id row, N(0, 0.1^2) (what a new item has without one).
+    torch::NoGradGuard ng;
+    Rng noise(seed, 1, 0, Stream::kBaseline);
+    const int64_t checks = 20;
+    for (int64_t i = 0; i < checks; ++i) {
+      const Draw d = draw();
+      const torch::Tensor phi = generate(gen, theta, ix.attributes.index_select(0, d.c.cpu()));
+      torch::Tensor random = torch::empty_like(phi, torch::kFloat64).cpu();
+      double* r = random.data_ptr<double>();
+      for (int64_t j = 0; j < random.numel(); ++j) r[j] = 0.1 * noise.normal();
+      report->generated_loss += loss(theta, table, d.c, phi, d.xa, d.ya).item<double>() / checks;
+      report->trained_loss +=
+          loss(theta, table, d.c, table.index_select(0, d.c), d.xa, d.ya).item<double>() / checks;
+      report->random_loss +=
+          loss(theta, table, d.c, random.to(dev, dtype), d.xa, d.ya).item<double>() / checks;
+    }
     const size_t tenth = std::max<size_t>(1, losses.size() / 10);
     double first = 0, last = 0;
     for (size_t i = 0; i < tenth; ++i) {

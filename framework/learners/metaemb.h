@@ -94,6 +94,9 @@ class MetaEmb {
   struct Report {
     double first_loss = 0, last_loss = 0;  // mean generator loss, first and last 10% of steps
     int64_t items = 0;                     // training items with two or more impressions
+    // Cold-phase loss after training on 20 fresh draws: with the generated
+    // rows, with the items' own trained rows, with N(0, 0.1^2) rows.
+    double generated_loss = 0, trained_loss = 0, random_loss = 0;
   };
   // Trains a generator for the model at theta (deterministic in seed).
   Params train(const Params& theta, const ItemIndex& index, uint64_t seed,

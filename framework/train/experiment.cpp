@@ -266,8 +266,10 @@ EvalMethod metaemb_method(const Experiment& ex, const EvalMethod& base, comm::Ba
     gen = me.train(base.theta, index, seed, &r);
     log_info() << "baseline metaemb: generator of id embeddings trained on " << r.items
                << " items of the training tasks for " << ex.options.metaemb.steps << " steps (loss "
-               << r.first_loss << " -> " << r.last_loss << "); "
-               << index.cold(ex.options.metaemb.replace == "unshown")
+               << r.first_loss << " -> " << r.last_loss
+               << "; after it, on fresh draws: generated rows " << r.generated_loss
+               << ", the items' own trained rows " << r.trained_loss << ", N(0, 0.1^2) rows "
+               << r.random_loss << "); " << index.cold(ex.options.metaemb.replace == "unshown")
                << " new items get generated embeddings (baselines.metaemb.replace: "
                << ex.options.metaemb.replace << ")";
     const torch::Tensor f = flatten(gen.tensors).to(torch::kCPU, torch::kFloat64).contiguous();
