@@ -124,6 +124,10 @@ MetaEmb::MetaEmb(const Model& model, MetaEmbOptions options)
     throw UserError("baselines.metaemb: steps, items, rows and hidden must be positive");
   if (o_.replace != "untouched" && o_.replace != "unshown")
     throw UserError("baselines.metaemb.replace: '" + o_.replace + "' (untouched or unshown)");
+  if (o_.rows_as != "generated" && o_.rows_as != "shuffled" && o_.rows_as != "mean" &&
+      o_.rows_as != "zero" && o_.rows_as != "warm_mean")
+    throw UserError("baselines.metaemb.rows_as: '" + o_.rows_as +
+                    "' (generated, shuffled, mean, zero or warm_mean)");
   if (o_.cold_weight < 0 || o_.cold_weight > 1)
     throw UserError("baselines.metaemb.cold_weight: must be in [0, 1]");
   for (const auto& name : o_.attributes) {
@@ -299,7 +303,26 @@ Params MetaEmb::fill_cold(const Params& theta, const Params& gen, const ItemInde
   torch::NoGradGuard ng;
   const torch::Tensor& table = theta.at(table_);
   const torch::Tensor c = index_tensor(cold, table.device());
-  const torch::Tensor phi = generate(gen, theta, ix.attributes.index_select(0, c.cpu()));
+  torch::Tensor phi = generate(gen, theta, ix.attributes.index_select(0, c.cpu()));
+  if (o_.rows_as == "shuffled") {
+    // A fixed permutation: every rank fills the same rows.
+    Rng rng(0, 2, 0, Stream::kBaseline);
+    const int64_t n = phi.size(0);
+    phi = phi.index_select(0, index_tensor(rng.sample(n, n), phi.device()));
+  } else if (o_.rows_as == "mean") {
+    phi = phi.mean(0, true).expand_as(phi);
+  } else if (o_.rows_as == "zero") {
+    phi = torch::zeros_like(phi);
+  } else if (o_.rows_as == "warm_mean") {
+    std::vector<int64_t> warm;
+    for (size_t k = 0; k < ix.warm.size(); ++k)
+      if (ix.warm[k] && static_cast<int64_t>(k) > kOovCode) warm.push_back(static_cast<int64_t>(k));
+    if (warm.empty()) throw std::logic_error("metaemb: no warm item");
+    phi = table.index_select(0, index_tensor(warm, table.device()))
+              .mean(0, true)
+              .expand_as(phi)
+              .to(phi.scalar_type());
+  }
   torch::Tensor filled = table.detach().clone();
   filled.index_copy_(0, c, phi.to(filled.scalar_type()));
   Params swap;

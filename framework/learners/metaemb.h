@@ -55,6 +55,12 @@ struct MetaEmbOptions {
   // item no training row shows as its item, also those a training row's
   // click history names (their rows learned only as history entries).
   std::string replace = "untouched";
+  // What the replaced rows become: "generated", the generator's rows; or,
+  // to read what they carry, an ablation: "shuffled" (the generated rows
+  // permuted among the new items: their spread kept, which item gets which
+  // row dropped), "mean" (their mean), "zero", "warm_mean" (the mean of the
+  // training items' trained rows).
+  std::string rows_as = "generated";
 };
 
 // The items of preference data packed with a schema that has an item column:
@@ -102,7 +108,8 @@ class MetaEmb {
   Params train(const Params& theta, const ItemIndex& index, uint64_t seed,
                Report* report = nullptr) const;
   // theta with the id rows of the new items (ItemIndex::is_cold, with
-  // named_too for replace: unshown) replaced by the generator's.
+  // named_too for replace: unshown) replaced by the generator's (or, under
+  // rows_as, an ablation of them).
   Params fill_cold(const Params& theta, const Params& gen, const ItemIndex& index) const;
 
  private:

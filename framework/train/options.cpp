@@ -232,6 +232,7 @@ RunOptions read_options(const Config& c) {
   o.metaemb.cold_weight = c.get_float("baselines.metaemb.cold_weight");
   o.metaemb.hidden = c.get_int("baselines.metaemb.hidden");
   o.metaemb.replace = c.get_string("baselines.metaemb.replace");
+  o.metaemb.rows_as = c.get_string("baselines.metaemb.rows_as");
   return o;
 }
 

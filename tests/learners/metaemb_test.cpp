@@ -201,6 +201,34 @@ TEST(MetaEmb, FillsTheNewItemsRowsAndNothingElse) {
   EXPECT_TRUE(torch::equal(all.slice(0, 0, 41), after.slice(0, 0, 41)));
   EXPECT_TRUE(torch::allclose(
       all[41], me.generate(gen, w.trained, ix.attributes.slice(0, 41, 42))[0], 0, 1e-12));
+
+  // rows_as: the ablations put other rows in the same places, nowhere else.
+  auto rows_as = [&](const std::string& how) {
+    MetaEmbOptions a = options();
+    a.rows_as = how;
+    const torch::Tensor t = MetaEmb(*w.m, a).fill_cold(w.trained, gen, ix).at("emb.item");
+    EXPECT_TRUE(torch::equal(t.slice(0, 0, 32), before.slice(0, 0, 32))) << how;
+    EXPECT_TRUE(torch::equal(t[41], before[41])) << how;
+    return t.slice(0, 32, 41);
+  };
+  const torch::Tensor shuffled = rows_as("shuffled");
+  EXPECT_FALSE(torch::allclose(shuffled, want));
+  // The same rows, each once, in another order.
+  auto sorted = [](const torch::Tensor& t) { return std::get<0>(torch::sort(t.select(1, 0))); };
+  EXPECT_TRUE(torch::allclose(sorted(shuffled), sorted(want), 0, 1e-12));
+  EXPECT_TRUE(torch::equal(shuffled, rows_as("shuffled")));  // a fixed permutation
+  EXPECT_TRUE(torch::allclose(rows_as("mean"), want.mean(0, true).expand_as(want), 0, 1e-12));
+  EXPECT_TRUE(torch::equal(rows_as("zero"), torch::zeros_like(want)));
+  const torch::Tensor warm_mean = before.slice(0, 2, 32).mean(0, true).expand_as(want);
+  EXPECT_TRUE(torch::allclose(rows_as("warm_mean"), warm_mean, 0, 1e-12));
+  MetaEmbOptions bad = options();
+  bad.rows_as = "median";
+  try {
+    MetaEmb refused(*w.m, bad);
+    ADD_FAILURE() << "accepted rows_as: median";
+  } catch (const UserError& e) {
+    EXPECT_NE(std::string(e.what()).find("baselines.metaemb.rows_as"), std::string::npos);
+  }
 }
 
 // The generator learns brand -> id embedding on the training items; the new
