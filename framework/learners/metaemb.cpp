@@ -272,7 +272,7 @@ Params MetaEmb::train(const Params& theta_in, const ItemIndex& ix, uint64_t seed
     for (int64_t i = 0; i < checks; ++i) {
       const Draw d = draw();
       const torch::Tensor phi = generate(gen, theta, ix.attributes.index_select(0, d.c.cpu()));
-      torch::Tensor random = torch::empty_like(phi, torch::kFloat64).cpu();
+      torch::Tensor random = torch::empty(phi.sizes(), torch::kFloat64);
       double* r = random.data_ptr<double>();
       for (int64_t j = 0; j < random.numel(); ++j) r[j] = 0.1 * noise.normal();
       report->generated_loss += loss(theta, table, d.c, phi, d.xa, d.ya).item<double>() / checks;

@@ -271,7 +271,7 @@ EvalMethod metaemb_method(const Experiment& ex, const EvalMethod& base, comm::Ba
                << ", the items' own trained rows " << r.trained_loss << ", N(0, 0.1^2) rows "
                << r.random_loss << "); " << index.cold(ex.options.metaemb.replace == "unshown")
                << " new items get generated embeddings (baselines.metaemb.replace: "
-               << ex.options.metaemb.replace << ")";
+               << ex.options.metaemb.replace << ", rows_as: " << ex.options.metaemb.rows_as << ")";
     const torch::Tensor f = flatten(gen.tensors).to(torch::kCPU, torch::kFloat64).contiguous();
     std::copy(f.data_ptr<double>(), f.data_ptr<double>() + f.numel(), flat.begin());
   }

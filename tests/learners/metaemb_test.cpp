@@ -214,7 +214,9 @@ TEST(MetaEmb, FillsTheNewItemsRowsAndNothingElse) {
   const torch::Tensor shuffled = rows_as("shuffled");
   EXPECT_FALSE(torch::allclose(shuffled, want));
   // The same rows, each once, in another order.
-  auto sorted = [](const torch::Tensor& t) { return std::get<0>(torch::sort(t.select(1, 0))); };
+  auto sorted = [](const torch::Tensor& t) {
+    return t.index_select(0, std::get<1>(torch::sort(t.select(1, 0))));
+  };
   EXPECT_TRUE(torch::allclose(sorted(shuffled), sorted(want), 0, 1e-12));
   EXPECT_TRUE(torch::equal(shuffled, rows_as("shuffled")));  // a fixed permutation
   EXPECT_TRUE(torch::allclose(rows_as("mean"), want.mean(0, true).expand_as(want), 0, 1e-12));
