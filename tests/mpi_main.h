@@ -4,6 +4,8 @@
 // a failure on any rank makes mpirun exit non-zero.
 #include <gtest/gtest.h>
 
+#include <cstdio>
+
 #include "comm/backend.h"
 
 namespace metacat::testing {
@@ -23,6 +25,11 @@ int main(int argc, char** argv) {
     delete listeners.Release(listeners.default_result_printer());
   }
   int rc = RUN_ALL_TESTS();
+  // A failure on a rank that prints no progress still says so, in the
+  // words gtest uses (scripts/test reads them before it reruns a test).
+  if (rc != 0 && w->rank() != 0)
+    std::fprintf(stderr, "[  FAILED  ] rank %d: a test failed on this rank (only rank 0 prints)\n",
+                 static_cast<int>(w->rank()));
   // Every rank's verdict decides the exit code of every rank.
   rc = w->any(rc != 0) ? 1 : 0;
   w.reset();
