@@ -39,6 +39,12 @@ after "Comm.SharedDecisionsAndBarrier" "../../tests/comm/comm_test.cpp:99: runti
 expect "an undefined-behaviour report is not rerun" 1 "$T/ub" "$T/one"
 after "Comm.SharedDecisionsAndBarrier" "==1==ERROR: AddressSanitizer: heap-use-after-free" >"$T/asan"
 expect "a memory error is not rerun" 1 "$T/asan" "$T/one"
+after "Tracer caught signal" "==1==AddressSanitizer CHECK failed: x" >"$T/check"
+expect "a sanitizer's own check failure is not rerun" 1 "$T/check" "$T/one"
+after "Tracer caught signal" "==1==ERROR: libFuzzer: deadly signal" >"$T/fuzz"
+expect "a fuzzer finding is not rerun" 1 "$T/fuzz" "$T/one"
+after "Tracer caught signal" "FAIL: a shell check" >"$T/fail"
+expect "a shell test's FAIL: is not rerun" 1 "$T/fail" "$T/one"
 sed 's/\*\*\*Failed    8.34 sec/***Exception: SegFault  8.34 sec/' "$real" >"$T/segv"
 expect "a test killed by a signal is not rerun" 1 "$T/segv" "$T/one"
 sed 's/\*\*\*Failed    8.34 sec/***Timeout 1800.01 sec/' "$real" >"$T/timeout"
@@ -53,12 +59,15 @@ sed 's/comm_test_np2 ....................   Passed    7.22 sec/comm_test_np2 ...
 expect "another test's FAIL: is not rerun" 1 "$T/shell" "$T/two"
 sed 's/comm_test_np2 ....................   Passed    7.22 sec/comm_test_np2 ....................***Failed    7.22 sec/' "$real" >"$T/silent"
 expect "another test failing without the crash is not rerun" 1 "$T/silent" "$T/two"
+printf '22:comm_test_np4\n21:comm_test_np2' >"$T/two-nonl"
+expect "a last list line without a newline is checked too" 1 "$T/silent" "$T/two-nonl"
 sed 's/comm_test_np2 ....................   Passed    7.22 sec/comm_test_np2 ....................***Failed    7.22 sec\nTracer caught signal 11: addr=0x0 pc=0x1 sp=0x2\n==9==LeakSanitizer has encountered a fatal error./' "$real" >"$T/both"
 expect "two tests that both crashed are rerun" 0 "$T/both" "$T/two" "comm_test_np2 comm_test_np4"
 
 : >"$T/empty"
 expect "no list of failed tests: no rerun" 1 "$real" "$T/empty"
 expect "a missing list: no rerun" 1 "$real" "$T/missing"
+expect "a missing log: no rerun" 1 "$T/missing" "$T/one"
 "$check" "$real" >/dev/null 2>&1
 [ $? -eq 2 ] && ok "a wrong argument count is refused" || bad "a wrong argument count: not exit 2"
 
