@@ -57,9 +57,9 @@ struct MetaEmbOptions {
   std::string replace = "untouched";
   // What the replaced rows become: "generated", the generator's rows; or,
   // to read what they carry, an ablation: "shuffled" (the generated rows
-  // permuted among the new items: their spread kept, which item gets which
-  // row dropped), "mean" (their mean), "zero", "warm_mean" (the mean of the
-  // training items' trained rows).
+  // permuted among all the new items: their spread kept, which item, and so
+  // which task, gets which row dropped), "mean" (their mean), "zero",
+  // "warm_mean" (the mean of the training items' trained rows).
   std::string rows_as = "generated";
 };
 
