@@ -26,7 +26,7 @@ int main(int argc, char** argv) {
   }
   int rc = RUN_ALL_TESTS();
   // A failure on a rank that prints no progress still says so, in the
-  // words gtest uses (scripts/test reads them before it reruns a test).
+  // words gtest uses (scripts/lsan-rerun-check reads them before a rerun).
   if (rc != 0 && w->rank() != 0)
     std::fprintf(stderr, "[  FAILED  ] rank %d: a test failed on this rank (only rank 0 prints)\n",
                  static_cast<int>(w->rank()));
