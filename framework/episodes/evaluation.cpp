@@ -196,6 +196,13 @@ nlohmann::json to_json(const EvalSummary& s) {
   j["ci95"] = s.ci95;
   j["episodes"] = s.episodes;
   j["metrics"] = s.metrics;
+  // Per episode, in episode order (null where the metric is undefined), so
+  // two evaluations of the same episodes can be compared pair-wise
+  // (bench/paired.py).
+  nlohmann::json pe = nlohmann::json::array();
+  for (double v : s.per_episode)
+    pe.push_back(std::isfinite(v) ? nlohmann::json(v) : nlohmann::json());
+  j["per_episode"] = pe;
   nlohmann::json pc = nlohmann::json::object();
   for (const auto& [name, c] : s.per_category)
     pc[name] = {{"score", c.items ? c.score_sum / c.items : 0.0}, {"items", c.items}};

@@ -125,9 +125,9 @@ MetaEmb::MetaEmb(const Model& model, MetaEmbOptions options)
   if (o_.replace != "untouched" && o_.replace != "unshown")
     throw UserError("baselines.metaemb.replace: '" + o_.replace + "' (untouched or unshown)");
   if (o_.rows_as != "generated" && o_.rows_as != "shuffled" && o_.rows_as != "mean" &&
-      o_.rows_as != "zero" && o_.rows_as != "warm_mean")
+      o_.rows_as != "zero" && o_.rows_as != "warm_mean" && o_.rows_as != "random")
     throw UserError("baselines.metaemb.rows_as: '" + o_.rows_as +
-                    "' (generated, shuffled, mean, zero or warm_mean)");
+                    "' (generated, shuffled, mean, zero, warm_mean or random)");
   if (o_.cold_weight < 0 || o_.cold_weight > 1)
     throw UserError("baselines.metaemb.cold_weight: must be in [0, 1]");
   for (const auto& name : o_.attributes) {
@@ -313,6 +313,15 @@ Params MetaEmb::fill_cold(const Params& theta, const Params& gen, const ItemInde
     phi = phi.mean(0, true).expand_as(phi);
   } else if (o_.rows_as == "zero") {
     phi = torch::zeros_like(phi);
+  } else if (o_.rows_as == "random") {
+    // Fresh rows drawn like an untrained id row, N(0, 0.1^2), from a fixed
+    // stream (the same on every rank): with replace: unshown, the start an
+    // item has when no training row ever named it.
+    Rng noise(0, 3, 0, Stream::kBaseline);
+    torch::Tensor r = torch::empty(phi.sizes(), torch::kFloat64);
+    double* d = r.data_ptr<double>();
+    for (int64_t j = 0; j < r.numel(); ++j) d[j] = 0.1 * noise.normal();
+    phi = r.to(phi.device(), phi.scalar_type());
   } else if (o_.rows_as == "warm_mean") {
     std::vector<int64_t> warm;
     for (size_t k = 0; k < ix.warm.size(); ++k)

@@ -59,7 +59,9 @@ struct MetaEmbOptions {
   // to read what they carry, an ablation: "shuffled" (the generated rows
   // permuted among all the new items: their spread kept, which item, and so
   // which task, gets which row dropped), "mean" (their mean), "zero",
-  // "warm_mean" (the mean of the training items' trained rows).
+  // "warm_mean" (the mean of the training items' trained rows); or
+  // "random", fresh N(0, 0.1^2) rows (an untrained row: with replace:
+  // unshown, the reference for items no training row names).
   std::string rows_as = "generated";
 };
 

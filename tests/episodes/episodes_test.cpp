@@ -247,6 +247,12 @@ TEST(Evaluation, CatalogueCoverageCountsItemsInSomeTopK) {
   EXPECT_TRUE(std::isnan(partial.per_episode[0]));
   EXPECT_DOUBLE_EQ(partial.per_episode[1], partial.mean);
   EXPECT_EQ(partial.episodes, 1);
+  // eval.json keeps them in episode order, null where undefined.
+  const nlohmann::json j = to_json(partial);
+  ASSERT_TRUE(j.contains("per_episode"));
+  ASSERT_EQ(j["per_episode"].size(), 2u);
+  EXPECT_TRUE(j["per_episode"][0].is_null());
+  EXPECT_DOUBLE_EQ(j["per_episode"][1].get<double>(), partial.mean);
   // Episodes of a packed or in-memory catalogue carry their items' ids.
   Episode e = eval_episode(src, Split::kTest, {0, 2, 5}, 1, 0);
   ASSERT_TRUE(e.query_item.defined());

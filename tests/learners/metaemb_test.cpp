@@ -223,6 +223,14 @@ TEST(MetaEmb, FillsTheNewItemsRowsAndNothingElse) {
   EXPECT_TRUE(torch::equal(rows_as("zero"), torch::zeros_like(want)));
   const torch::Tensor warm_mean = before.slice(0, 2, 32).mean(0, true).expand_as(want);
   EXPECT_TRUE(torch::allclose(rows_as("warm_mean"), warm_mean, 0, 1e-12));
+  // random: fresh rows of an untrained row's scale, the same every time,
+  // neither the generated rows nor the table's own.
+  const torch::Tensor random = rows_as("random");
+  EXPECT_TRUE(torch::equal(random, rows_as("random")));
+  EXPECT_FALSE(torch::allclose(random, want));
+  EXPECT_FALSE(torch::allclose(random, before.slice(0, 32, 41)));
+  EXPECT_NEAR(random.std().item<double>(), 0.1, 0.03);
+  EXPECT_NEAR(random.mean().item<double>(), 0.0, 0.03);
   MetaEmbOptions bad = options();
   bad.rows_as = "median";
   try {

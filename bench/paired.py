@@ -1,0 +1,82 @@
+#!/usr/bin/env python3
+"""Paired difference of two evaluations of the same episodes.
+
+    bench/paired.py A.json B.json [--method M] [--method-b MB] [--same REF]
+
+A and B are eval.json files (`metacat eval --json`, or a run's eval.json)
+of the same episodes: the same checkpoint's split, episode seed, count and
+shot counts. For each shot count (and warm/cold group) it prints A's method
+minus B's method, per episode where both are defined, as mean ± 95%
+interval (1.96 x sample std / sqrt(n), the interval metacat prints), and
+whether the interval is apart from 0.
+
+--same REF checks that the two files are evaluations of the same episodes:
+method REF's per-episode values must be equal in both (for example the
+learner itself, next to two `<learner>+metaemb` variants), else it exits 1.
+"""
+import argparse
+import json
+import math
+import sys
+
+
+def load(path):
+    with open(path) as f:
+        d = json.load(f)
+    out = {}
+    for r in d.get("results", []):
+        if "per_episode" not in r:
+            sys.exit(f"{path}: results without per_episode (written before it was kept)")
+        key = (r["method"], r.get("categories", ""), r["shots"])
+        out[key] = r["per_episode"]
+    return out
+
+
+def paired(a, b):
+    d = [x - y for x, y in zip(a, b) if x is not None and y is not None]
+    n = len(d)
+    if n < 2:
+        return None
+    mean = sum(d) / n
+    sd = math.sqrt(sum((x - mean) ** 2 for x in d) / (n - 1))
+    return mean, 1.96 * sd / math.sqrt(n), n
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[1])
+    ap.add_argument("a")
+    ap.add_argument("b")
+    ap.add_argument("--method", default="maml+metaemb", help="A's method (default maml+metaemb)")
+    ap.add_argument("--method-b", help="B's method (default: --method)")
+    ap.add_argument("--same", help="a method whose per-episode values must match in A and B")
+    args = ap.parse_args()
+    a, b = load(args.a), load(args.b)
+    mb = args.method_b or args.method
+    if args.same:
+        ref = [k for k in a if k[0] == args.same]
+        if not ref:
+            sys.exit(f"{args.a}: no method {args.same}")
+        for k in ref:
+            if b.get(k) != a[k]:
+                sys.exit(f"not the same episodes: {args.same} {k[1]} {k[2]}-shot differs")
+    rows = 0
+    for (m, group, shots), va in sorted(a.items(), key=lambda kv: (kv[0][1], kv[0][2])):
+        if m != args.method or (mb, group, shots) not in b:
+            continue
+        vb = b[(mb, group, shots)]
+        if len(va) != len(vb):
+            sys.exit(f"{group} {shots}-shot: {len(va)} episodes in A, {len(vb)} in B")
+        p = paired(va, vb)
+        if p is None:
+            continue
+        mean, ci, n = p
+        where = "apart from 0" if abs(mean) > ci else "includes 0"
+        print(f"{(group + ' ') if group else ''}{shots}-shot: A {m} - B {mb}, paired over {n} "
+              f"episodes: {mean:+.4f} ± {ci:.4f} ({where})")
+        rows += 1
+    if rows == 0:
+        sys.exit(f"no shot count has {args.method} in A and {mb} in B")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# bench/paired.py: the paired difference of two evaluations of the same
+# episodes, on small eval.json files whose answers are worked out by hand.
+#   tests/scripts/paired_test.sh
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+paired="$here/../../bench/paired.py"
+T=$(mktemp -d /tmp/metacat-paired.XXXXXX)
+trap 'rm -rf "$T"' EXIT
+passed=0 failed=0
+ok() { echo "PASS: $1"; passed=$((passed + 1)); }
+bad() { echo "FAIL: $1"; failed=$((failed + 1)); }
+# expect WHAT WANT_RC WANT_OUT_SUBSTRING ARGS...
+expect() {
+  local what=$1 want=$2 sub=$3 out rc
+  shift 3
+  out=$(python3 "$paired" "$@" 2>&1)
+  rc=$?
+  if [ "$rc" -eq "$want" ] && [[ "$out" == *"$sub"* ]]; then
+    ok "$what"
+  else
+    bad "$what: exit $rc (want $want), output: $out"
+  fi
+}
+# result METHOD SHOTS PER_EPISODE_JSON
+result() { printf '{"method": "%s", "shots": %s, "metric": "auc", "per_episode": %s}' "$1" "$2" "$3"; }
+file() {  # PATH RESULT...
+  local p=$1
+  shift
+  local IFS=,
+  printf '{"checkpoints": [], "results": [%s]}\n' "$*" >"$p"
+}
+ref='[0.6, 0.7, 0.5, 0.8]'
+# A - B per episode: 0.02, 0.04, null (skipped), 0.06 -> mean 0.04, sd 0.02,
+# interval 1.96 * 0.02 / sqrt(3) = 0.0226.
+file "$T/a.json" "$(result maml 0 "$ref")" "$(result maml+metaemb 0 '[0.62, 0.74, null, 0.86]')" \
+  "$(result maml+metaemb 5 '[0.5, 0.5, 0.5, 0.5]')"
+file "$T/b.json" "$(result maml 0 "$ref")" "$(result maml+metaemb 0 '[0.6, 0.7, 0.9, 0.8]')" \
+  "$(result maml+metaemb 5 '[0.5, 0.5, 0.5, 0.5]')"
+expect "the difference per episode, nulls skipped" 0 \
+  "0-shot: A maml+metaemb - B maml+metaemb, paired over 3 episodes: +0.0400 ± 0.0226 (apart from 0)" \
+  "$T/a.json" "$T/b.json" --same maml
+expect "a zero difference includes 0" 0 "5-shot: A maml+metaemb - B maml+metaemb, paired over 4 episodes: +0.0000 ± 0.0000 (includes 0)" \
+  "$T/a.json" "$T/b.json"
+expect "two methods of one file" 0 "0-shot: A maml+metaemb - B maml, paired over 3 episodes: +0.0400 ± 0.0226" \
+  "$T/a.json" "$T/a.json" --method-b maml
+expect "the other way round" 0 "paired over 3 episodes: -0.0400 ± 0.0226" "$T/b.json" "$T/a.json"
+file "$T/other.json" "$(result maml 0 '[0.6, 0.7, 0.5, 0.81]')" "$(result maml+metaemb 0 '[0.6, 0.7, 0.5, 0.8]')"
+expect "other episodes are refused with --same" 1 "not the same episodes: maml" \
+  "$T/a.json" "$T/other.json" --same maml
+file "$T/short.json" "$(result maml+metaemb 0 '[0.6, 0.7, 0.5]')"
+expect "a different episode count is refused" 1 "3 episodes in A, 4 in B" "$T/short.json" "$T/a.json"
+printf '{"results": [{"method": "maml", "shots": 0, "mean": 0.6}]}\n' >"$T/old.json"
+expect "a file without per_episode is refused" 1 "without per_episode" "$T/old.json" "$T/a.json"
+expect "no common method is an error" 1 "no shot count has protonet" "$T/a.json" "$T/b.json" --method protonet
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
