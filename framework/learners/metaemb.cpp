@@ -294,7 +294,12 @@ Params MetaEmb::train(const Params& theta_in, const ItemIndex& ix, uint64_t seed
   return gen.detached(false);
 }
 
-Params MetaEmb::fill_cold(const Params& theta, const Params& gen, const ItemIndex& ix) const {
+bool MetaEmb::uses_generator() const {
+  return o_.rows_as == "generated" || o_.rows_as == "shuffled" || o_.rows_as == "mean";
+}
+
+Params MetaEmb::fill_cold(const Params& theta, const Params& gen, const ItemIndex& ix,
+                          uint64_t seed) const {
   std::vector<int64_t> cold;
   for (size_t k = 0; k < ix.shown.size(); ++k)
     if (ix.is_cold(static_cast<int64_t>(k), o_.replace == "unshown"))
@@ -303,7 +308,11 @@ Params MetaEmb::fill_cold(const Params& theta, const Params& gen, const ItemInde
   torch::NoGradGuard ng;
   const torch::Tensor& table = theta.at(table_);
   const torch::Tensor c = index_tensor(cold, table.device());
-  torch::Tensor phi = generate(gen, theta, ix.attributes.index_select(0, c.cpu()));
+  // The generator's rows, or (zero, warm_mean, random) a place for rows made
+  // without it.
+  torch::Tensor phi = uses_generator()
+                          ? generate(gen, theta, ix.attributes.index_select(0, c.cpu()))
+                          : torch::empty({c.size(0), table.size(1)}, table.options());
   if (o_.rows_as == "shuffled") {
     // A fixed permutation: every rank fills the same rows.
     Rng rng(0, 2, 0, Stream::kBaseline);
@@ -314,10 +323,10 @@ Params MetaEmb::fill_cold(const Params& theta, const Params& gen, const ItemInde
   } else if (o_.rows_as == "zero") {
     phi = torch::zeros_like(phi);
   } else if (o_.rows_as == "random") {
-    // Fresh rows drawn like an untrained id row, N(0, 0.1^2), from a fixed
-    // stream (the same on every rank): with replace: unshown, the start an
-    // item has when no training row ever named it.
-    Rng noise(0, 3, 0, Stream::kBaseline);
+    // Fresh rows drawn like an untrained id row, N(0, 0.1^2), from the
+    // training seed (the same on every rank, another draw per seed): with
+    // replace: unshown, the start an item has when no training row named it.
+    Rng noise(seed, 3, 0, Stream::kBaseline);
     torch::Tensor r = torch::empty(phi.sizes(), torch::kFloat64);
     double* d = r.data_ptr<double>();
     for (int64_t j = 0; j < r.numel(); ++j) d[j] = 0.1 * noise.normal();

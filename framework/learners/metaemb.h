@@ -60,8 +60,9 @@ struct MetaEmbOptions {
   // permuted among all the new items: their spread kept, which item, and so
   // which task, gets which row dropped), "mean" (their mean), "zero",
   // "warm_mean" (the mean of the training items' trained rows); or
-  // "random", fresh N(0, 0.1^2) rows (an untrained row: with replace:
-  // unshown, the reference for items no training row names).
+  // "random", fresh N(0, 0.1^2) rows drawn from the training seed (an
+  // untrained row: with replace: unshown, the reference for items no
+  // training row names).
   std::string rows_as = "generated";
 };
 
@@ -111,8 +112,13 @@ class MetaEmb {
                Report* report = nullptr) const;
   // theta with the id rows of the new items (ItemIndex::is_cold, with
   // named_too for replace: unshown) replaced by the generator's (or, under
-  // rows_as, an ablation of them).
-  Params fill_cold(const Params& theta, const Params& gen, const ItemIndex& index) const;
+  // rows_as, an ablation of them). `seed` (the run's training seed) draws
+  // the rows of rows_as: random.
+  Params fill_cold(const Params& theta, const Params& gen, const ItemIndex& index,
+                   uint64_t seed = 0) const;
+  // Whether the rows rows_as puts in place are made from a generator's
+  // (generated, shuffled, mean); zero, warm_mean and random need none.
+  bool uses_generator() const;
 
  private:
   torch::Tensor loss(const Params& theta, const torch::Tensor& table, const torch::Tensor& codes,

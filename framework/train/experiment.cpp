@@ -261,7 +261,15 @@ EvalMethod metaemb_method(const Experiment& ex, const EvalMethod& base, comm::Ba
   Params gen = me.init(seed);
   // Every rank (rank 0 too) takes the generator from the same doubles.
   std::vector<double> flat(static_cast<size_t>(gen.numel()));
-  if (!comm || comm->rank() == 0) {
+  const int64_t cold = index.cold(ex.options.metaemb.replace == "unshown");
+  if (!me.uses_generator()) {
+    // zero, warm_mean, random: rows that no generator makes, so none is trained.
+    if (!comm || comm->rank() == 0)
+      log_info() << "baseline metaemb: " << cold << " new items get " << ex.options.metaemb.rows_as
+                 << " rows, no generator trained (baselines.metaemb.replace: "
+                 << ex.options.metaemb.replace << ", rows_as: " << ex.options.metaemb.rows_as
+                 << ")";
+  } else if (!comm || comm->rank() == 0) {
     MetaEmb::Report r;
     gen = me.train(base.theta, index, seed, &r);
     log_info() << "baseline metaemb: generator of id embeddings trained on " << r.items
@@ -269,7 +277,7 @@ EvalMethod metaemb_method(const Experiment& ex, const EvalMethod& base, comm::Ba
                << r.first_loss << " -> " << r.last_loss
                << "; after it, on fresh draws: generated rows " << r.generated_loss
                << ", the items' own trained rows " << r.trained_loss << ", N(0, 0.1^2) rows "
-               << r.random_loss << "); " << index.cold(ex.options.metaemb.replace == "unshown")
+               << r.random_loss << "); " << cold
                << " new items get generated embeddings (baselines.metaemb.replace: "
                << ex.options.metaemb.replace << ", rows_as: " << ex.options.metaemb.rows_as << ")";
     const torch::Tensor f = flatten(gen.tensors).to(torch::kCPU, torch::kFloat64).contiguous();
@@ -287,7 +295,7 @@ EvalMethod metaemb_method(const Experiment& ex, const EvalMethod& base, comm::Ba
   }
   EvalMethod m = base;
   m.name = base.name + "+metaemb";
-  m.theta = me.fill_cold(base.theta, gen, index);
+  m.theta = me.fill_cold(base.theta, gen, index, seed);
   return m;
 }
 

@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <cmath>
+
 #include "core/error.h"
 #include "core/fields.h"
 #include "core/loss.h"
@@ -203,10 +205,11 @@ TEST(MetaEmb, FillsTheNewItemsRowsAndNothingElse) {
       all[41], me.generate(gen, w.trained, ix.attributes.slice(0, 41, 42))[0], 0, 1e-12));
 
   // rows_as: the ablations put other rows in the same places, nowhere else.
-  auto rows_as = [&](const std::string& how) {
+  auto rows_as = [&](const std::string& how, uint64_t seed = 0, const Params* from = nullptr) {
     MetaEmbOptions a = options();
     a.rows_as = how;
-    const torch::Tensor t = MetaEmb(*w.m, a).fill_cold(w.trained, gen, ix).at("emb.item");
+    const torch::Tensor t =
+        MetaEmb(*w.m, a).fill_cold(w.trained, from ? *from : gen, ix, seed).at("emb.item");
     EXPECT_TRUE(torch::equal(t.slice(0, 0, 32), before.slice(0, 0, 32))) << how;
     EXPECT_TRUE(torch::equal(t[41], before[41])) << how;
     return t.slice(0, 32, 41);
@@ -223,14 +226,34 @@ TEST(MetaEmb, FillsTheNewItemsRowsAndNothingElse) {
   EXPECT_TRUE(torch::equal(rows_as("zero"), torch::zeros_like(want)));
   const torch::Tensor warm_mean = before.slice(0, 2, 32).mean(0, true).expand_as(want);
   EXPECT_TRUE(torch::allclose(rows_as("warm_mean"), warm_mean, 0, 1e-12));
-  // random: fresh rows of an untrained row's scale, the same every time,
-  // neither the generated rows nor the table's own.
-  const torch::Tensor random = rows_as("random");
-  EXPECT_TRUE(torch::equal(random, rows_as("random")));
+  // random: fresh rows of an untrained row's scale, the same for the same
+  // training seed and another draw for another, neither the generated rows
+  // nor the table's own.
+  const torch::Tensor random = rows_as("random", 5);
+  EXPECT_TRUE(torch::equal(random, rows_as("random", 5)));
+  EXPECT_FALSE(torch::allclose(random, rows_as("random", 6)));
   EXPECT_FALSE(torch::allclose(random, want));
   EXPECT_FALSE(torch::allclose(random, before.slice(0, 32, 41)));
+  // N(0, 0.1^2): the sample's spread near 0.1, its mean within 4 standard
+  // errors of 0.
   EXPECT_NEAR(random.std().item<double>(), 0.1, 0.03);
-  EXPECT_NEAR(random.mean().item<double>(), 0.0, 0.03);
+  EXPECT_LT(std::abs(random.mean().item<double>()),
+            0.4 / std::sqrt(static_cast<double>(random.numel())));
+  // zero, warm_mean and random use no generator: another one changes nothing.
+  Params other = gen;
+  for (auto& g : other.tensors) g = torch::randn_like(g);
+  EXPECT_FALSE(torch::allclose(rows_as("generated", 0, &other), want));
+  for (const char* how : {"zero", "warm_mean", "random"}) {
+    EXPECT_FALSE(MetaEmb(*w.m,
+                         [&] {
+                           MetaEmbOptions a = options();
+                           a.rows_as = how;
+                           return a;
+                         }())
+                     .uses_generator())
+        << how;
+    EXPECT_TRUE(torch::equal(rows_as(how, 5, &other), rows_as(how, 5))) << how;
+  }
   MetaEmbOptions bad = options();
   bad.rows_as = "median";
   try {

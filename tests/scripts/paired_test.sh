@@ -53,5 +53,21 @@ expect "a different episode count is refused" 1 "3 episodes in A, 4 in B" "$T/sh
 printf '{"results": [{"method": "maml", "shots": 0, "mean": 0.6}]}\n' >"$T/old.json"
 expect "a file without per_episode is refused" 1 "without per_episode" "$T/old.json" "$T/a.json"
 expect "no common method is an error" 1 "no shot count has protonet" "$T/a.json" "$T/b.json" --method protonet
+expect "--same needs the reference in B" 1 "no maml at 0-shot to check the episodes by" \
+  "$T/a.json" "$T/short.json" --same maml
+file "$T/twice.json" "$(result maml 0 "$ref")" "$(result maml 0 "$ref")"
+expect "a method twice at one shot count is refused" 1 "0-shot maml appears twice" \
+  "$T/twice.json" "$T/a.json" --method maml
+file "$T/one.json" "$(result maml+metaemb 0 '[0.6, null, null, null]')"
+expect "one episode defined in both is no interval" 1 "fewer than 2 episodes defined in both" \
+  "$T/one.json" "$T/b.json"
+# warm/cold groups (eval.warm) are kept apart and named.
+gresult() { printf '{"method": "%s", "categories": "%s", "shots": %s, "per_episode": %s}' "$@"; }
+file "$T/ga.json" "$(gresult maml+metaemb cold 1 '[0.7, 0.7]')" "$(gresult maml+metaemb warm 1 '[0.5, 0.6]')"
+file "$T/gb.json" "$(gresult maml+metaemb cold 1 '[0.6, 0.6]')" "$(gresult maml+metaemb warm 1 '[0.5, 0.5]')"
+expect "the cold group" 0 "cold 1-shot: A maml+metaemb - B maml+metaemb, paired over 2 episodes: +0.1000 ± 0.0000" \
+  "$T/ga.json" "$T/gb.json"
+expect "the warm group" 0 "warm 1-shot: A maml+metaemb - B maml+metaemb, paired over 2 episodes: +0.0500 ± 0.0980" \
+  "$T/ga.json" "$T/gb.json"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
