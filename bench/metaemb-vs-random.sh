@@ -51,7 +51,7 @@ for run in "$@"; do
 done
 printf '%s\n' "${lines[@]}" | "$PY" -c '
 import re, statistics, sys
-# Student t, 97.5% quantile, by degrees of freedom (past 10: 10's, wider
+# Student t, 97.5% quantile, by degrees of freedom (past 10: the value at 10, wider
 # than the true one).
 T = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228]
 per = {}
