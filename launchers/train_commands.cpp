@@ -136,6 +136,19 @@ int run_train(const TrainArgs& a) {
                          .run();
     methods.push_back({method_label(cex->options.learner), cex->learner.get(), cr.theta});
   }
+  // A stop signal from here on (compared learners and the finetune
+  // pre-training stop at their own step boundaries) finds training complete
+  // and checkpointed: every rank leaves the metaemb generator's training or
+  // the evaluation at the same check and exits 75 without eval.json;
+  // resumed, the run finds training done and evaluates.
+  const StopCheck stop = [&] { return comm->any(stop_requested()); };
+  const auto stopped = [&](const char* during) {
+    if (comm->rank() == 0)
+      log_info() << "stop requested " << during << ": training is complete (" << r.checkpoint
+                 << "); no eval.json written; exit " << kExitResume
+                 << " (resume with --resume auto to evaluate)";
+    return Preempted{r.steps, r.checkpoint};
+  };
   std::unique_ptr<Experiment> ft;
   std::set<std::string> done;
   for (const auto& b : opts.eval.baselines) {
@@ -147,7 +160,11 @@ int run_train(const TrainArgs& a) {
     } else if (b == "oracle") {
       methods.push_back(oracle_method(*ex));  // build_experiment checked the data has it
     } else if (b == "metaemb") {
-      methods.push_back(metaemb_method(*ex, methods.front(), comm.get()));
+      try {
+        methods.push_back(metaemb_method(*ex, methods.front(), comm.get(), stop));
+      } catch (const EvaluationStopped&) {
+        throw stopped("while training the metaemb generator");
+      }
     } else if (b == "finetune" && opts.learner.name != "finetune") {
       // Pre-training is a training run: every rank takes part. "auto": a
       // resumed run reuses (or completes) its baseline's pre-training.
@@ -161,23 +178,13 @@ int run_train(const TrainArgs& a) {
     }
   }
   // Every rank evaluates its share of the episodes; rank 0 reports.
-  // A stop signal now (compared learners and the finetune pre-training
-  // stop at their own step boundaries) finds training complete and
-  // checkpointed: every rank leaves the evaluation at the same episode and
-  // exits 75 without eval.json; resumed, the run finds training done and
-  // evaluates.
-  const StopCheck stop = [&] { return comm->any(stop_requested()); };
   std::vector<EvalSummary> results;
   try {
     if (stop()) throw EvaluationStopped{};
     say_evaluation(opts.eval, comm->size());
     results = evaluate_methods(*ex, methods, /*print=*/true, comm.get(), stop);
   } catch (const EvaluationStopped&) {
-    if (comm->rank() == 0)
-      log_info() << "stop requested during the final evaluation: training is complete ("
-                 << r.checkpoint << "); no eval.json written; exit " << kExitResume
-                 << " (resume with --resume auto to evaluate)";
-    throw Preempted{r.steps, r.checkpoint};
+    throw stopped("during the final evaluation");
   }
   if (comm->rank() != 0) return 0;
   for (const auto& line : verdicts(results)) log_info() << line;

@@ -202,7 +202,7 @@ const std::vector<Key>& schema() {
       {"baselines.metaemb.cold_weight", Type::kFloat, "0.5", 0, 1, {}, "weight of the cold-phase loss (the warm-up phase's is 1 - cold_weight)"},
       {"baselines.metaemb.hidden", Type::kInt, "32", 1, 1e6, {}, "generator hidden units"},
       {"baselines.metaemb.replace", Type::kString, "untouched", -kInf, kInf, {"untouched", "unshown"}, "the rows replaced: items no training row shows or names (untouched), or every item no training row shows as its item, also those only named in click histories (unshown)"},
-      {"baselines.metaemb.rows_as", Type::kString, "generated", -kInf, kInf, {"generated", "shuffled", "mean", "zero", "warm_mean", "random"}, "what the replaced rows become: the generator's rows (generated), or an ablation that tells what they carry: the generated rows permuted among the new items (shuffled), their mean (mean), zeros (zero), the mean of the training items' trained rows (warm_mean), fresh N(0, 0.1^2) rows like an untrained row (random)"},
+      {"baselines.metaemb.rows_as", Type::kString, "generated", -kInf, kInf, {"generated", "shuffled", "mean", "zero", "warm_mean", "random"}, "what the replaced rows become: the generator's rows (generated), or an ablation that tells what they carry: the generated rows permuted among the new items (shuffled), their mean (mean), zeros (zero), the mean of the training items' trained rows (warm_mean), fresh N(0, 0.1^2) rows like an untrained row, drawn from the training seed (random); zero, warm_mean and random train no generator"},
   };
   return keys;
 }

@@ -205,8 +205,8 @@ torch::Tensor MetaEmb::loss(const Params& theta, const torch::Tensor& table,
   return torch::binary_cross_entropy_with_logits(out.reshape({-1}), y);
 }
 
-Params MetaEmb::train(const Params& theta_in, const ItemIndex& ix, uint64_t seed,
-                      Report* report) const {
+Params MetaEmb::train(const Params& theta_in, const ItemIndex& ix, uint64_t seed, Report* report,
+                      const std::function<bool()>& stop) const {
   const Params theta = theta_in.detached(false);
   const torch::Tensor& table = theta.at(table_);
   const torch::Device dev = table.device();
@@ -245,6 +245,7 @@ Params MetaEmb::train(const Params& theta_in, const ItemIndex& ix, uint64_t seed
   };
   std::vector<double> losses;
   for (int64_t s = 0; s < o_.steps; ++s) {
+    if (stop && s % kStopEvery == 0 && stop()) throw GeneratorStopped{};
     const Draw d = draw();
     const torch::Tensor &c = d.c, &xa = d.xa, &ya = d.ya, &xb = d.xb, &yb = d.yb;
     const torch::Tensor phi = generate(gen, theta, ix.attributes.index_select(0, c.cpu()));

@@ -32,6 +32,7 @@
 #include <torch/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -108,8 +109,15 @@ class MetaEmb {
     double generated_loss = 0, trained_loss = 0, random_loss = 0;
   };
   // Trains a generator for the model at theta (deterministic in seed).
-  Params train(const Params& theta, const ItemIndex& index, uint64_t seed,
-               Report* report = nullptr) const;
+  // `stop`, when given, is asked before step 0 and then every kStopEvery
+  // steps: stop_checks() times in all, so other ranks can take part in it
+  // as a collective by asking it as often. When it says true, training
+  // ends with GeneratorStopped.
+  Params train(const Params& theta, const ItemIndex& index, uint64_t seed, Report* report = nullptr,
+               const std::function<bool()>& stop = {}) const;
+  static constexpr int64_t kStopEvery = 16;
+  int64_t stop_checks() const { return (o_.steps + kStopEvery - 1) / kStopEvery; }
+  struct GeneratorStopped {};
   // theta with the id rows of the new items (ItemIndex::is_cold, with
   // named_too for replace: unshown) replaced by the generator's (or, under
   // rows_as, an ablation of them). `seed` (the run's training seed) draws

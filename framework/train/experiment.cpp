@@ -250,7 +250,8 @@ EvalMethod oracle_method(const Experiment& ex, const std::string& asked_by) {
   return m;
 }
 
-EvalMethod metaemb_method(const Experiment& ex, const EvalMethod& base, comm::Backend* comm) {
+EvalMethod metaemb_method(const Experiment& ex, const EvalMethod& base, comm::Backend* comm,
+                          const StopCheck& stop) {
   check_metaemb(ex, ex.options);  // among others: the source is a PreferenceSource
   if (!base.learner)
     throw UserError("eval.baselines: metaemb starts from a meta-trained learner's parameters");
@@ -271,7 +272,13 @@ EvalMethod metaemb_method(const Experiment& ex, const EvalMethod& base, comm::Ba
                  << ")";
   } else if (!comm || comm->rank() == 0) {
     MetaEmb::Report r;
-    gen = me.train(base.theta, index, seed, &r);
+    log_info() << "baseline metaemb: training a generator of id embeddings for "
+               << ex.options.metaemb.steps << " steps";
+    try {
+      gen = me.train(base.theta, index, seed, &r, stop);
+    } catch (const MetaEmb::GeneratorStopped&) {
+      throw EvaluationStopped{};
+    }
     log_info() << "baseline metaemb: generator of id embeddings trained on " << r.items
                << " items of the training tasks for " << ex.options.metaemb.steps << " steps (loss "
                << r.first_loss << " -> " << r.last_loss
@@ -282,6 +289,10 @@ EvalMethod metaemb_method(const Experiment& ex, const EvalMethod& base, comm::Ba
                << ex.options.metaemb.replace << ", rows_as: " << ex.options.metaemb.rows_as << ")";
     const torch::Tensor f = flatten(gen.tensors).to(torch::kCPU, torch::kFloat64).contiguous();
     std::copy(f.data_ptr<double>(), f.data_ptr<double>() + f.numel(), flat.begin());
+  } else if (stop) {
+    // The other ranks ask the stop check as often as rank 0's training does.
+    for (int64_t k = 0; k < me.stop_checks(); ++k)
+      if (stop()) throw EvaluationStopped{};
   }
   if (comm && comm->size() > 1) comm->broadcast(flat.data(), flat.size() * sizeof(double), 0);
   const torch::Tensor f =

@@ -74,9 +74,11 @@ EvalMethod oracle_method(const Experiment& ex, const std::string& asked_by = "ev
 // their attributes (learners/metaemb.h), named "<base>+metaemb". Rank 0
 // trains the generator and broadcasts it, so every rank of `comm` (all must
 // call this) evaluates the same parameters. Throws UserError when the data
-// or model cannot have it.
+// or model cannot have it. `stop` (a collective with `comm`: every rank asks
+// it equally often while rank 0 trains) ends the generator's training with
+// EvaluationStopped on every rank alike.
 EvalMethod metaemb_method(const Experiment& ex, const EvalMethod& base,
-                          comm::Backend* comm = nullptr);
+                          comm::Backend* comm = nullptr, const StopCheck& stop = {});
 
 // One method on one set of fixed seeded episodes: the same scores whether
 // called by validation during training or by the final evaluation.

@@ -190,6 +190,56 @@ TEST(Catalogue, ExactReductionGivesTheSameBitsOnOneAndTwoRanksAndOnResume) {
   EXPECT_EQ(params_checksum(d + "/exact-r", 8), expect);
 }
 
+// A stop signal while the metaemb generator trains (after training's last
+// checkpoint, before the final evaluation): the run leaves within seconds
+// with 75 and no eval.json, on 1 rank, and on 2 ranks when only rank 1 gets
+// the signal (rank 0, training the generator, learns it through the
+// collective stop check); resumed, the run evaluates. The generator is set
+// to train far longer than the test waits.
+TEST(Catalogue, StopWhileTrainingTheGeneratorExitsToResume) {
+  const std::string& d = root();
+  for (const int np : {1, 2}) {
+    const std::string dir = d + "/genstop-" + std::to_string(np), log = dir + ".log";
+    const std::string args = train_args(d + "/category", dir) +
+                             " --set eval.at_end=true --set eval.baselines=[metaemb] "
+                             "--set eval.episodes=4 --set eval.shots=[0] "
+                             "--set baselines.metaemb.attributes=[brand,shop,tags,log_price]";
+    const std::string launch = np == 1 ? "timeout 300 " + std::string(METACAT_BIN) : mpirun(2);
+    // Rank 1 of 2 alone: the process whose command line names the run
+    // directory and whose environment says it is rank 1 (mpirun's says
+    // neither rank).
+    const std::string signal =
+        np == 1 ? "kill -TERM $pid"
+                : "for f in /proc/[0-9]*; do tr '\\0' ' ' <$f/cmdline 2>/dev/null | grep -q -- '" +
+                      dir +
+                      " ' || continue; tr '\\0' '\\n' <$f/environ 2>/dev/null | grep -qx "
+                      "OMPI_COMM_WORLD_RANK=1 && kill -TERM ${f#/proc/}; done";
+    const Result r = metacat::test::shell(
+        launch + args + " --set baselines.metaemb.steps=1000000000 >" + log + " 2>&1 & pid=$!\n" +
+        "for i in $(seq 1200); do grep -q 'training a generator' " + log +
+        " && break; sleep 0.1; done\nsleep 0.5\nt0=$(date +%s.%N)\n" + signal +
+        "\nwait $pid; rc=$?; t1=$(date +%s.%N)\necho \"rc=$rc s=$(awk \"BEGIN{print $t1 - "
+        "$t0}\")\"");
+    const std::string text = read(log);
+    ASSERT_NE(text.find("training a generator of id embeddings"), std::string::npos) << text;
+    EXPECT_NE(r.output.find("rc=75 "), std::string::npos) << np << " ranks: " << r.output << text;
+    const auto at = r.output.find(" s=");
+    ASSERT_NE(at, std::string::npos) << r.output;
+    EXPECT_LT(std::stod(r.output.substr(at + 3)), 10.0) << r.output;
+    EXPECT_NE(text.find("stop requested while training the metaemb generator"), std::string::npos)
+        << text;
+    EXPECT_FALSE(fs::exists(dir + "/eval.json"));
+    // Resumed (a generator of 20 steps now: baselines.* may change): training
+    // is done, the generator trains and the evaluation is written.
+    const std::string again = args + " --set baselines.metaemb.steps=20 --resume auto";
+    const Result resumed = np == 1 ? run(again) : metacat::test::shell(mpirun(2) + again);
+    ASSERT_EQ(resumed.code, 0) << resumed.output;
+    EXPECT_NE(resumed.output.find("generator of id embeddings trained"), std::string::npos)
+        << resumed.output;
+    EXPECT_NE(read(dir + "/eval.json").find("maml+metaemb"), std::string::npos);
+  }
+}
+
 // generate --brand-in-category S: every item of a brand within a category
 // gets the same extra direction. The log is otherwise drawn the same (same
 // impressions, items, prices); a user's score of two items of one brand in
