@@ -136,11 +136,11 @@ int run_train(const TrainArgs& a) {
                          .run();
     methods.push_back({method_label(cex->options.learner), cex->learner.get(), cr.theta});
   }
-  // A stop signal from here on (compared learners and the finetune
-  // pre-training stop at their own step boundaries) finds training complete
-  // and checkpointed: every rank leaves the metaemb generator's training or
-  // the evaluation at the same check and exits 75 without eval.json;
-  // resumed, the run finds training done and evaluates.
+  // (Compared learners, above, and the finetune pre-training, below, stop at
+  // their own step boundaries.) A stop signal from here on finds training
+  // complete and checkpointed: every rank leaves the metaemb generator's
+  // training or the evaluation at the same check and exits 75 without
+  // eval.json; resumed, the run finds training done and evaluates.
   const StopCheck stop = [&] { return comm->any(stop_requested()); };
   const auto stopped = [&](const char* during) {
     if (comm->rank() == 0)

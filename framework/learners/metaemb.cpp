@@ -245,7 +245,7 @@ Params MetaEmb::train(const Params& theta_in, const ItemIndex& ix, uint64_t seed
   };
   std::vector<double> losses;
   for (int64_t s = 0; s < o_.steps; ++s) {
-    if (stop && s % kStopEvery == 0 && stop()) throw GeneratorStopped{};
+    if (stop && s % kStopCheckEvery == 0 && stop()) throw GeneratorStopped{};
     const Draw d = draw();
     const torch::Tensor &c = d.c, &xa = d.xa, &ya = d.ya, &xb = d.xb, &yb = d.yb;
     const torch::Tensor phi = generate(gen, theta, ix.attributes.index_select(0, c.cpu()));

@@ -109,14 +109,14 @@ class MetaEmb {
     double generated_loss = 0, trained_loss = 0, random_loss = 0;
   };
   // Trains a generator for the model at theta (deterministic in seed).
-  // `stop`, when given, is asked before step 0 and then every kStopEvery
+  // `stop`, when given, is asked before step 0 and then every kStopCheckEvery
   // steps: stop_checks() times in all, so other ranks can take part in it
   // as a collective by asking it as often. When it says true, training
   // ends with GeneratorStopped.
   Params train(const Params& theta, const ItemIndex& index, uint64_t seed, Report* report = nullptr,
                const std::function<bool()>& stop = {}) const;
-  static constexpr int64_t kStopEvery = 16;
-  int64_t stop_checks() const { return (o_.steps + kStopEvery - 1) / kStopEvery; }
+  static constexpr int64_t kStopCheckEvery = 16;
+  int64_t stop_checks() const { return (o_.steps + kStopCheckEvery - 1) / kStopCheckEvery; }
   struct GeneratorStopped {};
   // theta with the id rows of the new items (ItemIndex::is_cold, with
   // named_too for replace: unshown) replaced by the generator's (or, under

@@ -204,21 +204,30 @@ TEST(Catalogue, StopWhileTrainingTheGeneratorExitsToResume) {
                              " --set eval.at_end=true --set eval.baselines=[metaemb] "
                              "--set eval.episodes=4 --set eval.shots=[0] "
                              "--set baselines.metaemb.attributes=[brand,shop,tags,log_price]";
-    const std::string launch = np == 1 ? "timeout 300 " + std::string(METACAT_BIN) : mpirun(2);
+    // Killed (-k) if it outlives the SIGTERM that ends `timeout`: a run that
+    // ignored the stop would train on, and the test must fail, not hang.
+    const std::string launch =
+        "timeout -k 5 120 " +
+        (np == 1 ? std::string(METACAT_BIN)
+                 : "env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun "
+                   "--oversubscribe -np 2 " +
+                       std::string(METACAT_BIN));
     // Rank 1 of 2 alone: the process whose command line names the run
     // directory and whose environment says it is rank 1 (mpirun's says
-    // neither rank).
-    const std::string signal =
-        np == 1 ? "kill -TERM $pid"
-                : "for f in /proc/[0-9]*; do tr '\\0' ' ' <$f/cmdline 2>/dev/null | grep -q -- '" +
+    // neither rank). Found before the clock starts.
+    const std::string target =
+        np == 1 ? "target=$pid"
+                : "target=$(for f in /proc/[0-9]*; do tr '\\0' ' ' 2>/dev/null <$f/cmdline | "
+                  "grep -qF -- '" +
                       dir +
-                      " ' || continue; tr '\\0' '\\n' <$f/environ 2>/dev/null | grep -qx "
-                      "OMPI_COMM_WORLD_RANK=1 && kill -TERM ${f#/proc/}; done";
+                      " ' || continue; tr '\\0' '\\n' 2>/dev/null <$f/environ | grep -qx "
+                      "OMPI_COMM_WORLD_RANK=1 && echo ${f#/proc/}; done)";
     const Result r = metacat::test::shell(
         launch + args + " --set baselines.metaemb.steps=1000000000 >" + log + " 2>&1 & pid=$!\n" +
         "for i in $(seq 1200); do grep -q 'training a generator' " + log +
-        " && break; sleep 0.1; done\nsleep 0.5\nt0=$(date +%s.%N)\n" + signal +
-        "\nwait $pid; rc=$?; t1=$(date +%s.%N)\necho \"rc=$rc s=$(awk \"BEGIN{print $t1 - "
+        " && break; sleep 0.1; done\nsleep 0.5\n" + target +
+        "\necho \"signalled: $target\"\nt0=$(date +%s.%N)\nkill -TERM $target\n"
+        "wait $pid; rc=$?; t1=$(date +%s.%N)\necho \"rc=$rc s=$(awk \"BEGIN{print $t1 - "
         "$t0}\")\"");
     const std::string text = read(log);
     ASSERT_NE(text.find("training a generator of id embeddings"), std::string::npos) << text;

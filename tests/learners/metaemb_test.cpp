@@ -318,6 +318,29 @@ TEST(MetaEmb, ReadsColumnsTheModelSkipsFromTablesOfItsOwn) {
   }
 }
 
+// The stop check is asked before step 0 and every kStopCheckEvery steps:
+// exactly stop_checks() times, the count the other ranks ask it while rank
+// 0 trains (a collective must match), and a true answer ends training.
+TEST(MetaEmb, StopIsAskedStopChecksTimesAndEndsTraining) {
+  World w = world();
+  const ItemIndex ix = index_items(*w.store, fields());
+  for (const int64_t steps : {1, 15, 16, 17, 33}) {
+    MetaEmbOptions o = options();
+    o.steps = steps;
+    const MetaEmb me(*w.m, o);
+    int64_t asked = 0;
+    me.train(w.trained, ix, 7, nullptr, [&] { return ++asked, false; });
+    EXPECT_EQ(asked, me.stop_checks()) << steps << " steps";
+    EXPECT_EQ(asked, (steps + 15) / 16) << steps << " steps";
+  }
+  MetaEmbOptions o = options();
+  o.steps = 33;
+  int64_t asked = 0;
+  EXPECT_THROW(MetaEmb(*w.m, o).train(w.trained, ix, 7, nullptr, [&] { return ++asked == 2; }),
+               MetaEmb::GeneratorStopped);
+  EXPECT_EQ(asked, 2);
+}
+
 // Both phases move the generator: the cold-phase weight, and in the
 // warm-up phase the step taken on the generated embedding.
 TEST(MetaEmb, TheWarmUpStepAndTheColdWeightMatter) {
