@@ -12,6 +12,15 @@ namespace metacat {
 
 namespace {
 
+// Rows drawn like an untrained id row, N(0, 0.1^2) (core/model.cpp's table
+// initialisation), from `rng`, in the dtype and device of `like`.
+torch::Tensor untrained_rows(Rng& rng, const torch::Tensor& like) {
+  torch::Tensor r = torch::empty(like.sizes(), torch::kFloat64);
+  double* d = r.data_ptr<double>();
+  for (int64_t j = 0; j < r.numel(); ++j) d[j] = 0.1 * rng.normal();
+  return r.to(like.device(), like.scalar_type());
+}
+
 const InputField* item_field(const std::vector<InputField>& fields) {
   for (const auto& f : fields)
     if (f.role == InputField::Role::kItem) return &f;
@@ -273,14 +282,11 @@ Params MetaEmb::train(const Params& theta_in, const ItemIndex& ix, uint64_t seed
     for (int64_t i = 0; i < checks; ++i) {
       const Draw d = draw();
       const torch::Tensor phi = generate(gen, theta, ix.attributes.index_select(0, d.c.cpu()));
-      torch::Tensor random = torch::empty(phi.sizes(), torch::kFloat64);
-      double* r = random.data_ptr<double>();
-      for (int64_t j = 0; j < random.numel(); ++j) r[j] = 0.1 * noise.normal();
+      const torch::Tensor random = untrained_rows(noise, phi);
       report->generated_loss += loss(theta, table, d.c, phi, d.xa, d.ya).item<double>() / checks;
       report->trained_loss +=
           loss(theta, table, d.c, table.index_select(0, d.c), d.xa, d.ya).item<double>() / checks;
-      report->random_loss +=
-          loss(theta, table, d.c, random.to(dev, dtype), d.xa, d.ya).item<double>() / checks;
+      report->random_loss += loss(theta, table, d.c, random, d.xa, d.ya).item<double>() / checks;
     }
     const size_t tenth = std::max<size_t>(1, losses.size() / 10);
     double first = 0, last = 0;
@@ -328,10 +334,7 @@ Params MetaEmb::fill_cold(const Params& theta, const Params& gen, const ItemInde
     // training seed (the same on every rank, another draw per seed): with
     // replace: unshown, the start an item has when no training row named it.
     Rng noise(seed, 3, 0, Stream::kBaseline);
-    torch::Tensor r = torch::empty(phi.sizes(), torch::kFloat64);
-    double* d = r.data_ptr<double>();
-    for (int64_t j = 0; j < r.numel(); ++j) d[j] = 0.1 * noise.normal();
-    phi = r.to(phi.device(), phi.scalar_type());
+    phi = untrained_rows(noise, phi);
   } else if (o_.rows_as == "warm_mean") {
     std::vector<int64_t> warm;
     for (size_t k = 0; k < ix.warm.size(); ++k)

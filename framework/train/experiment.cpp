@@ -259,18 +259,24 @@ EvalMethod metaemb_method(const Experiment& ex, const EvalMethod& base, comm::Ba
   const MetaEmb me(*ex.model, ex.options.metaemb);
   const ItemIndex index = index_items(source.store(), read_fields(ex.model->spec()));
   const uint64_t seed = ex.options.train.seed;
-  Params gen = me.init(seed);
-  // Every rank (rank 0 too) takes the generator from the same doubles.
-  std::vector<double> flat(static_cast<size_t>(gen.numel()));
   const int64_t cold = index.cold(ex.options.metaemb.replace == "unshown");
+  EvalMethod m = base;
+  m.name = base.name + "+metaemb";
+  Params gen = me.init(seed);
   if (!me.uses_generator()) {
-    // zero, warm_mean, random: rows that no generator makes, so none is trained.
+    // zero, warm_mean, random: rows that no generator makes, so none is
+    // trained or sent (fill_cold does not read `gen` for them).
     if (!comm || comm->rank() == 0)
       log_info() << "baseline metaemb: " << cold << " new items get " << ex.options.metaemb.rows_as
                  << " rows, no generator trained (baselines.metaemb.replace: "
                  << ex.options.metaemb.replace << ", rows_as: " << ex.options.metaemb.rows_as
                  << ")";
-  } else if (!comm || comm->rank() == 0) {
+    m.theta = me.fill_cold(base.theta, gen, index, seed);
+    return m;
+  }
+  // Every rank (rank 0 too) takes the generator from the same doubles.
+  std::vector<double> flat(static_cast<size_t>(gen.numel()));
+  if (!comm || comm->rank() == 0) {
     MetaEmb::Report r;
     log_info() << "baseline metaemb: training a generator of id embeddings for "
                << ex.options.metaemb.steps << " steps";
@@ -304,8 +310,6 @@ EvalMethod metaemb_method(const Experiment& ex, const EvalMethod& base, comm::Ba
     t = f.slice(0, at, at + n).reshape(t.sizes()).to(like.device(), like.scalar_type()).clone();
     at += n;
   }
-  EvalMethod m = base;
-  m.name = base.name + "+metaemb";
   m.theta = me.fill_cold(base.theta, gen, index, seed);
   return m;
 }

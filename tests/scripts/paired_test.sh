@@ -46,7 +46,7 @@ expect "two methods of one file" 0 "0-shot: A maml+metaemb - B maml, paired over
   "$T/a.json" "$T/a.json" --method-b maml
 expect "the other way round" 0 "paired over 3 episodes: -0.0400 ± 0.0226" "$T/b.json" "$T/a.json"
 file "$T/other.json" "$(result maml 0 '[0.6, 0.7, 0.5, 0.81]')" "$(result maml+metaemb 0 '[0.6, 0.7, 0.5, 0.8]')"
-expect "other episodes are refused with --same" 1 "not the same episodes: maml" \
+expect "other episodes are refused with --same" 1 "other.json): maml 0-shot differs" \
   "$T/a.json" "$T/other.json" --same maml
 file "$T/short.json" "$(result maml+metaemb 0 '[0.6, 0.7, 0.5]')"
 expect "a different episode count is refused" 1 "3 episodes in A, 4 in B" "$T/short.json" "$T/a.json"
@@ -69,5 +69,19 @@ expect "the cold group" 0 "cold 1-shot: A maml+metaemb - B maml+metaemb, paired 
   "$T/ga.json" "$T/gb.json"
 expect "the warm group" 0 "warm 1-shot: A maml+metaemb - B maml+metaemb, paired over 2 episodes: +0.0500 ± 0.0980" \
   "$T/ga.json" "$T/gb.json"
+# Several pairs (one per run): each pair's lines, then the mean of the
+# runs' differences ± t-interval over the runs. Runs differ by a constant
+# 0.01, 0.02, 0.03 per episode: mean 0.02, sd 0.01, t(2) = 4.303, interval
+# 4.303 * 0.01 / sqrt(3) = 0.0248.
+for k in 1 2 3; do
+  file "$T/r$k-a.json" "$(result maml+metaemb 0 "[0.5$k, 0.6$k]")"
+  file "$T/r$k-b.json" "$(result maml+metaemb 0 '[0.5, 0.6]')"
+done
+runs=("$T/r1-a.json" "$T/r1-b.json" "$T/r2-a.json" "$T/r2-b.json" "$T/r3-a.json" "$T/r3-b.json")
+expect "each run's line names its file" 0 "r2-a.json 0-shot: A maml+metaemb - B maml+metaemb, paired over 2 episodes: +0.0200" \
+  "${runs[@]}"
+expect "the runs' differences over the runs" 0 "0-shot: +0.0200 ± 0.0248 over 3 runs, 3 of 3 above 0 (includes 0)" \
+  "${runs[@]}"
+expect "files not in pairs are refused" 1 "give the files in pairs" "$T/r1-a.json" "$T/r1-b.json" "$T/r2-a.json"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
