@@ -262,7 +262,6 @@ EvalMethod metaemb_method(const Experiment& ex, const EvalMethod& base, comm::Ba
   const int64_t cold = index.cold(ex.options.metaemb.replace == "unshown");
   EvalMethod m = base;
   m.name = base.name + "+metaemb";
-  Params gen = me.init(seed);
   if (!me.uses_generator()) {
     // zero, warm_mean, random: rows that no generator makes, so none is
     // trained or sent (fill_cold does not read `gen` for them).
@@ -271,9 +270,10 @@ EvalMethod metaemb_method(const Experiment& ex, const EvalMethod& base, comm::Ba
                  << " rows, no generator trained (baselines.metaemb.replace: "
                  << ex.options.metaemb.replace << ", rows_as: " << ex.options.metaemb.rows_as
                  << ")";
-    m.theta = me.fill_cold(base.theta, gen, index, seed);
+    m.theta = me.fill_cold(base.theta, Params{}, index, seed);
     return m;
   }
+  Params gen = me.init(seed);
   // Every rank (rank 0 too) takes the generator from the same doubles.
   std::vector<double> flat(static_cast<size_t>(gen.numel()));
   if (!comm || comm->rank() == 0) {
