@@ -67,6 +67,9 @@ class MemoryStore : public ItemStore {
   torch::Tensor descriptors() const override { return descriptors_; }
   bool has_oracle() const override { return !oracle_.empty(); }
   std::string describe() const override { return "in memory"; }
+  std::vector<InputField> fields() const override { return fields_; }
+  // The items' layout, for rows built like a schema's (default: untyped).
+  void set_fields(std::vector<InputField> f) { fields_ = std::move(f); }
   // Whole-category access (packing reads categories through this).
   const torch::Tensor& items(int64_t c) const { return items_.at(c); }
   const torch::Tensor& labels(int64_t c) const { return labels_.at(c); }
@@ -75,6 +78,7 @@ class MemoryStore : public ItemStore {
   std::vector<CategoryInfo> infos_;
   std::vector<torch::Tensor> items_, labels_, oracle_;
   torch::Tensor descriptors_;
+  std::vector<InputField> fields_;
 };
 
 // Converts stored items to model input: uint8 scaled by 1/255, others cast.

@@ -65,6 +65,30 @@ Episode PreferenceSource::materialize(const EpisodePlan& p, const EpisodeSpec& s
   return e;
 }
 
+void PreferenceSource::set_id_dropout(double q) {
+  if (!(q >= 0 && q <= 1)) throw UserError("data.id_dropout: " + std::to_string(q) + " (0 to 1)");
+  id_dropout_ = q;
+  item_column_ = -1;
+  if (q == 0) return;
+  for (const auto& f : store_->fields())
+    if (f.role == InputField::Role::kItem) item_column_ = f.offset;
+  if (item_column_ < 0)
+    throw UserError(
+        "data.id_dropout: the data has no item column (pack it with a schema that declares one "
+        "with role: item), so there is no id to drop");
+}
+
+void PreferenceSource::augment_training_items(Episode& e, Rng& rng) const {
+  if (id_dropout_ == 0) return;
+  // Copies: the episode's rows may share memory with the store's cache.
+  for (torch::Tensor* x : {&e.support_x, &e.query_x}) {
+    torch::Tensor out = x->clone();
+    for (int64_t i = 0; i < out.size(0); ++i)
+      if (rng.uniform() < id_dropout_) out[i][item_column_] = static_cast<double>(kOovCode);
+    *x = out;
+  }
+}
+
 Episode PreferenceSource::draw(Split split, int64_t source, const EpisodeSpec& spec,
                                Rng& rng) const {
   return materialize(plan(split, source, spec, rng), spec);

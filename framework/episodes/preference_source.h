@@ -25,6 +25,14 @@ class PreferenceSource : public TaskSource {
   bool has_oracle() const override { return store_->has_oracle(); }
   std::vector<InputField> fields() const override { return store_->fields(); }
   void set_data_checksum(uint64_t c) { checksum_ = c; }
+  // data.id_dropout: in meta-training episodes (augment_training_items),
+  // each row's item id is replaced by the out-of-vocabulary code with
+  // probability q (DropoutNet), drawn from the episode's stream, so the
+  // model also learns to score items by their other columns, as it must
+  // for items no training task shows. Throws UserError when q > 0 and the
+  // data has no item column (packed without a schema, or none declared).
+  void set_id_dropout(double q);
+  void augment_training_items(Episode& e, Rng& rng) const override;
   // Category id of a source.
   int64_t category(Split split, int64_t source) const;
   const ItemStore& store() const { return *store_; }
@@ -33,6 +41,8 @@ class PreferenceSource : public TaskSource {
   std::shared_ptr<const ItemStore> store_;
   std::vector<std::vector<int64_t>> by_split_;
   uint64_t checksum_ = 0;
+  double id_dropout_ = 0;
+  int64_t item_column_ = -1;  // the item column's offset in a row, with id_dropout_ > 0
 };
 
 }  // namespace metacat

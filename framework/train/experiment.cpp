@@ -60,6 +60,7 @@ std::shared_ptr<TaskSource> build_source(const DataOptions& d) {
     }
     auto s = std::make_shared<PreferenceSource>(store);
     s->set_data_checksum(sum);
+    s->set_id_dropout(d.id_dropout);
     return s;
   }
   if (d.source == "fashion-mnist") {
@@ -87,9 +88,10 @@ std::string source_key(const DataOptions& d) {
   const SyntheticSpec& s = d.synthetic;
   k << "|" << d.sinusoid_tasks << "|" << static_cast<int>(d.class_augment) << "|"
     << static_cast<int>(d.val_augment) << "|" << static_cast<int>(d.item_augment) << "|"
-    << d.item_shift << "|" << s.categories << "|" << s.departments << "|" << s.feature_dim << "|"
-    << s.descriptor_dim << "|" << s.min_items << "|" << s.max_items << "|" << std::hexfloat
-    << s.spread << "|" << s.val_fraction << "|" << s.test_fraction << "|" << s.label_noise;
+    << d.item_shift << "|" << std::hexfloat << d.id_dropout << std::defaultfloat << "|"
+    << s.categories << "|" << s.departments << "|" << s.feature_dim << "|" << s.descriptor_dim
+    << "|" << s.min_items << "|" << s.max_items << "|" << std::hexfloat << s.spread << "|"
+    << s.val_fraction << "|" << s.test_fraction << "|" << s.label_noise;
   return k.str();
 }
 
@@ -163,6 +165,11 @@ std::unique_ptr<Experiment> build_experiment(const Config& record, RunOptions o,
         "data.item_augment: flips and shifts images of image classification data; "
         "data.source '" +
         o.data.source + "' gives " + to_string(kind) + " tasks (set data.item_augment: none)");
+  if (o.data.id_dropout > 0 && o.data.source != "shards")
+    throw UserError(
+        "data.id_dropout: drops the item ids of tabular data packed with a schema; "
+        "data.source '" +
+        o.data.source + "' has none (set data.id_dropout: 0)");
   if (o.learner.name == "reptile" && o.train.optimizer.name != "sgd")
     log_warn() << "reptile with train.optimizer=" << o.train.optimizer.name
                << " uses the Reptile direction as the gradient of that optimiser; set "

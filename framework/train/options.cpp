@@ -27,6 +27,7 @@ DataOptions data_options(const Config& c) {
   d.val_augment = parse_val_augment(c.get_string("data.val_augment"));
   d.item_augment = parse_item_augment(c.get_string("data.item_augment"));
   d.item_shift = c.get_int("data.item_shift");
+  d.id_dropout = c.get_float("data.id_dropout");
   // A shift other than the default's without shifts: refused. (Not by the
   // key's origin: a checkpoint's record names every key, defaults included.)
   if (d.item_shift != Config().get_int("data.item_shift") &&
@@ -223,6 +224,10 @@ RunOptions read_options(const Config& c) {
   o.comm = comm_options(c);
   o.faults = fault_options(c);
   o.finetune.steps = c.get_int("baselines.finetune.pretrain_steps");
+  o.finetune.id_dropout = c.get_float("baselines.finetune.id_dropout");
+  if (o.finetune.id_dropout < 0 && o.finetune.id_dropout != -1)
+    throw UserError("baselines.finetune.id_dropout (" + c.origin("baselines.finetune.id_dropout") +
+                    "): 0 to 1, or -1 for the run's data.id_dropout");
   o.metaemb.attributes = c.get_strings("baselines.metaemb.attributes");
   o.metaemb.steps = c.get_int("baselines.metaemb.steps");
   o.metaemb.items = c.get_int("baselines.metaemb.items");
@@ -247,6 +252,7 @@ RunOptions finetune_pretraining(const RunOptions& run) {
   o.learner.name = "finetune";
   o.learner.descriptor_init = false;
   o.train.steps = run.finetune.steps;
+  if (run.finetune.id_dropout >= 0) o.data.id_dropout = run.finetune.id_dropout;
   o.train.optimizer.name = "adam";
   o.train.optimizer.total_steps = o.train.steps;  // a cosine schedule spans the pre-training
   o.learner.per_step_rates = o.learner.per_step_bn = o.learner.multi_step_loss = false;
@@ -262,6 +268,8 @@ Config finetune_record(const Config& run, const RunOptions& pretraining) {
   c.set("learner.name", pretraining.learner.name, why);
   c.set("learner.descriptor_init", pretraining.learner.descriptor_init ? "true" : "false", why);
   c.set("train.steps", std::to_string(pretraining.train.steps), why);
+  if (run.get_float("baselines.finetune.id_dropout") >= 0)  // the pre-training's own
+    c.set("data.id_dropout", run.get_string("baselines.finetune.id_dropout"), why);
   c.set("train.optimizer", pretraining.train.optimizer.name, why);
   for (const char* k : kMamlPlusPlusKeys)
     c.set(k, "false", why);  // MAML++ options are the gradient learners'; finetune has none

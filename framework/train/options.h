@@ -35,6 +35,7 @@ struct DataOptions {
   ValAugment val_augment = ValAugment::kNone;
   ItemAugment item_augment = ItemAugment::kNone;  // meta-training image items
   int64_t item_shift = 2;
+  double id_dropout = 0;  // meta-training rows of schema data: item id read as OOV
   SyntheticSpec synthetic;
   uint64_t seed = 0;  // seeds generated data (sinusoid, synthetic)
   int64_t ways = 2;   // classification sources build their tasks from `ways` classes
@@ -106,6 +107,7 @@ struct FaultOptions {
 // support-set fine-tuning and the scratch baseline are LearnerOptions).
 struct FinetunePretraining {
   int64_t steps = 0;
+  double id_dropout = -1;  // the pre-training's data.id_dropout; -1: the run's
 };
 
 struct RunOptions {

@@ -515,3 +515,67 @@ TEST(PreferenceSource, EpisodesCarryTheTrueScoresOfTheirQueryItems) {
   EXPECT_FALSE(toy_source({{0, 1, 2, 3}, {}, {4, 5}}, 2).has_oracle());
   EXPECT_FALSE(SinusoidSource(1, 10).has_oracle());
 }
+
+// data.id_dropout: training episodes read a share q of their rows' item ids
+// as out-of-vocabulary, the same rows for the same (step, slot), the other
+// columns untouched; validation and test episodes, and the store's rows,
+// never change; data without an item column is refused.
+TEST(PreferenceSource, IdDropoutReadsTrainingItemIdsAsOutOfVocabularyOnly) {
+  using R = InputField::Role;
+  std::vector<CategoryInfo> infos;
+  std::vector<torch::Tensor> items, labels;
+  for (int64_t c = 0; c < 6; ++c) {
+    // [numeric, item code, brand code]; item codes from 2 (0 pads, 1 is OOV).
+    torch::Tensor x = torch::zeros({40, 3});
+    for (int64_t i = 0; i < 40; ++i) {
+      x[i][0] = 0.5 * static_cast<double>(i);
+      x[i][1] = static_cast<double>(2 + 40 * c + i);
+      x[i][2] = static_cast<double>(2 + i % 5);
+    }
+    infos.push_back({"c" + std::to_string(c), c < 4 ? Split::kTrain : Split::kTest, 40});
+    items.push_back(x);
+    labels.push_back(torch::arange(40, torch::kFloat32).remainder(2));
+  }
+  auto store = std::make_shared<MemoryStore>(infos, items, labels);
+  const torch::Tensor before = store->items(0).clone();
+  PreferenceSource untyped(store);
+  EXPECT_NO_THROW(untyped.set_id_dropout(0));
+  EXPECT_THROW(untyped.set_id_dropout(0.3), UserError);  // no item column
+  store->set_fields({{"price", R::kNumeric, 0, 1, 0, ""},
+                     {"item", R::kItem, 1, 1, 2 + 6 * 40, "item"},
+                     {"brand", R::kCategorical, 2, 1, 7, "brand"}});
+  PreferenceSource plain(store), dropped(store);
+  EXPECT_THROW(dropped.set_id_dropout(1.5), UserError);
+  dropped.set_id_dropout(0.3);
+  const EpisodeSpec spec{0, 10, 20};
+  TaskSampler p_train(plain, Split::kTrain, spec, 5, 4, 4, 0, 1);
+  TaskSampler d_train(dropped, Split::kTrain, spec, 5, 4, 4, 0, 1);
+  int64_t rows = 0, oov = 0;
+  for (int64_t step = 0; step < 10; ++step)
+    for (int64_t slot = 0; slot < 4; ++slot) {
+      const Episode a = p_train.draw(step, slot), b = d_train.draw(step, slot);
+      EXPECT_TRUE(torch::equal(b.support_x, d_train.draw(step, slot).support_x));  // replayable
+      EXPECT_TRUE(torch::equal(a.query_y, b.query_y));
+      for (const auto& [ax, bx] : {std::pair{a.support_x, b.support_x}, {a.query_x, b.query_x}}) {
+        // Only the item column differs, and only to the OOV code.
+        EXPECT_TRUE(torch::equal(ax.select(1, 0), bx.select(1, 0)));
+        EXPECT_TRUE(torch::equal(ax.select(1, 2), bx.select(1, 2)));
+        const torch::Tensor changed = ax.select(1, 1).ne(bx.select(1, 1));
+        EXPECT_TRUE(bx.select(1, 1).masked_select(changed).eq(kOovCode).all().item<bool>());
+        EXPECT_FALSE(ax.select(1, 1).eq(kOovCode).any().item<bool>());
+        rows += ax.size(0);
+        oov += changed.sum().item<int64_t>();
+      }
+    }
+  EXPECT_EQ(rows, 10 * 4 * 30);
+  EXPECT_NEAR(static_cast<double>(oov) / static_cast<double>(rows), 0.3, 0.05);
+  // Test episodes (and so evaluation's) keep every id; the store is intact.
+  TaskSampler p_test(plain, Split::kTest, spec, 5, 2, 2, 0, 1);
+  TaskSampler d_test(dropped, Split::kTest, spec, 5, 2, 2, 0, 1);
+  for (int64_t slot = 0; slot < 2; ++slot)
+    EXPECT_TRUE(torch::equal(p_test.draw(0, slot).query_x, d_test.draw(0, slot).query_x));
+  EXPECT_TRUE(torch::equal(store->items(0), before));
+  // q = 1: every training row's id is OOV.
+  dropped.set_id_dropout(1);
+  EXPECT_TRUE(d_train.draw(3, 1).support_x.select(1, 1).eq(kOovCode).all().item<bool>());
+}

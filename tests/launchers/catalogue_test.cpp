@@ -172,9 +172,15 @@ TEST(Catalogue, GeneratePackTrainAndEvaluateWithCoverage) {
 
 TEST(Catalogue, ExactReductionGivesTheSameBitsOnOneAndTwoRanksAndOnResume) {
   const std::string& d = root();
-  const std::string exact = " --set comm.reduction=exact --set eval.at_end=false";
+  // With item-id dropout (drawn from each task's own stream) on the path.
+  const std::string exact =
+      " --set comm.reduction=exact --set eval.at_end=false --set data.id_dropout=0.3";
   Result one = run(train_args(d + "/user", d + "/exact-1") + exact);
   ASSERT_EQ(one.code, 0) << one.output;
+  Result kept = run(train_args(d + "/user", d + "/exact-ids") +
+                    " --set comm.reduction=exact --set eval.at_end=false");
+  ASSERT_EQ(kept.code, 0) << kept.output;
+  EXPECT_NE(params_checksum(d + "/exact-ids", 8), params_checksum(d + "/exact-1", 8));
   Result two = metacat::test::shell(mpirun(2) + train_args(d + "/user", d + "/exact-2") + exact +
                                     " --set comm.backend=mpi");
   ASSERT_EQ(two.code, 0) << two.output;

@@ -194,6 +194,18 @@ TEST(Options, FinetunePretrainingRecordReadsBackAsItsOptions) {
   EXPECT_NE(record.hash(), c.hash());
   EXPECT_EQ(Config::diff(c, record),
             (std::vector<std::string>{"learner.name", "train.steps", "train.optimizer"}));
+  // baselines.finetune.id_dropout: the pre-training's data.id_dropout, in
+  // its record too; -1 (the default) keeps the run's.
+  EXPECT_EQ(ft.data.id_dropout, 0);
+  c.set("data.id_dropout=0.1");
+  EXPECT_EQ(finetune_pretraining(read_options(c)).data.id_dropout, 0.1);
+  c.set("baselines.finetune.id_dropout=0.3");
+  const RunOptions own = finetune_pretraining(read_options(c));
+  EXPECT_EQ(own.data.id_dropout, 0.3);
+  EXPECT_EQ(read_options(c).data.id_dropout, 0.1);  // the run's own is unchanged
+  EXPECT_EQ(read_options(finetune_record(c, own)).data.id_dropout, 0.3);
+  c.set("baselines.finetune.id_dropout=-0.5");
+  EXPECT_THROW(read_options(c), UserError);
 }
 
 // A resume cuts metrics.jsonl back to the resumed step, reads the best
