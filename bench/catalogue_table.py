@@ -1,0 +1,61 @@
+#!/usr/bin/env python3
+"""The catalogue table from one-JSON-line-per-(kind, seed, method, shots)
+results (bench/catalogue.sh, bench/retrain.sh write them): each
+method's test AUC over training seeds with its t-interval and gap to the
+oracle, then the learner against each baseline (seeds, episodes, paired).
+
+    bench/catalogue_table.py RESULTS.jsonl
+"""
+import json, math, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+T95 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262]  # t(0.975, n-1)
+def t_interval(v):
+    if len(v) < 2:
+        return float("nan")
+    m = sum(v) / len(v)
+    sd = math.sqrt(sum((x - m) ** 2 for x in v) / (len(v) - 1))
+    return T95[min(len(v) - 2, len(T95) - 1)] * sd / math.sqrt(len(v))
+print("\nTest AUC: mean over training seeds ± t-based 95% interval over the seeds;")
+print("in brackets each seed's mean ± 95% interval over its episodes.")
+print("kind      method           shots  AUC over seeds    gap to oracle  (per seed)")
+keys = sorted({(r["kind"], r["method"], r["shots"]) for r in rows})
+by = {k: [r for r in rows if (r["kind"], r["method"], r["shots"]) == k] for k in keys}
+for (kind, method, shots), rs in by.items():
+    v = [r["auc"] for r in rs]
+    m = sum(v) / len(v)
+    t = t_interval(v)
+    o = sum(r["oracle_auc"] for r in rs) / len(rs)
+    per = " ".join(f"{r['auc']:.4f}±{r['ci95']:.4f}" for r in rs)
+    print(f"{kind:9} {method:16} {shots:5}  {m:.4f} ± {t:.4f}   {o - m:+.4f}        ({per})")
+# The learner against each baseline:
+#   seeds     the learner's t-interval over training seeds (the table
+#             above) above the baseline's, below it, or overlapping;
+#   episodes  in every seed, the learner's interval over its episodes above
+#             the baseline's (the stricter: it asks each seed alone);
+#   paired    learner - baseline in each seed (one training seed gives
+#             both runs, on the same test episodes): its mean and
+#             t-interval over the seeds.
+learners = {r["method"] for r in rows} - {"finetune", "scratch", "oracle"}
+learners = {m for m in learners if "+" not in m}
+print()
+for (kind, method, shots), rs in by.items():
+    if method not in ("finetune", "scratch"):
+        continue
+    for l in sorted(learners):
+        ls = by.get((kind, l, shots), [])
+        pairs = {r["seed"]: r for r in rs}
+        if not ls:
+            continue
+        if any(x["seed"] not in pairs for x in ls):
+            print(f"{kind:9} {shots:2}-shot  {l} vs {method}: not compared (a seed lacks one of them)")
+            continue
+        lv, bv = [x["auc"] for x in ls], [pairs[x["seed"]]["auc"] for x in ls]
+        ml, mb = sum(lv) / len(lv), sum(bv) / len(bv)
+        seeds = ("above" if ml - t_interval(lv) > mb + t_interval(bv) else
+                 "below" if ml + t_interval(lv) < mb - t_interval(bv) else "overlap")
+        episodes_apart = all(x["auc"] - x["ci95"] > pairs[x["seed"]]["auc"] + pairs[x["seed"]]["ci95"]
+                             for x in ls)
+        d = [a - b for a, b in zip(lv, bv)]
+        print(f"{kind:9} {shots:2}-shot  {l} vs {method}: seeds {seeds}, "
+              f"episodes {'apart in every seed' if episodes_apart else 'overlap in some seed'}, "
+              f"paired {sum(d) / len(d):+.4f} ± {t_interval(d):.4f}")

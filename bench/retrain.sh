@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# Methods of finished catalogue runs trained again with changed settings,
+# against the runs' other methods, on the runs' own test episodes:
+#   FT_SET       each RUN's finetune pre-training (RUN/baselines/finetune,
+#                as `metacat train` made it for its finetune baseline) is
+#                trained again from its record (config.yaml) with these
+#                overrides and evaluated with `metacat eval --checkpoint`
+#                (the record's eval.* settings: RUN's episodes);
+#   LEARNER_SET  each RUN's learner is trained again from RUN/config.yaml
+#                with these overrides and evaluated at the end of training
+#                (without baselines); its rows replace RUN's learner rows,
+#                and RUN's learner+metaemb rows (made from the old
+#                learner) are left out.
+# Every other row is RUN's eval.json. Then bench/catalogue_table.py prints
+# the table over the runs (training seeds) and the learner against both
+# baselines.
+#
+# Before any changed setting runs, the first RUN's pre-training is trained
+# again unchanged; the script refuses to go on unless that reproduces RUN's
+# finetune rows bit for bit.
+#
+#   FT_SET="--set data.id_dropout=0.3" OUT=DIR bench/retrain.sh RUN...
+#   (RUN: a run directory of bench/catalogue.sh, e.g. OUT/test-category-1)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=${BIN:-build/metacat}
+PY=${METACAT_PYTHON:-.venv/bin/python}
+FT_SET=${FT_SET:-}
+LEARNER_SET=${LEARNER_SET:-}
+[ $# -ge 1 ] || { echo "usage: FT_SET=\"--set KEY=VALUE ...\" LEARNER_SET=\"...\" OUT=DIR $0 RUN..." >&2; exit 2; }
+[ -n "${OUT:-}" ] || { echo "$0: set OUT (it keeps the pre-trainings)" >&2; exit 2; }
+mkdir -p "$OUT"
+# EVAL_JSON RUN_JSON KIND SEED WHICH: one line per (method, shots) of
+# EVAL_JSON, with the oracle's AUC from RUN_JSON. WHICH: finetune (its rows
+# only), learner (the rows of methods that are not baselines), or a list
+# of methods to leave out ("finetune,maml,maml+metaemb").
+rows() {
+  "$PY" - "$@" <<'PY'
+import json, sys
+path, run_json, kind, seed, which = sys.argv[1:6]
+res = json.load(open(path))["results"]
+oracle = {r["shots"]: r["mean"] for r in json.load(open(run_json))["results"] if r["method"] == "oracle"}
+baselines = {"finetune", "scratch", "oracle"}
+for r in res:
+    m = r["method"]
+    keep = (m == "finetune" if which == "finetune" else
+            (m not in baselines and "+" not in m) if which == "learner" else
+            m not in which.split(","))
+    if not keep:
+        continue
+    print(json.dumps({"kind": kind, "seed": int(seed), "method": r["method"], "shots": r["shots"],
+                      "auc": r["mean"], "ci95": r["ci95"],
+                      "coverage@10": r["metrics"].get("coverage@10"),
+                      "oracle_auc": oracle.get(r["shots"])}))
+PY
+}
+# One pre-training and its evaluation: RUN TAG OVERRIDES...
+again() {
+  local run=$1 tag=$2
+  shift 2
+  local rec=$run/baselines/finetune/config.yaml dir
+  dir=$OUT/$(basename "$run")-$tag
+  [ -f "$rec" ] || { echo "$0: $run has no finetune pre-training ($rec)" >&2; exit 1; }
+  [ -f "$dir/checkpoints/step-$(printf %08d "$(sed -n 's/^  steps: //p' "$rec" | head -1)").h5" ] ||
+    "$BIN" train --config "$rec" "$@" --set eval.at_end=false --set eval.val_every=0 \
+      --run-dir "$dir" --resume auto >"$dir.train.log" 2>&1 ||
+    { echo "$0: pre-training failed, see $dir.train.log" >&2; exit 1; }
+  [ -f "$dir.json" ] || "$BIN" eval --checkpoint "$dir" --json "$dir.json" >"$dir.eval.log" 2>&1 ||
+    { echo "$0: evaluation failed, see $dir.eval.log" >&2; exit 1; }
+  echo "$dir.json"
+}
+# Runs are kept in OUT under names that carry a digest of their overrides.
+digest() { printf '%s' "$1" | md5sum | cut -c1-8; }
+# The check: the first run's own pre-training, unchanged, gives its rows.
+if [ -n "$FT_SET" ]; then
+  first=$1
+  got=$(again "$first" same)
+  if [ "$(rows "$got" "$first/eval.json" k 0 finetune)" != \
+       "$(rows "$first/eval.json" "$first/eval.json" k 0 finetune)" ]; then
+    echo "$0: $first's pre-training, trained again unchanged, does not reproduce its finetune" \
+         "rows ($got against $first/eval.json); not comparing" >&2
+    exit 1
+  fi
+  echo "# $first: its pre-training again reproduces its finetune rows bit for bit" >&2
+fi
+# The learner again: RUN OVERRIDES... (prints its eval.json)
+learner_again() {
+  local run=$1 dir
+  shift
+  dir=$OUT/$(basename "$run")-learner-$(digest "$*")
+  [ -f "$dir/eval.json" ] ||
+    "$BIN" train --config "$run/config.yaml" "$@" --set "eval.baselines=[]" --set "eval.learners=[]" \
+      --set eval.val_every=0 \
+      --run-dir "$dir" --resume auto >"$dir.log" 2>&1 ||
+    { echo "$0: the learner's run failed, see $dir.log" >&2; exit 1; }
+  echo "$dir/eval.json"
+}
+for run in "$@"; do
+  seed=$(sed -n 's/^seed: //p' "$run/config.yaml")
+  kind=$(basename "$(sed -n 's/^  path: //p' "$run/config.yaml" | head -1)")
+  leave=finetune
+  if [ -n "$LEARNER_SET" ]; then
+    # shellcheck disable=SC2086 # a list of words
+    l=$(learner_again "$run" $LEARNER_SET)
+    rows "$l" "$run/eval.json" "$kind" "$seed" learner
+    leave=$(
+      "$PY" -c 'import json,sys; print(",".join(sorted({r["method"] for r in json.load(open(sys.argv[1]))["results"]} - {"scratch", "oracle"})))' "$run/eval.json"
+    )
+  fi
+  rows "$run/eval.json" "$run/eval.json" "$kind" "$seed" "$leave"
+  if [ -n "$FT_SET" ]; then
+    # shellcheck disable=SC2086 # a list of words
+    f=$(again "$run" "ft-$(digest "$FT_SET")" $FT_SET)
+    rows "$f" "$run/eval.json" "$kind" "$seed" finetune
+  else
+    rows "$run/eval.json" "$run/eval.json" "$kind" "$seed" finetune
+  fi
+done >"$OUT/results.jsonl"
+echo "# finetune pre-training with: ${FT_SET:-(unchanged)}; learner with: ${LEARNER_SET:-(unchanged)}" >&2
+"$PY" bench/catalogue_table.py "$OUT/results.jsonl"
