@@ -15,9 +15,15 @@
 # the table over the runs (training seeds) and the learner against both
 # baselines.
 #
-# Before any changed setting runs, the first RUN's pre-training is trained
-# again unchanged; the script refuses to go on unless that reproduces RUN's
-# finetune rows bit for bit.
+# With FT_SET, before any changed setting runs, the first RUN's
+# pre-training is trained again unchanged; the script refuses to go on
+# unless that reproduces RUN's finetune rows bit for bit. (No such check
+# for LEARNER_SET: the learner's run is its training's own evaluation.)
+# FT_SET overrides keys of the pre-training run itself (a finetune
+# learner's run): data.*, train.*, model.*; baselines.finetune.* keys mean
+# nothing there and are refused. Runs are kept in OUT under names with a
+# digest of RUN's full path and of the overrides; remove OUT after
+# rebuilding metacat.
 #
 #   FT_SET="--set data.id_dropout=0.3" OUT=DIR bench/retrain.sh RUN...
 #   (RUN: a run directory of bench/catalogue.sh, e.g. OUT/test-category-1)
@@ -29,6 +35,11 @@ FT_SET=${FT_SET:-}
 LEARNER_SET=${LEARNER_SET:-}
 [ $# -ge 1 ] || { echo "usage: FT_SET=\"--set KEY=VALUE ...\" LEARNER_SET=\"...\" OUT=DIR $0 RUN..." >&2; exit 2; }
 [ -n "${OUT:-}" ] || { echo "$0: set OUT (it keeps the pre-trainings)" >&2; exit 2; }
+case "$FT_SET" in *baselines.finetune.*)
+  echo "$0: FT_SET sets keys of the pre-training run itself (data.*, train.*, ...); its" \
+       "baselines.finetune.* keys mean nothing there" >&2
+  exit 2 ;;
+esac
 mkdir -p "$OUT"
 # EVAL_JSON RUN_JSON KIND SEED WHICH: one line per (method, shots) of
 # EVAL_JSON, with the oracle's AUC from RUN_JSON. WHICH: finetune (its rows
@@ -54,29 +65,32 @@ for r in res:
                       "oracle_auc": oracle.get(r["shots"])}))
 PY
 }
+digest() { printf '%s' "$1" | md5sum | cut -c1-8; }
+name() { echo "$(basename "$1")-$(digest "$(realpath "$1")")"; }  # RUN's name in OUT
 # One pre-training and its evaluation: RUN TAG OVERRIDES...
 again() {
   local run=$1 tag=$2
   shift 2
   local rec=$run/baselines/finetune/config.yaml dir
-  dir=$OUT/$(basename "$run")-$tag
+  dir=$OUT/$(name "$run")-$tag
   [ -f "$rec" ] || { echo "$0: $run has no finetune pre-training ($rec)" >&2; exit 1; }
-  [ -f "$dir/checkpoints/step-$(printf %08d "$(sed -n 's/^  steps: //p' "$rec" | head -1)").h5" ] ||
+  # Its evaluation is written last: without it, training resumes or completes.
+  if [ ! -f "$dir.json" ]; then
     "$BIN" train --config "$rec" "$@" --set eval.at_end=false --set eval.val_every=0 \
       --run-dir "$dir" --resume auto >"$dir.train.log" 2>&1 ||
-    { echo "$0: pre-training failed, see $dir.train.log" >&2; exit 1; }
-  [ -f "$dir.json" ] || "$BIN" eval --checkpoint "$dir" --json "$dir.json" >"$dir.eval.log" 2>&1 ||
-    { echo "$0: evaluation failed, see $dir.eval.log" >&2; exit 1; }
+      { echo "$0: pre-training failed, see $dir.train.log" >&2; exit 1; }
+    "$BIN" eval --checkpoint "$dir" --json "$dir.json" >"$dir.eval.log" 2>&1 ||
+      { echo "$0: evaluation failed, see $dir.eval.log" >&2; exit 1; }
+  fi
   echo "$dir.json"
 }
-# Runs are kept in OUT under names that carry a digest of their overrides.
-digest() { printf '%s' "$1" | md5sum | cut -c1-8; }
 # The check: the first run's own pre-training, unchanged, gives its rows.
 if [ -n "$FT_SET" ]; then
   first=$1
   got=$(again "$first" same)
-  if [ "$(rows "$got" "$first/eval.json" k 0 finetune)" != \
-       "$(rows "$first/eval.json" "$first/eval.json" k 0 finetune)" ]; then
+  mine=$(rows "$got" "$first/eval.json" k 0 finetune)
+  theirs=$(rows "$first/eval.json" "$first/eval.json" k 0 finetune)
+  if [ -z "$theirs" ] || [ "$mine" != "$theirs" ]; then
     echo "$0: $first's pre-training, trained again unchanged, does not reproduce its finetune" \
          "rows ($got against $first/eval.json); not comparing" >&2
     exit 1
@@ -87,7 +101,7 @@ fi
 learner_again() {
   local run=$1 dir
   shift
-  dir=$OUT/$(basename "$run")-learner-$(digest "$*")
+  dir=$OUT/$(name "$run")-learner-$(digest "$*")
   [ -f "$dir/eval.json" ] ||
     "$BIN" train --config "$run/config.yaml" "$@" --set "eval.baselines=[]" --set "eval.learners=[]" \
       --set eval.val_every=0 \

@@ -58,7 +58,7 @@ const std::vector<Key>& schema() {
        "image classification: meta-training items randomly mirrored left-right and/or shifted by up to data.item_shift pixels"},
       {"data.item_shift", Type::kInt, "2", 0, 1000, {}, "largest shift (pixels) of data.item_augment: shift"},
       {"data.id_dropout", Type::kFloat, "0", 0, 1, {},
-       "tabular data packed with a schema: in meta-training episodes (and the finetune baseline's joint pre-training), each row's item id is read as out-of-vocabulary with this probability, so that the model also learns to score an item from its other columns, as it must for items no training task shows (DropoutNet); evaluation episodes are never changed; 0: off"},
+       "tabular data packed with a schema: in meta-training episodes (and the finetune baseline's joint pre-training), each row's item id is read as out-of-vocabulary with this probability, so that the model leans less on id rows and also learns to score an item from its other columns (DropoutNet), as it must for items no training task shows (whose own rows are untrained or learned from click histories only); evaluation episodes are never changed; 0: off"},
       {"data.sinusoid_tasks", Type::kInt, "1000000", 1, 1e12, {}, "sinusoid: distinct tasks per split"},
       {"data.synthetic.categories", Type::kInt, "300", 3, 1e7, {}, "synthetic: number of categories"},
       {"data.synthetic.departments", Type::kInt, "8", 1, 1e5, {}, "synthetic: number of department prototypes"},

@@ -80,7 +80,8 @@ void PreferenceSource::set_id_dropout(double q) {
 
 void PreferenceSource::augment_training_items(Episode& e, Rng& rng) const {
   if (id_dropout_ == 0) return;
-  // Copies: the episode's rows may share memory with the store's cache.
+  // Copies, so that the store's rows stay as they are whatever gather()
+  // returns (today its own copies).
   for (torch::Tensor* x : {&e.support_x, &e.query_x}) {
     torch::Tensor out = x->clone();
     for (int64_t i = 0; i < out.size(0); ++i)

@@ -165,11 +165,21 @@ std::unique_ptr<Experiment> build_experiment(const Config& record, RunOptions o,
         "data.item_augment: flips and shifts images of image classification data; "
         "data.source '" +
         o.data.source + "' gives " + to_string(kind) + " tasks (set data.item_augment: none)");
-  if (o.data.id_dropout > 0 && o.data.source != "shards")
-    throw UserError(
-        "data.id_dropout: drops the item ids of tabular data packed with a schema; "
-        "data.source '" +
-        o.data.source + "' has none (set data.id_dropout: 0)");
+  // Item-id dropout, the run's and the finetune pre-training's: refused
+  // here, before any training, where the data has no item ids to drop.
+  const std::pair<double, std::string> drops[] = {
+      {o.data.id_dropout, "data.id_dropout"},
+      {o.finetune.id_dropout, "baselines.finetune.id_dropout"}};
+  for (const auto& [q, key] : drops) {
+    const auto fields = ex->source->fields();
+    if (q > 0 && (kind != TaskKind::kPreference ||
+                  std::none_of(fields.begin(), fields.end(), [](const InputField& f) {
+                    return f.role == InputField::Role::kItem;
+                  })))
+      throw UserError(key + ": drops the item ids of preference data packed with a schema " +
+                      "that declares an item column; this data (" + ex->source->describe() +
+                      ") has none (set " + key + ": 0)");
+  }
   if (o.learner.name == "reptile" && o.train.optimizer.name != "sgd")
     log_warn() << "reptile with train.optimizer=" << o.train.optimizer.name
                << " uses the Reptile direction as the gradient of that optimiser; set "

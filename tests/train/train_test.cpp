@@ -123,6 +123,26 @@ TEST(Checkpoint, RoundTripsParamsOptimizerAndConfig) {
   EXPECT_THROW(Trainer(*ex, dir, false).run(), UserError);
 }
 
+// Item-id dropout, the run's or the finetune pre-training's, on data
+// without item ids (regression, an in-memory catalogue of dense features)
+// is refused when the experiment is built, before any training.
+TEST(Options, IdDropoutIsRefusedOnDataWithoutItemIds) {
+  for (const std::string source : {"sinusoid", "synthetic"})
+    for (const std::string key : {"data.id_dropout", "baselines.finetune.id_dropout"}) {
+      Config c = sinusoid_config();
+      c.set("data.source=" + source);
+      if (source == "synthetic") c.set("model.name=mlp");
+      EXPECT_NO_THROW(build_experiment(c)) << source;
+      c.set(key + "=0.3");
+      try {
+        build_experiment(c);
+        ADD_FAILURE() << source << " " << key << ": not refused";
+      } catch (const UserError& e) {
+        EXPECT_EQ(std::string(e.what()).rfind(key + ": drops the item ids", 0), 0u) << e.what();
+      }
+    }
+}
+
 TEST(Checkpoint, ReadableByStandardHdf5Tools) {
   Config c = sinusoid_config();
   c.set("train.steps=2");
