@@ -477,10 +477,7 @@ PackSummary pack_csv_schema(const std::string& path, const Schema& schema, const
     // vocabulary (a click history) becomes padding there: no training row
     // reaches its embedding. Codes are still raw here (first-seen order);
     // those of held items are marked per vocabulary position.
-    const auto item_field = std::find_if(fields.begin(), fields.end(), [](const InputField& f) {
-      return f.role == InputField::Role::kItem;
-    });
-    const size_t item_vocab = vocab_of[item_field->table];
+    const size_t item_vocab = vocab_of[item_field(fields)->table];
     std::vector<std::pair<int64_t, int64_t>> item_code_columns;  // [begin, end) in codes
     for (const auto& f : fields)
       if (f.role != InputField::Role::kNumeric && f.role != InputField::Role::kItem &&

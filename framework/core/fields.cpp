@@ -36,4 +36,10 @@ int64_t numeric_width(const std::vector<InputField>& fields) {
   return w;
 }
 
+const InputField* item_field(const std::vector<InputField>& fields) {
+  for (const auto& f : fields)
+    if (f.role == InputField::Role::kItem) return &f;
+  return nullptr;
+}
+
 }  // namespace metacat

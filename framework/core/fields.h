@@ -37,4 +37,7 @@ InputField::Role parse_role(const std::string& s, const std::string& where);
 // first, so this is the offset of the first code).
 int64_t numeric_width(const std::vector<InputField>& fields);
 
+// The item-id column (role item), or nullptr when the layout has none.
+const InputField* item_field(const std::vector<InputField>& fields);
+
 }  // namespace metacat

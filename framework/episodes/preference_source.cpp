@@ -68,14 +68,14 @@ Episode PreferenceSource::materialize(const EpisodePlan& p, const EpisodeSpec& s
 void PreferenceSource::set_id_dropout(double q) {
   if (!(q >= 0 && q <= 1)) throw UserError("data.id_dropout: " + std::to_string(q) + " (0 to 1)");
   id_dropout_ = q;
-  item_column_ = -1;
   if (q == 0) return;
-  for (const auto& f : store_->fields())
-    if (f.role == InputField::Role::kItem) item_column_ = f.offset;
-  if (item_column_ < 0)
+  const auto fields = store_->fields();
+  const InputField* item = item_field(fields);
+  if (!item)
     throw UserError(
         "data.id_dropout: the data has no item column (pack it with a schema that declares one "
         "with role: item), so there is no id to drop");
+  item_column_ = item->offset;
 }
 
 void PreferenceSource::augment_training_items(Episode& e, Rng& rng) const {
@@ -83,10 +83,12 @@ void PreferenceSource::augment_training_items(Episode& e, Rng& rng) const {
   // Copies, so that the store's rows stay as they are whatever gather()
   // returns (today its own copies).
   for (torch::Tensor* x : {&e.support_x, &e.query_x}) {
-    torch::Tensor out = x->clone();
-    for (int64_t i = 0; i < out.size(0); ++i)
-      if (rng.uniform() < id_dropout_) out[i][item_column_] = static_cast<double>(kOovCode);
-    *x = out;
+    std::vector<uint8_t> drop(static_cast<size_t>(x->size(0)));
+    for (auto& d : drop) d = rng.uniform() < id_dropout_;
+    *x = x->clone();
+    x->select(1, item_column_)
+        .masked_fill_(torch::from_blob(drop.data(), {x->size(0)}, torch::kUInt8).to(torch::kBool),
+                      static_cast<double>(kOovCode));
   }
 }
 

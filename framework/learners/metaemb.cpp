@@ -21,12 +21,6 @@ torch::Tensor untrained_rows(Rng& rng, const torch::Tensor& like) {
   return r.to(like.device(), like.scalar_type());
 }
 
-const InputField* item_field(const std::vector<InputField>& fields) {
-  for (const auto& f : fields)
-    if (f.role == InputField::Role::kItem) return &f;
-  return nullptr;
-}
-
 std::string field_names(const std::vector<InputField>& fields) {
   std::string s;
   for (const auto& f : fields) s += (s.empty() ? "" : ", ") + f.name;

@@ -170,16 +170,11 @@ std::unique_ptr<Experiment> build_experiment(const Config& record, RunOptions o,
   const std::pair<double, std::string> drops[] = {
       {o.data.id_dropout, "data.id_dropout"},
       {o.finetune.id_dropout, "baselines.finetune.id_dropout"}};
-  for (const auto& [q, key] : drops) {
-    const auto fields = ex->source->fields();
-    if (q > 0 && (kind != TaskKind::kPreference ||
-                  std::none_of(fields.begin(), fields.end(), [](const InputField& f) {
-                    return f.role == InputField::Role::kItem;
-                  })))
+  for (const auto& [q, key] : drops)
+    if (q > 0 && (kind != TaskKind::kPreference || !item_field(ex->source->fields())))
       throw UserError(key + ": drops the item ids of preference data packed with a schema " +
                       "that declares an item column; this data (" + ex->source->describe() +
                       ") has none (set " + key + ": 0)");
-  }
   if (o.learner.name == "reptile" && o.train.optimizer.name != "sgd")
     log_warn() << "reptile with train.optimizer=" << o.train.optimizer.name
                << " uses the Reptile direction as the gradient of that optimiser; set "

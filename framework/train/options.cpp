@@ -1,6 +1,7 @@
 #include "train/options.h"
 
 #include <algorithm>
+#include <charconv>
 
 #include "config/learners.h"
 #include "core/error.h"
@@ -268,8 +269,9 @@ Config finetune_record(const Config& run, const RunOptions& pretraining) {
   c.set("learner.name", pretraining.learner.name, why);
   c.set("learner.descriptor_init", pretraining.learner.descriptor_init ? "true" : "false", why);
   c.set("train.steps", std::to_string(pretraining.train.steps), why);
-  if (run.get_float("baselines.finetune.id_dropout") >= 0)  // the pre-training's own
-    c.set("data.id_dropout", run.get_string("baselines.finetune.id_dropout"), why);
+  char q[32];  // the shortest text that reads back as the same double
+  c.set("data.id_dropout",
+        std::string(q, std::to_chars(q, q + sizeof q, pretraining.data.id_dropout).ptr), why);
   c.set("train.optimizer", pretraining.train.optimizer.name, why);
   for (const char* k : kMamlPlusPlusKeys)
     c.set(k, "false", why);  // MAML++ options are the gradient learners'; finetune has none
