@@ -163,16 +163,7 @@ for kind in $KINDS; do
         --set baselines.scratch.lr="$5" \
         --set baselines.scratch.steps="$6" --set eval.episodes="$EPISODES" --set eval.warm=false \
         --set eval.val_every=0 --run-dir "$dir" --resume auto >/dev/null
-    "$PY" - "$dir/eval.json" "$kind" "$seed" <<'PY'
-import json, sys
-res = json.load(open(sys.argv[1]))["results"]
-oracle = {r["shots"]: r["mean"] for r in res if r["method"] == "oracle"}
-for r in res:
-    print(json.dumps({"kind": sys.argv[2], "seed": int(sys.argv[3]), "method": r["method"],
-                      "shots": r["shots"], "auc": r["mean"], "ci95": r["ci95"],
-                      "coverage@10": r["metrics"].get("coverage@10"),
-                      "oracle_auc": oracle.get(r["shots"])}))
-PY
+    "$PY" bench/catalogue_table.py rows "$dir/eval.json" "$kind" "$seed"
   done
 done | tee "$out/results.jsonl"
 "$PY" bench/catalogue_table.py "$out/results.jsonl"

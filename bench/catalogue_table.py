@@ -1,12 +1,54 @@
 #!/usr/bin/env python3
-"""The catalogue table from one-JSON-line-per-(kind, seed, method, shots)
-results (bench/catalogue.sh, bench/retrain.sh write them): each
-method's test AUC over training seeds with its t-interval and gap to the
-oracle, then the learner against each baseline (seeds, episodes, paired).
+"""The catalogue table, and the result lines it reads.
 
     bench/catalogue_table.py RESULTS.jsonl
+        each method's test AUC over training seeds with its t-interval and
+        gap to the oracle, then the learner against each baseline (seeds,
+        episodes, paired), from one JSON line per (kind, seed, method,
+        shots);
+    bench/catalogue_table.py rows EVAL_JSON KIND SEED [--oracle-from JSON]
+                                  [--only M,M | --without M,M | --learner]
+        those lines from one run's eval.json (the oracle's AUC from
+        --oracle-from, default EVAL_JSON itself), all its methods, only
+        some, all but some, or its learner's (the methods that are not
+        baselines, without the "+metaemb" ones).
+
+bench/catalogue.sh and bench/retrain.sh write and read them.
 """
-import json, math, sys
+import argparse, json, math, sys
+
+BASELINES = {"finetune", "scratch", "oracle"}
+
+
+def rows(argv):
+    ap = argparse.ArgumentParser(prog="catalogue_table.py rows")
+    ap.add_argument("eval_json")
+    ap.add_argument("kind")
+    ap.add_argument("seed", type=int)
+    ap.add_argument("--oracle-from")
+    pick = ap.add_mutually_exclusive_group()
+    pick.add_argument("--only")
+    pick.add_argument("--without")
+    pick.add_argument("--learner", action="store_true")
+    a = ap.parse_args(argv)
+    res = json.load(open(a.eval_json))["results"]
+    ref = json.load(open(a.oracle_from))["results"] if a.oracle_from else res
+    oracle = {r["shots"]: r["mean"] for r in ref if r["method"] == "oracle"}
+    for r in res:
+        m = r["method"]
+        if ((a.only and m not in a.only.split(",")) or
+                (a.without and m in a.without.split(",")) or
+                (a.learner and (m in BASELINES or "+" in m))):
+            continue
+        print(json.dumps({"kind": a.kind, "seed": a.seed, "method": m, "shots": r["shots"],
+                          "auc": r["mean"], "ci95": r["ci95"],
+                          "coverage@10": r["metrics"].get("coverage@10"),
+                          "oracle_auc": oracle.get(r["shots"])}))
+
+
+if len(sys.argv) > 1 and sys.argv[1] == "rows":
+    rows(sys.argv[2:])
+    sys.exit(0)
 rows = [json.loads(l) for l in open(sys.argv[1])]
 T95 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262]  # t(0.975, n-1)
 def t_interval(v):
@@ -35,7 +77,7 @@ for (kind, method, shots), rs in by.items():
 #   paired    learner - baseline in each seed (one training seed gives
 #             both runs, on the same test episodes): its mean and
 #             t-interval over the seeds.
-learners = {r["method"] for r in rows} - {"finetune", "scratch", "oracle"}
+learners = {r["method"] for r in rows} - BASELINES
 learners = {m for m in learners if "+" not in m}
 print()
 for (kind, method, shots), rs in by.items():

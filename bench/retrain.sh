@@ -41,30 +41,7 @@ case "$FT_SET" in *baselines.finetune.*)
   exit 2 ;;
 esac
 mkdir -p "$OUT"
-# EVAL_JSON RUN_JSON KIND SEED WHICH: one line per (method, shots) of
-# EVAL_JSON, with the oracle's AUC from RUN_JSON. WHICH: finetune (its rows
-# only), learner (the rows of methods that are not baselines), or a list
-# of methods to leave out ("finetune,maml,maml+metaemb").
-rows() {
-  "$PY" - "$@" <<'PY'
-import json, sys
-path, run_json, kind, seed, which = sys.argv[1:6]
-res = json.load(open(path))["results"]
-oracle = {r["shots"]: r["mean"] for r in json.load(open(run_json))["results"] if r["method"] == "oracle"}
-baselines = {"finetune", "scratch", "oracle"}
-for r in res:
-    m = r["method"]
-    keep = (m == "finetune" if which == "finetune" else
-            (m not in baselines and "+" not in m) if which == "learner" else
-            m not in which.split(","))
-    if not keep:
-        continue
-    print(json.dumps({"kind": kind, "seed": int(seed), "method": r["method"], "shots": r["shots"],
-                      "auc": r["mean"], "ci95": r["ci95"],
-                      "coverage@10": r["metrics"].get("coverage@10"),
-                      "oracle_auc": oracle.get(r["shots"])}))
-PY
-}
+rows() { "$PY" bench/catalogue_table.py rows "$@"; }  # EVAL_JSON KIND SEED [selection]
 digest() { printf '%s' "$1" | md5sum | cut -c1-8; }
 name() { echo "$(basename "$1")-$(digest "$(realpath "$1")")"; }  # RUN's name in OUT
 # One pre-training and its evaluation: RUN TAG OVERRIDES...
@@ -88,8 +65,8 @@ again() {
 if [ -n "$FT_SET" ]; then
   first=$1
   got=$(again "$first" same)
-  mine=$(rows "$got" "$first/eval.json" k 0 finetune)
-  theirs=$(rows "$first/eval.json" "$first/eval.json" k 0 finetune)
+  mine=$(rows "$got" k 0 --oracle-from "$first/eval.json" --only finetune)
+  theirs=$(rows "$first/eval.json" k 0 --only finetune)
   if [ -z "$theirs" ] || [ "$mine" != "$theirs" ]; then
     echo "$0: $first's pre-training, trained again unchanged, does not reproduce its finetune" \
          "rows ($got against $first/eval.json); not comparing" >&2
@@ -112,22 +89,20 @@ learner_again() {
 for run in "$@"; do
   seed=$(sed -n 's/^seed: //p' "$run/config.yaml")
   kind=$(basename "$(sed -n 's/^  path: //p' "$run/config.yaml" | head -1)")
-  leave=finetune
   if [ -n "$LEARNER_SET" ]; then
     # shellcheck disable=SC2086 # a list of words
     l=$(learner_again "$run" $LEARNER_SET)
-    rows "$l" "$run/eval.json" "$kind" "$seed" learner
-    leave=$(
-      "$PY" -c 'import json,sys; print(",".join(sorted({r["method"] for r in json.load(open(sys.argv[1]))["results"]} - {"scratch", "oracle"})))' "$run/eval.json"
-    )
+    rows "$l" "$kind" "$seed" --oracle-from "$run/eval.json" --learner
+    rows "$run/eval.json" "$kind" "$seed" --only scratch,oracle
+  else
+    rows "$run/eval.json" "$kind" "$seed" --without finetune
   fi
-  rows "$run/eval.json" "$run/eval.json" "$kind" "$seed" "$leave"
   if [ -n "$FT_SET" ]; then
     # shellcheck disable=SC2086 # a list of words
     f=$(again "$run" "ft-$(digest "$FT_SET")" $FT_SET)
-    rows "$f" "$run/eval.json" "$kind" "$seed" finetune
+    rows "$f" "$kind" "$seed" --oracle-from "$run/eval.json" --only finetune
   else
-    rows "$run/eval.json" "$run/eval.json" "$kind" "$seed" finetune
+    rows "$run/eval.json" "$kind" "$seed" --only finetune
   fi
 done >"$OUT/results.jsonl"
 echo "# finetune pre-training with: ${FT_SET:-(unchanged)}; learner with: ${LEARNER_SET:-(unchanged)}" >&2
