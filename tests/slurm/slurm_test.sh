@@ -7,12 +7,13 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 build=$(cd "${1:?BUILD_DIR}" && pwd)
-D=$(mktemp -d /tmp/metacat-slurm.XXXXXX)
-trap '"$here/cluster.sh" stop "$D"' EXIT
+D=$(mktemp -d "${TMPDIR:-/tmp}/metacat-slurm.XXXXXX")
+# The cluster's directory is kept (for its daemons' logs) only when the test failed.
+trap 'rc=$?; "$here/cluster.sh" stop "$D"; case $rc in 0|77) rm -rf "$D" ;; *) echo "kept $D" ;; esac; exit $rc' EXIT
 "$here/cluster.sh" start "$D" || exit $?
 export SLURM_CONF=$D/slurm.conf OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export METACAT=$build/metacat METACAT_HOME=$root
-cd "$D"
+cd "$D" || exit 1
 passed=0 failed=0
 ok() { echo "PASS: $1"; passed=$((passed + 1)); }
 bad() { echo "FAIL: $1"; failed=$((failed + 1)); }
