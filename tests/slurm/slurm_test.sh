@@ -7,7 +7,9 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 build=$(cd "${1:?BUILD_DIR}" && pwd)
-D=$(mktemp -d "${TMPDIR:-/tmp}/metacat-slurm.XXXXXX")
+# Under /tmp itself, not TMPDIR: slurmstepd's socket paths under $D/spool
+# must stay within the 107 characters of a Unix socket path.
+D=$(mktemp -d /tmp/metacat-slurm.XXXXXX)
 # The cluster's directory is kept (for its daemons' logs) only when the test failed.
 trap 'rc=$?; "$here/cluster.sh" stop "$D"; case $rc in 0|77) rm -rf "$D" ;; *) echo "kept $D" ;; esac; exit $rc' EXIT
 "$here/cluster.sh" start "$D" || exit $?
